@@ -1,0 +1,129 @@
+import { EventEmitter } from 'node:events';
+import { Backoff } from './backoff.js';
+import type { BackoffOptions } from './backoff.js';
+import { HtnError, HtnErrorCode, isHtnError } from './errors.js';
+import type { GoAwayInfo, Session } from './session.js';
+
+/** Options of {@link Reconnector}. */
+export interface ReconnectorOptions {
+  /** Dial and start a session (the agent's WebSocket + `new Session(...)`). Must honour `signal`. Required. */
+  connect: (signal: AbortSignal) => Promise<Session>;
+  /** Backoff policy or its options. Default `new Backoff()`. */
+  backoff?: Backoff | BackoffOptions;
+  /** Return false to stop for good (for example, the cluster was deregistered). Default: always retry. */
+  shouldRetry?: (err: unknown) => boolean;
+  /** Sleep used between attempts; injectable for tests. Default: an unref'd setTimeout. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/**
+ * Keeps one session alive on the agent side: connect, wait for the session
+ * to end, back off (honouring a GOAWAY "come back after" hint), repeat.
+ *
+ * Events: `'session' (session)` each time one is ready;
+ * `'retry' (err: unknown, delayMs: number)` before each wait;
+ * `'stopped' (err?: unknown)` the loop ended (close(), or shouldRetry said no).
+ */
+export class Reconnector extends EventEmitter {
+  #connect: (signal: AbortSignal) => Promise<Session>;
+  #backoff: Backoff;
+  #shouldRetry: (err: unknown) => boolean;
+  #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  #abort = new AbortController();
+  #session: Session | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(options: ReconnectorOptions) {
+    super();
+    if (typeof options?.connect !== 'function') throw new HtnError(HtnErrorCode.INVALID_OPTION, 'option "connect" must be a function');
+    this.#connect = options.connect;
+    this.#backoff = options.backoff instanceof Backoff ? options.backoff : new Backoff(options.backoff);
+    this.#shouldRetry = options.shouldRetry ?? alwaysRetry;
+    this.#sleep = options.sleep ?? sleep;
+  }
+
+  /** The live session, if any. */
+  get session(): Session | undefined {
+    return this.#session;
+  }
+
+  /** Start the loop (idempotent). */
+  start(): void {
+    this.#running ??= this.#run().catch((err: unknown) => {
+      // The loop itself must never reject unobserved.
+      this.emit('stopped', err);
+    });
+  }
+
+  /** Stop reconnecting and drain the live session. */
+  async close(): Promise<void> {
+    this.#abort.abort();
+    await this.#session?.close();
+    await this.#running;
+  }
+
+  /** Stop reconnecting and abort the live session. */
+  destroy(err?: Error): void {
+    this.#abort.abort();
+    this.#session?.destroy(err);
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
+      let failure: unknown;
+      let hint: number | undefined;
+      try {
+        const session = await this.#connect(signal);
+        let goAway: GoAwayInfo | undefined;
+        session.on('goaway', (info: GoAwayInfo) => {
+          goAway = info;
+        });
+        this.#session = session;
+        await session.ready;
+        this.#backoff.connected();
+        this.emit('session', session);
+        failure = await session.closed;
+        this.#backoff.disconnected();
+        hint = goAway?.retryAfterMs;
+      } catch (err) {
+        failure = err;
+      }
+      this.#session = undefined;
+      if (isHtnError(failure) && failure.retryAfterMs !== undefined) hint = failure.retryAfterMs;
+      if (signal.aborted) break;
+      if (failure !== undefined && !this.#shouldRetry(failure)) {
+        this.emit('stopped', failure);
+        return;
+      }
+      const delay = this.#backoff.next(hint);
+      this.emit('retry', failure, delay);
+      try {
+        await this.#sleep(delay, signal);
+      } catch {
+        break;
+      }
+    }
+    this.emit('stopped');
+  }
+}
+
+function alwaysRetry(): boolean {
+  return true;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Error('aborted'));
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    timer.unref();
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new Error('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

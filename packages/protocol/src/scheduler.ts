@@ -1,0 +1,137 @@
+import type { Transport } from './transport.js';
+
+/** A stream as the scheduler sees it: something that may have a DATA frame ready. */
+export interface DataSource {
+  /** Produce the next DATA frame (already encoded), or undefined if blocked (no credit, nothing queued). */
+  takeFrame(maxPayload: number): Buffer | undefined;
+  /** True if {@link DataSource.takeFrame} would produce a frame now. */
+  hasSendable(): boolean;
+  /** Scheduler bookkeeping: whether the source is in the ready ring. */
+  scheduled: boolean;
+}
+
+/**
+ * Outbound ordering. Control frames (OPEN, RESET, WINDOW_UPDATE, PING,
+ * GOAWAY) go into a priority queue that is always served first; DATA frames
+ * are pulled one frame per stream per turn from a round-robin ring, so a bulk
+ * stream cannot starve a chatty one. Nothing is handed to the transport while
+ * more than `highWater` bytes are unacknowledged: the transport's queue stays
+ * short, which is what keeps control frames from waiting behind megabytes of
+ * bulk data inside the socket.
+ */
+export class Scheduler {
+  #transport: Transport;
+  #highWater: number;
+  #control: Buffer[] = [];
+  #ring: DataSource[] = [];
+  #inflight = 0;
+  #pumping = false;
+  #dataEnabled = false;
+  #stopped = false;
+  #onSent: (err?: Error) => void;
+  #onIdle: () => void;
+  maxPayload: number;
+
+  constructor(transport: Transport, highWater: number, maxPayload: number, onIdle: () => void) {
+    this.#transport = transport;
+    this.#highWater = highWater;
+    this.maxPayload = maxPayload;
+    this.#onIdle = onIdle;
+    this.#onSent = this.#sent.bind(this);
+  }
+
+  /** Bytes handed to the transport and not yet acknowledged by it. */
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** Bytes queued in the control queue. */
+  get queuedControlBytes(): number {
+    let n = 0;
+    for (const b of this.#control) n += b.length;
+    return n;
+  }
+
+  /** True when nothing is queued or in flight. */
+  get idle(): boolean {
+    return this.#control.length === 0 && this.#ring.length === 0 && this.#inflight === 0;
+  }
+
+  /** DATA is held back until the handshake has told us the peer's limits. */
+  enableData(maxPayload: number): void {
+    this.maxPayload = maxPayload;
+    this.#dataEnabled = true;
+    this.pump();
+  }
+
+  control(frame: Buffer): void {
+    if (this.#stopped) return;
+    this.#control.push(frame);
+    this.pump();
+  }
+
+  /** Put a source in the ring if it has something to send. */
+  ready(source: DataSource): void {
+    if (this.#stopped || source.scheduled || !source.hasSendable()) return;
+    source.scheduled = true;
+    this.#ring.push(source);
+    this.pump();
+  }
+
+  remove(source: DataSource): void {
+    if (!source.scheduled) return;
+    source.scheduled = false;
+    const i = this.#ring.indexOf(source);
+    if (i >= 0) this.#ring.splice(i, 1);
+  }
+
+  /** Drop everything; used when the session dies. */
+  stop(): void {
+    this.#stopped = true;
+    for (const s of this.#ring) s.scheduled = false;
+    this.#ring = [];
+    this.#control = [];
+  }
+
+  pump(): void {
+    // Re-entrancy guard: write callbacks fired from takeFrame() may queue more.
+    if (this.#pumping || this.#stopped) return;
+    this.#pumping = true;
+    try {
+      while (this.#inflight < this.#highWater && !this.#stopped) {
+        const ctl = this.#control.shift();
+        if (ctl) {
+          this.#send(ctl);
+          continue;
+        }
+        if (!this.#dataEnabled) break;
+        const source = this.#ring.shift();
+        if (!source) break;
+        source.scheduled = false;
+        const frame = source.takeFrame(this.maxPayload);
+        if (frame) this.#send(frame);
+        if (!source.scheduled && source.hasSendable()) {
+          source.scheduled = true;
+          this.#ring.push(source);
+        }
+      }
+    } finally {
+      this.#pumping = false;
+    }
+    if (this.idle) this.#onIdle();
+  }
+
+  #send(frame: Buffer): void {
+    this.#inflight += frame.length;
+    const n = frame.length;
+    this.#transport.send(frame, (err) => {
+      this.#inflight -= n;
+      this.#onSent(err);
+    });
+  }
+
+  #sent(): void {
+    // Errors surface through the transport's onClose; here only the credit matters.
+    this.pump();
+  }
+}

@@ -1,0 +1,357 @@
+import { Duplex } from 'node:stream';
+import { HtnError, HtnErrorCode, WireCode, htnCodeOf, isHtnError } from './errors.js';
+import { encodeFrame, FrameType } from './frame.js';
+import type { DataSource } from './scheduler.js';
+
+/** What a stream needs from its session; implemented privately by Session. */
+export interface StreamHost {
+  /** The stream has something to send. */
+  ready(stream: TunnelStream): void;
+  /** Queue a control frame. */
+  control(frame: Buffer): void;
+  /** `bytes` of received data left the stream's queue (towards the reader). */
+  consumed(stream: TunnelStream, bytes: number): void;
+  /** Receive budget the stream no longer needs. */
+  release(bytes: number): void;
+  /** Both directions are finished on the wire, or the stream was reset. */
+  done(stream: TunnelStream): void;
+}
+
+/** Address facts a stream reports, so code written for sockets can log something. */
+export interface StreamAddress {
+  remoteAddress?: string;
+  remotePort?: number;
+  remoteFamily?: string;
+  localAddress?: string;
+  localPort?: number;
+}
+
+interface OutChunk { buf: Buffer; off: number; cb: (err?: Error | null) => void }
+
+/**
+ * One multiplexed stream: a Node `Duplex` that behaves enough like a
+ * `net.Socket` for `http` (client via `Agent#createConnection`, server via
+ * `server.emit('connection', stream)`), including Upgrade.
+ *
+ * - `end()` half-closes (DATA with FIN); the peer sees 'end'.
+ * - `destroy(err)` resets the stream: the peer's stream is destroyed with
+ *   HTN_ERR_STREAM_RESET carrying our wire code and message. Use
+ *   {@link TunnelStream.reset} to pick the code. Without an error the code is CANCEL.
+ * - A stream reset by the peer or killed with its session is destroyed with an
+ *   {@link HtnError}, so it emits 'error': attach a listener.
+ */
+export class TunnelStream extends Duplex implements DataSource {
+  /** Stream id: odd if the client role opened it, even if the server role did. */
+  readonly id: number;
+  /** Opaque bytes given by the opener (labels, routing info); empty if none. */
+  readonly openPayload: Buffer;
+  /** True if this side opened the stream. */
+  readonly local: boolean;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly remoteFamily: string | undefined;
+  readonly localAddress: string | undefined;
+  readonly localPort: number | undefined;
+  /** Always false: a tunnel stream is connected from birth (read by `http`). */
+  readonly connecting = false;
+  scheduled = false;
+  bytesRead = 0;
+  bytesWritten = 0;
+
+  #host: StreamHost;
+  /** Bytes the peer still lets us send (its window for this stream). */
+  #sendCredit: number;
+  /** Bytes we still let the peer send (our window for this stream). */
+  #recvCredit: number;
+  #out: OutChunk[] = [];
+  #finCb: ((err?: Error | null) => void) | undefined;
+  #finSent = false;
+  #finReceived = false;
+  #inQueue: Buffer[] = [];
+  #inBytes = 0;
+  #readWanted = false;
+  #wireClosed = false;
+  #idleMs = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #lastActivity = 0;
+
+  /** @internal Created by Session; not for direct use. */
+  constructor(host: StreamHost, id: number, local: boolean, openPayload: Buffer, sendCredit: number, recvCredit: number, address: StreamAddress) {
+    super({ allowHalfOpen: true });
+    this.#host = host;
+    this.id = id;
+    this.local = local;
+    this.openPayload = openPayload;
+    this.#sendCredit = sendCredit;
+    this.#recvCredit = recvCredit;
+    this.remoteAddress = address.remoteAddress;
+    this.remotePort = address.remotePort;
+    this.remoteFamily = address.remoteFamily;
+    this.localAddress = address.localAddress;
+    this.localPort = address.localPort;
+  }
+
+  /** Our receive window still open to the peer, plus bytes queued unread: what this stream holds of the session budget. */
+  get committedBytes(): number {
+    return this.#recvCredit + this.#inBytes;
+  }
+
+  /** Received bytes waiting for the reader (not counting Node's own readable buffer). */
+  get bufferedBytes(): number {
+    return this.#inBytes;
+  }
+
+  get recvCredit(): number {
+    return this.#recvCredit;
+  }
+
+  get finReceived(): boolean {
+    return this.#finReceived;
+  }
+
+  /** Reset the stream with an explicit wire code (>= 0x1000 for application codes) and a short reason. */
+  reset(code: number = WireCode.CANCEL, message = 'cancelled'): this {
+    return this.destroy(new HtnError(htnCodeOf(code), message, { wireCode: code }));
+  }
+
+  // --- net.Socket look-alikes that node:http calls ---------------------------
+
+  /** Emit 'timeout' after `ms` without reads or writes (0 disables), like `net.Socket#setTimeout`. */
+  setTimeout(ms: number, callback?: () => void): this {
+    if (callback) {
+      if (ms === 0) this.removeListener('timeout', callback);
+      else this.once('timeout', callback);
+    }
+    this.#idleMs = ms;
+    this.#lastActivity = Date.now();
+    if (this.#idleTimer) {
+      clearTimeout(this.#idleTimer);
+      this.#idleTimer = undefined;
+    }
+    if (ms > 0 && !this.destroyed) this.#armIdle(ms);
+    return this;
+  }
+
+  setNoDelay(_noDelay?: boolean): this {
+    return this;
+  }
+
+  setKeepAlive(_enable?: boolean, _initialDelay?: number): this {
+    return this;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
+  address(): { address?: string; family?: string; port?: number } {
+    return { address: this.localAddress, family: this.remoteFamily, port: this.localPort };
+  }
+
+  // --- session side ----------------------------------------------------------
+
+  /** @internal A DATA frame for this stream arrived (flow control already checked). */
+  onData(data: Uint8Array, fin: boolean): void {
+    const payload = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (payload.length > 0) {
+      this.#recvCredit -= payload.length;
+      this.#inQueue.push(payload);
+      this.#inBytes += payload.length;
+      this.bytesRead += payload.length;
+      this.#lastActivity = Date.now();
+    }
+    if (fin) {
+      this.#finReceived = true;
+      // The peer will send nothing more, so the rest of our window is free.
+      this.#host.release(this.#recvCredit);
+      this.#recvCredit = 0;
+    }
+    if (this.#readWanted) this.#flushIn();
+    this.#checkWireClosed();
+  }
+
+  /** @internal The peer granted more credit. Returns false if it overflows the window ceiling. */
+  onWindowUpdate(increment: number): boolean {
+    this.#sendCredit += increment;
+    if (this.#sendCredit > 0x7fff_ffff) return false;
+    this.#host.ready(this);
+    return true;
+  }
+
+  /** @internal Streams opened before the handshake learn the peer's initial window late. */
+  setInitialSendCredit(credit: number): void {
+    this.#sendCredit = credit;
+    this.#host.ready(this);
+  }
+
+  /** @internal The peer reset the stream. */
+  onReset(code: number, message: string): void {
+    this.#wireClosed = true;
+    const htn = code === WireCode.REFUSED ? HtnErrorCode.STREAM_REFUSED : htnCodeOf(code);
+    this.destroy(new HtnError(htn, `stream ${this.id} reset by peer: ${message || 'no reason given'}`, { wireCode: code, remote: true }));
+  }
+
+  /** @internal The session is going away; kill the stream without a RESET on the wire. */
+  abort(err: Error): void {
+    this.#wireClosed = true;
+    this.destroy(err);
+  }
+
+  /** @internal Credit we may grant now: how far the window is below `target`. */
+  windowDeficit(target: number): number {
+    if (this.#finReceived || this.#wireClosed || this.destroyed) return 0;
+    return Math.max(0, target - this.#recvCredit - this.#inBytes);
+  }
+
+  /** @internal Record a grant that the session has put on the wire. */
+  granted(increment: number): void {
+    this.#recvCredit += increment;
+  }
+
+  hasSendable(): boolean {
+    if (this.#wireClosed) return false;
+    if (this.#out.length > 0) return this.#sendCredit > 0;
+    return this.#finCb !== undefined && !this.#finSent;
+  }
+
+  takeFrame(maxPayload: number): Buffer | undefined {
+    if (this.#wireClosed) return undefined;
+    const head = this.#out[0];
+    if (head === undefined) {
+      if (this.#finCb === undefined || this.#finSent) return undefined;
+      return this.#sendFin(Buffer.alloc(0));
+    }
+    if (this.#sendCredit <= 0) return undefined;
+    const n = Math.min(head.buf.length - head.off, this.#sendCredit, maxPayload);
+    const payload = head.buf.subarray(head.off, head.off + n);
+    head.off += n;
+    this.#sendCredit -= n;
+    this.bytesWritten += n;
+    this.#lastActivity = Date.now();
+    if (head.off < head.buf.length) return encodeFrame({ type: FrameType.DATA, streamId: this.id, fin: false, payload });
+    this.#out.shift();
+    // Piggy-back FIN on the last DATA frame when end() is already pending.
+    const frame = this.#out.length === 0 && this.#finCb !== undefined
+      ? this.#sendFin(payload)
+      : encodeFrame({ type: FrameType.DATA, streamId: this.id, fin: false, payload });
+    // The chunk has left the stream; let the writer continue. Node defers
+    // its own work for synchronous callbacks, so calling it here is safe.
+    head.cb();
+    return frame;
+  }
+
+  #sendFin(payload: Buffer): Buffer {
+    this.#finSent = true;
+    const frame = encodeFrame({ type: FrameType.DATA, streamId: this.id, fin: true, payload });
+    const cb = this.#finCb;
+    this.#finCb = undefined;
+    // Defer: _final's callback may synchronously lead to destroy() while the
+    // scheduler is still using this stream.
+    process.nextTick(finishedFinal, this, cb);
+    return frame;
+  }
+
+  /** @internal */
+  checkWireClosed(): void {
+    this.#checkWireClosed();
+  }
+
+  #checkWireClosed(): void {
+    if (!this.#wireClosed && this.#finSent && this.#finReceived) {
+      this.#wireClosed = true;
+      this.#host.done(this);
+    }
+  }
+
+  #flushIn(): void {
+    while (this.#inQueue.length > 0) {
+      const chunk = this.#inQueue.shift() as Buffer;
+      this.#inBytes -= chunk.length;
+      this.#host.consumed(this, chunk.length);
+      if (!this.push(chunk)) {
+        this.#readWanted = false;
+        return;
+      }
+    }
+    if (this.#finReceived && this.#inBytes === 0) {
+      this.push(null);
+      this.#readWanted = false;
+    }
+  }
+
+  #armIdle(delay: number): void {
+    this.#idleTimer = setTimeout(streamOnIdleTimer, delay, this);
+    this.#idleTimer.unref();
+  }
+
+  /** @internal */
+  idleCheck(): void {
+    this.#idleTimer = undefined;
+    if (this.#idleMs === 0 || this.destroyed) return;
+    const idle = Date.now() - this.#lastActivity;
+    if (idle >= this.#idleMs) {
+      this.#lastActivity = Date.now();
+      this.#armIdle(this.#idleMs);
+      this.emit('timeout');
+    } else {
+      this.#armIdle(this.#idleMs - idle);
+    }
+  }
+
+  override _read(): void {
+    this.#readWanted = true;
+    this.#flushIn();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.#wireClosed) {
+      cb(new HtnError(HtnErrorCode.STREAM_RESET, `stream ${this.id} is closed`));
+      return;
+    }
+    if (chunk.length === 0) {
+      cb();
+      return;
+    }
+    this.#out.push({ buf: chunk, off: 0, cb });
+    this.#host.ready(this);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.#wireClosed) {
+      cb();
+      return;
+    }
+    this.#finCb = cb;
+    this.#host.ready(this);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    if (!this.#wireClosed) {
+      this.#wireClosed = true;
+      const code = err === null ? WireCode.CANCEL : isHtnError(err) ? err.wireCode : WireCode.INTERNAL;
+      const message = err === null ? 'cancelled' : isHtnError(err) ? err.message.replace(/^HTN_ERR_\w+: /, '') : err.message;
+      this.#host.control(encodeFrame({ type: FrameType.RESET, streamId: this.id, code, message }));
+      this.#host.done(this);
+    }
+    this.#host.release(this.#recvCredit + this.#inBytes);
+    this.#recvCredit = 0;
+    this.#inBytes = 0;
+    this.#inQueue = [];
+    this.#out = [];
+    cb(err);
+  }
+}
+
+function finishedFinal(_stream: TunnelStream, cb: ((err?: Error | null) => void) | undefined): void {
+  cb?.();
+  _stream.checkWireClosed();
+}
+
+function streamOnIdleTimer(stream: TunnelStream): void {
+  stream.idleCheck();
+}
