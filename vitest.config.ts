@@ -6,9 +6,13 @@ import { defineConfig } from 'vitest/config';
 // builds first).
 const resolve = { conditions: ['source'] };
 
+// CI asks for a machine-readable report as well (see .ci/run).
+const report = process.env.HAWSER_TEST_REPORT;
+
 export default defineConfig({
   resolve,
   test: {
+    reporters: report ? ['default', ['json', { outputFile: report }]] : ['default'],
     projects: [
       {
         resolve,
