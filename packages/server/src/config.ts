@@ -1,0 +1,189 @@
+import { isIP } from 'node:net';
+import { parseDuration } from './duration.js';
+import { ErrorCodes, HawserServerError } from './errors.js';
+
+/** A host and port to listen on. Port 0 picks a free port (tests). */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The validated, frozen server configuration. */
+export interface ServerConfig {
+  /** Directory for the CA, keys, admin token and the embedded database. Default `./.hawser/data`. */
+  readonly dataDir: string;
+  /**
+   * `postgres://…` or `postgresql://…` selects PostgreSQL; `memory://` an
+   * in-memory PGlite (tests); unset selects embedded PGlite in `<dataDir>/db`.
+   */
+  readonly databaseUrl: string | undefined;
+  /** Operator + admin API listener. Default `127.0.0.1:8443`. */
+  readonly listen: ListenAddress;
+  /** Agent (mTLS) listener. Default `127.0.0.1:8444`. */
+  readonly agentListen: ListenAddress;
+  /** URL operators use. Default: derived from `listen` once bound. */
+  readonly publicUrl: string | undefined;
+  /** URL agents dial (put into bootstrap tokens). Default: derived from `agentListen` once bound. */
+  readonly agentUrl: string | undefined;
+  /**
+   * Host names and IPs in the serving certificate. Default
+   * `localhost, 127.0.0.1, ::1`; the hosts of `publicUrl`/`agentUrl` are added.
+   */
+  readonly serverNames: readonly string[];
+  /** Lifetime of bootstrap tokens in ms. Default 1 h. */
+  readonly tokenTtlMs: number;
+  /** Lifetime of agent client certificates in ms. Default 30 days. */
+  readonly certificateTtlMs: number;
+  /** How far notBefore is set in the past to absorb clock skew, in ms. Default 5 min. */
+  readonly certificateBackdateMs: number;
+  /** Default `info`. */
+  readonly logLevel: LogLevel;
+}
+
+/** What callers pass: every field optional, durations as `1h`-style strings or ms. */
+export interface ServerConfigInput {
+  dataDir?: string;
+  databaseUrl?: string;
+  listen?: string | ListenAddress;
+  agentListen?: string | ListenAddress;
+  publicUrl?: string;
+  agentUrl?: string;
+  serverNames?: readonly string[];
+  tokenTtl?: string | number;
+  certificateTtl?: string | number;
+  certificateBackdate?: string | number;
+  logLevel?: string;
+}
+
+/** The one defaults object. */
+export const DEFAULTS = Object.freeze({
+  dataDir: './.hawser/data',
+  listen: '127.0.0.1:8443',
+  agentListen: '127.0.0.1:8444',
+  serverNames: Object.freeze(['localhost', '127.0.0.1', '::1']),
+  tokenTtl: '1h',
+  certificateTtl: '30d',
+  certificateBackdate: '5m',
+  logLevel: 'info',
+} as const);
+
+function invalid(field: string, expected: string, got: unknown): never {
+  throw new HawserServerError(
+    ErrorCodes.CONFIG_INVALID,
+    `config.${field}: expected ${expected}, got ${JSON.stringify(got)}`,
+  );
+}
+
+function nonEmptyString(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') invalid(field, 'a non-empty string', value);
+  return value;
+}
+
+/** Parses `host:port`, `[v6]:port` or `{ host, port }`. */
+export function parseListenAddress(field: string, value: unknown): ListenAddress {
+  const expected = 'host:port (e.g. 127.0.0.1:8443 or [::1]:8443) with port 0-65535';
+  let host: unknown;
+  let port: unknown;
+  if (typeof value === 'string') {
+    const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value.trim());
+    if (!match) invalid(field, expected, value);
+    host = match[1] ?? match[2];
+    port = Number(match[3]);
+  } else if (typeof value === 'object' && value !== null) {
+    ({ host, port } = value as { host?: unknown; port?: unknown });
+  } else {
+    invalid(field, expected, value);
+  }
+  if (typeof host !== 'string' || host === '') invalid(field, expected, value);
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) invalid(field, expected, value);
+  return Object.freeze({ host, port });
+}
+
+function optionalUrl(field: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const text = nonEmptyString(field, value);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    invalid(field, 'an absolute https:// URL', value);
+  }
+  if (url.protocol !== 'https:') invalid(field, 'an absolute https:// URL', value);
+  return text.replace(/\/+$/, '');
+}
+
+function duration(field: string, value: string | number): number {
+  try {
+    return parseDuration(value, `config.${field}`);
+  } catch {
+    invalid(field, 'a positive duration such as 90s, 15m, 1h or 30d', value);
+  }
+}
+
+function databaseUrl(value: unknown): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  const text = nonEmptyString('databaseUrl', value);
+  if (!/^(postgres|postgresql|memory):\/\//.test(text)) {
+    invalid('databaseUrl', 'postgres://…, postgresql://… or memory://', '<redacted url>');
+  }
+  return text;
+}
+
+/** Host name of a URL without IPv6 brackets. */
+export function urlHost(url: string): string {
+  return new URL(url).hostname.replace(/^\[|\]$/g, '');
+}
+
+/**
+ * Validates `input` against the schema, fills defaults and returns a frozen
+ * config. Throws HSR_ERR_CONFIG_INVALID naming the first bad field.
+ */
+export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
+  const known = new Set<string>([
+    'dataDir', 'databaseUrl', 'listen', 'agentListen', 'publicUrl', 'agentUrl', 'serverNames',
+    'tokenTtl', 'certificateTtl', 'certificateBackdate', 'logLevel',
+  ]);
+  for (const key of Object.keys(input)) {
+    if (!known.has(key)) invalid(key, `one of the known fields (${[...known].join(', ')})`, 'unknown field');
+  }
+  const logLevel = input.logLevel ?? DEFAULTS.logLevel;
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) invalid('logLevel', LOG_LEVELS.join(' | '), logLevel);
+
+  const publicUrl = optionalUrl('publicUrl', input.publicUrl);
+  const agentUrl = optionalUrl('agentUrl', input.agentUrl);
+  const names = input.serverNames ?? DEFAULTS.serverNames;
+  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || n === '')) {
+    invalid('serverNames', 'a list of host names or IP addresses', names);
+  }
+  const serverNames = new Set<string>(names);
+  for (const url of [publicUrl, agentUrl]) if (url) serverNames.add(urlHost(url));
+  for (const name of serverNames) {
+    if (isIP(name) === 0 && !/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(name)) {
+      invalid('serverNames', 'host names or IP addresses', name);
+    }
+  }
+
+  const config: ServerConfig = {
+    dataDir: nonEmptyString('dataDir', input.dataDir ?? DEFAULTS.dataDir),
+    databaseUrl: databaseUrl(input.databaseUrl),
+    listen: parseListenAddress('listen', input.listen ?? DEFAULTS.listen),
+    agentListen: parseListenAddress('agentListen', input.agentListen ?? DEFAULTS.agentListen),
+    publicUrl,
+    agentUrl,
+    serverNames: Object.freeze([...serverNames]),
+    tokenTtlMs: duration('tokenTtl', input.tokenTtl ?? DEFAULTS.tokenTtl),
+    certificateTtlMs: duration('certificateTtl', input.certificateTtl ?? DEFAULTS.certificateTtl),
+    certificateBackdateMs: duration('certificateBackdate', input.certificateBackdate ?? DEFAULTS.certificateBackdate),
+    logLevel: logLevel as LogLevel,
+  };
+  return Object.freeze(config);
+}
+
+/** `https://host:port` with IPv6 brackets; used to derive URLs from listeners. */
+export function listenUrl(host: string, port: number): string {
+  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return `https://${isIP(shown) === 6 ? `[${shown}]` : shown}:${port}`;
+}

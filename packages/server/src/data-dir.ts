@@ -1,0 +1,133 @@
+import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { CertificateAuthority, createCaCertificate } from './certificate-authority.js';
+import type { KeyedCertificate } from './certificate-authority.js';
+import { ErrorCodes, HawserServerError } from './errors.js';
+
+/** File names inside the data directory. */
+export const DataFiles = {
+  CA_CERT: 'ca.crt',
+  CA_KEY: 'ca.key',
+  /** Optional extra trusted CAs (PEM, concatenated) during a CA rotation. */
+  CA_TRUSTED: 'ca-trusted.crt',
+  SERVER_CERT: 'server.crt',
+  SERVER_KEY: 'server.key',
+  TOKEN_SIGNING_KEY: 'token-signing-key.pem',
+  ADMIN_TOKEN: 'admin-token',
+} as const;
+
+/** Re-issue the serving certificate when it has less than this left. */
+const SERVING_RENEW_BEFORE_MS = 30 * 86_400_000;
+
+/** The secrets a server needs, loaded or created on first start. */
+export interface ServerSecrets {
+  readonly ca: CertificateAuthority;
+  readonly serving: KeyedCertificate;
+  readonly tokenSigningKey: KeyObject;
+  /** The admin API token in clear, as written to `<dataDir>/admin-token`. */
+  readonly adminToken: string;
+  readonly adminTokenFile: string;
+  /** What was created on this start (for the start-up log). */
+  readonly created: readonly string[];
+}
+
+/**
+ * Writes atomically (temp file + rename) so a crash never leaves half a key,
+ * and with the final mode from the start so a secret is never world-readable.
+ */
+function writeFileAtomic(path: string, data: string, mode: number): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+function readIf(path: string): string | undefined {
+  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+}
+
+function splitPems(text: string): string[] {
+  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\s*/g)?.map((p) => p.trim() + '\n') ?? [];
+}
+
+/** True when the serving certificate covers every name and is not close to expiry. */
+function servingCertificateFits(certPem: string, names: readonly string[], caPem: string): boolean {
+  const cert = new X509Certificate(certPem);
+  if (!cert.checkIssued(new X509Certificate(caPem))) return false;
+  if (new Date(cert.validTo).getTime() - Date.now() < SERVING_RENEW_BEFORE_MS) return false;
+  return names.every((n) => (isIP(n) ? cert.checkIP(n) !== undefined : cert.checkHost(n) !== undefined));
+}
+
+/**
+ * Loads the CA, serving certificate, token signing key and admin token from
+ * `dataDir`, creating each one that is missing. Private keys and the admin
+ * token are written with mode 0600. The serving certificate is re-issued
+ * when a configured name is missing from it or it nears expiry.
+ */
+export function loadOrCreateSecrets(dataDir: string, serverNames: readonly string[]): ServerSecrets {
+  const created: string[] = [];
+  const path = (name: string): string => join(dataDir, name);
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+    let caCert = readIf(path(DataFiles.CA_CERT));
+    let caKey = readIf(path(DataFiles.CA_KEY));
+    if (caCert === undefined || caKey === undefined) {
+      if (caCert !== undefined || caKey !== undefined) {
+        throw new HawserServerError(
+          ErrorCodes.PKI_FAILED,
+          `found only one of ${DataFiles.CA_CERT} and ${DataFiles.CA_KEY} in ${dataDir}; restore the other or remove both to create a new CA`,
+        );
+      }
+      const ca = createCaCertificate();
+      writeFileAtomic(path(DataFiles.CA_KEY), ca.keyPem, 0o600);
+      writeFileAtomic(path(DataFiles.CA_CERT), ca.certPem, 0o644);
+      ({ certPem: caCert, keyPem: caKey } = ca);
+      created.push('CA');
+    }
+    const trusted = splitPems(readIf(path(DataFiles.CA_TRUSTED)) ?? '');
+    const ca = new CertificateAuthority({ certPem: caCert, keyPem: caKey }, trusted);
+
+    let serving: KeyedCertificate | undefined;
+    const servingCert = readIf(path(DataFiles.SERVER_CERT));
+    const servingKey = readIf(path(DataFiles.SERVER_KEY));
+    if (servingCert && servingKey && servingCertificateFits(servingCert, serverNames, caCert)) {
+      serving = { certPem: servingCert, keyPem: servingKey };
+    } else {
+      serving = ca.issueServingCertificate(serverNames);
+      writeFileAtomic(path(DataFiles.SERVER_KEY), serving.keyPem, 0o600);
+      writeFileAtomic(path(DataFiles.SERVER_CERT), serving.certPem, 0o644);
+      created.push('serving certificate');
+    }
+
+    let signingPem = readIf(path(DataFiles.TOKEN_SIGNING_KEY));
+    if (signingPem === undefined) {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      signingPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+      writeFileAtomic(path(DataFiles.TOKEN_SIGNING_KEY), signingPem, 0o600);
+      created.push('token signing key');
+    }
+    const tokenSigningKey = createPrivateKey(signingPem);
+    if (tokenSigningKey.asymmetricKeyType !== 'ec' || tokenSigningKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+      throw new HawserServerError(ErrorCodes.PKI_FAILED, `${DataFiles.TOKEN_SIGNING_KEY} must be an EC P-256 key (ES256)`);
+    }
+
+    const adminTokenFile = path(DataFiles.ADMIN_TOKEN);
+    let adminToken = readIf(adminTokenFile)?.trim();
+    if (!adminToken) {
+      adminToken = `hsr_admin_${randomBytes(32).toString('base64url')}`;
+      writeFileAtomic(adminTokenFile, `${adminToken}\n`, 0o600);
+      created.push('admin token');
+    }
+
+    return { ca, serving, tokenSigningKey, adminToken, adminTokenFile, created };
+  } catch (err) {
+    if (err instanceof HawserServerError) throw err;
+    throw new HawserServerError(ErrorCodes.PKI_FAILED, `data directory ${dataDir}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}

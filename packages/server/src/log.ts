@@ -1,0 +1,61 @@
+import { pino } from 'pino';
+import type { DestinationStream, Logger, LevelWithSilent } from 'pino';
+
+export type { Logger } from 'pino';
+
+/**
+ * Paths pino replaces with `[redacted]`. Secrets reach logs mostly by
+ * accident (a whole request body, a header object, an error's context), so
+ * the list is generous: bearer headers, bootstrap and admin tokens, keys and
+ * CSRs (a CSR carries no private key, but agents sometimes send key material
+ * by mistake and a CSR is noise in a log anyway).
+ */
+export const REDACT_PATHS: readonly string[] = [
+  'authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'request.headers.authorization',
+  'token',
+  '*.token',
+  'adminToken',
+  '*.adminToken',
+  'bootstrapToken',
+  '*.bootstrapToken',
+  'csr',
+  '*.csr',
+  'key',
+  '*.key',
+  'privateKey',
+  '*.privateKey',
+  'password',
+  '*.password',
+  'body.token',
+  'body.csr',
+];
+
+/** Options of {@link createLogger}. */
+export interface LoggerOptions {
+  /** Minimum level. Default `info`. */
+  level?: LevelWithSilent;
+  /** Where JSON lines go. Default: stdout (fd 1). */
+  destination?: DestinationStream;
+}
+
+/** Creates the root JSON logger; components take `log.child({ component })`. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: { service: 'hawser-server' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    options.destination ?? pino.destination({ fd: 1, sync: false }),
+  );
+}
+
+/** A child logger tagged with the component that owns it. */
+export function componentLogger(root: Logger, component: string): Logger {
+  return root.child({ component });
+}

@@ -1,0 +1,46 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import type { Transaction } from '@electric-sql/pglite';
+import type { SqlDriver, SqlQueryable } from './sql-driver.js';
+
+function wrap(db: PGlite | Transaction): SqlQueryable {
+  return {
+    async query<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      const result = await db.query<T>(sql, [...params]);
+      return result.rows;
+    },
+    async exec(sql: string): Promise<void> {
+      await db.exec(sql);
+    },
+  };
+}
+
+/**
+ * Embedded PostgreSQL (PGlite, WASM) in a data directory, or in memory when
+ * `dataDir` is undefined. One process owns the directory: PGlite is for a
+ * single replica; several replicas need PostgreSQL.
+ */
+export async function openPgliteDriver(dataDir: string | undefined): Promise<SqlDriver> {
+  if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = dataDir === undefined ? new PGlite() : new PGlite(dataDir);
+  await db.waitReady;
+  const plain = wrap(db);
+  // PGlite runs one statement at a time on one connection; serialising
+  // transactions here keeps a query issued outside a transaction from
+  // interleaving with one inside it.
+  let chain: Promise<unknown> = Promise.resolve();
+  return {
+    engine: 'pglite',
+    query: (sql, params) => chain.then(() => plain.query(sql, params)),
+    exec: (sql) => chain.then(() => plain.exec(sql)),
+    transaction<T>(fn: (q: SqlQueryable) => Promise<T>): Promise<T> {
+      const run = chain.then(() => db.transaction((tx) => fn(wrap(tx))));
+      chain = run.catch(() => undefined);
+      return run;
+    },
+    async close(): Promise<void> {
+      await chain.catch(() => undefined);
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
+import { ADMIN_GROUP, adminApi, hashApiToken } from './admin-api.js';
+import { agentApi } from './agent-api.js';
+import { AuditLog } from './audit.js';
+import { BootstrapTokens } from './bootstrap-token.js';
+import type { CertificateAuthority } from './certificate-authority.js';
+import { listenUrl, resolveConfig } from './config.js';
+import type { ServerConfig, ServerConfigInput } from './config.js';
+import { loadOrCreateSecrets } from './data-dir.js';
+import { ErrorCodes, HawserServerError } from './errors.js';
+import { installErrorHandler } from './http-errors.js';
+import { componentLogger, createLogger } from './log.js';
+import type { Logger } from './log.js';
+import { Registrar } from './registrar.js';
+import { openStore } from './store.js';
+import type { Store } from './store.js';
+import { TunnelCloseCodes, TunnelCloseReasons, holdOpenTunnelHandler } from './tunnel-handler.js';
+import type { TunnelHandler } from './tunnel-handler.js';
+import { TunnelEndpoint } from './tunnel-endpoint.js';
+import { TunnelRegistry } from './tunnel-registry.js';
+
+/** Everything a route plugin may need; handed to `operatorRoutes`. */
+export interface ServerContext {
+  readonly config: ServerConfig;
+  readonly log: Logger;
+  readonly store: Store;
+  readonly ca: CertificateAuthority;
+  readonly tokens: BootstrapTokens;
+  readonly audit: AuditLog;
+  readonly registrar: Registrar;
+  readonly tunnels: TunnelRegistry;
+  readonly publicUrl: string;
+  readonly agentUrl: string;
+  readonly adminTokenFile: string;
+}
+
+/**
+ * Registers routes under `/clusters` on the operator listener. This is the
+ * extension point for the operator relay (`/clusters/:name/…` -> tunnel);
+ * it runs in its own fastify scope, so it brings its own authentication
+ * (the admin hook does not cover it).
+ */
+export type OperatorRoutes = (app: FastifyInstance, context: ServerContext) => Promise<void> | void;
+
+export interface CreateServerOptions {
+  /** Receives each accepted agent WebSocket. Default: hold it open, do nothing. */
+  tunnelHandler?: TunnelHandler;
+  /** Operator relay routes under `/clusters`. Default: none. */
+  operatorRoutes?: OperatorRoutes;
+  /** Root logger. Default: pino JSON to stdout at config.logLevel. */
+  logger?: Logger;
+  /** Where the default logger writes (tests capture lines here). */
+  logDestination?: DestinationStream;
+  /** Grace for server-initiated tunnel closes. Default 500 ms. */
+  tunnelCloseGraceMs?: number;
+}
+
+/** A Hawser server: two HTTPS listeners over one store. */
+export interface HawserServer {
+  readonly config: ServerConfig;
+  /** Available once `listen()` resolved. */
+  readonly context: ServerContext;
+  /** Loads or creates the data dir secrets, opens and migrates the store, binds both listeners. */
+  listen(): Promise<{ publicUrl: string; agentUrl: string }>;
+  /** Drains: tells agents to go away, stops accepting, closes listeners and store. */
+  close(): Promise<void>;
+  /** Aborts: terminates tunnels and connections at once, then closes the store. */
+  destroy(err?: Error): Promise<void>;
+}
+
+function addressOf(app: FastifyInstance): AddressInfo {
+  return app.server.address() as AddressInfo;
+}
+
+/**
+ * Creates (but does not start) a server. Validates the config synchronously:
+ * a bad field throws HSR_ERR_CONFIG_INVALID before any I/O.
+ */
+export function createServer(input: ServerConfig | ServerConfigInput = {}, options: CreateServerOptions = {}): HawserServer {
+  const config = Object.isFrozen(input) && 'tokenTtlMs' in input ? (input as ServerConfig) : resolveConfig(input as ServerConfigInput);
+  const root = options.logger ?? createLogger({ level: config.logLevel, destination: options.logDestination });
+  const log = componentLogger(root, 'server');
+  let context: ServerContext | undefined;
+  let apps: FastifyInstance[] = [];
+  let endpoint: TunnelEndpoint | undefined;
+  let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
+
+  async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
+    const secrets = loadOrCreateSecrets(config.dataDir, config.serverNames);
+    const store = await openStore(config);
+    try {
+      // The admin token file is the source of truth; re-registering its hash
+      // on every start also covers a database that was replaced or moved.
+      await store.insertApiToken({
+        id: `admin-${hashApiToken(secrets.adminToken).slice(0, 16)}`,
+        hash: hashApiToken(secrets.adminToken),
+        user: 'admin',
+        groups: [ADMIN_GROUP],
+        expiresAt: null,
+      });
+      const audit = new AuditLog(store, componentLogger(root, 'audit'));
+      const tunnels = new TunnelRegistry();
+      const tokens = new BootstrapTokens(secrets.tokenSigningKey, `urn:hawser:ca:${secrets.ca.caHash.slice(7, 39)}`);
+      const urls = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
+      const registrar = new Registrar({
+        store,
+        ca: secrets.ca,
+        tokens,
+        audit,
+        tunnels,
+        log: componentLogger(root, 'registrar'),
+        tokenTtlMs: config.tokenTtlMs,
+        certificateTtlMs: config.certificateTtlMs,
+        certificateBackdateMs: config.certificateBackdateMs,
+        agentUrl: () => urls.agentUrl,
+      });
+      const tls = { key: secrets.serving.keyPem, cert: secrets.serving.certPem, minVersion: 'TLSv1.2' as const };
+      const fastifyOptions = {
+        loggerInstance: componentLogger(root, 'http'),
+        disableRequestLogging: true,
+        genReqId: () => randomUUID(),
+      };
+
+      const operator = Fastify({ ...fastifyOptions, https: tls }) as unknown as FastifyInstance;
+      const agent = Fastify({
+        ...fastifyOptions,
+        bodyLimit: 64 * 1024,
+        // Ask every agent for a certificate but let the handshake finish
+        // without one: /register has none yet; each other route checks.
+        https: { ...tls, ca: [...secrets.ca.bundle], requestCert: true, rejectUnauthorized: false },
+      }) as unknown as FastifyInstance;
+      apps = [operator, agent];
+      const httpLog = componentLogger(root, 'http');
+      installErrorHandler(operator, httpLog);
+      installErrorHandler(agent, httpLog);
+      for (const app of apps) app.get('/healthz', async () => ({ status: 'ok' }));
+
+      const serverInfo = () => ({
+        publicUrl: urls.publicUrl,
+        agentUrl: urls.agentUrl,
+        caHash: secrets.ca.caHash,
+        caBundle: secrets.ca.bundle,
+      });
+      await operator.register(adminApi({ registrar, store, tunnels, log: httpLog, serverInfo }), { prefix: '/api/v1' });
+      await agent.register(agentApi({ registrar, store, audit }));
+      endpoint = new TunnelEndpoint({
+        store,
+        registry: tunnels,
+        handler: options.tunnelHandler ?? holdOpenTunnelHandler,
+        audit,
+        log: componentLogger(root, 'tunnel'),
+        ...(options.tunnelCloseGraceMs !== undefined ? { closeGraceMs: options.tunnelCloseGraceMs } : {}),
+      });
+      endpoint.attach(agent.server as unknown as HttpsServer);
+
+      const ctx: ServerContext = {
+        config,
+        log: root,
+        store,
+        ca: secrets.ca,
+        tokens,
+        audit,
+        registrar,
+        tunnels,
+        get publicUrl() {
+          return urls.publicUrl;
+        },
+        get agentUrl() {
+          return urls.agentUrl;
+        },
+        adminTokenFile: secrets.adminTokenFile,
+      };
+      if (options.operatorRoutes) {
+        const routes = options.operatorRoutes;
+        await operator.register(async (scope) => routes(scope, ctx), { prefix: '/clusters' });
+      }
+      context = ctx;
+
+      await operator.listen({ host: config.listen.host, port: config.listen.port });
+      await agent.listen({ host: config.agentListen.host, port: config.agentListen.port });
+      urls.publicUrl ||= listenUrl(config.listen.host, addressOf(operator).port);
+      urls.agentUrl ||= listenUrl(config.agentListen.host, addressOf(agent).port);
+      log.info(
+        {
+          publicUrl: urls.publicUrl,
+          agentUrl: urls.agentUrl,
+          listen: `${config.listen.host}:${addressOf(operator).port}`,
+          agentListen: `${config.agentListen.host}:${addressOf(agent).port}`,
+          adminTokenFile: secrets.adminTokenFile,
+          caHash: secrets.ca.caHash,
+          dataDir: config.dataDir,
+          database: store.engine,
+          created: secrets.created,
+        },
+        `hawser server listening on ${urls.publicUrl} (agents: ${urls.agentUrl}); admin token in ${secrets.adminTokenFile}`,
+      );
+      return { publicUrl: urls.publicUrl, agentUrl: urls.agentUrl };
+    } catch (err) {
+      await Promise.allSettled(apps.map((a) => a.close()));
+      await store.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  const server: HawserServer = {
+    config,
+    get context(): ServerContext {
+      if (!context) throw new HawserServerError(ErrorCodes.SERVER_CLOSED, 'server not started: call listen() first');
+      return context;
+    },
+    async listen() {
+      if (state !== 'new') throw new HawserServerError(ErrorCodes.SERVER_CLOSED, `listen() called on a ${state} server`);
+      state = 'starting';
+      try {
+        const urls = await start();
+        state = 'listening';
+        return urls;
+      } catch (err) {
+        state = 'closed';
+        throw err;
+      }
+    },
+    async close() {
+      if (state === 'closing' || state === 'closed' || state === 'new') {
+        state = 'closed';
+        return;
+      }
+      state = 'closing';
+      // Agents first, with a reason, so they reconnect elsewhere instead of
+      // treating the closed socket as a network failure.
+      await context?.tunnels.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY);
+      await endpoint?.close();
+      await Promise.allSettled(apps.map((a) => a.close()));
+      await context?.store.close();
+      state = 'closed';
+      log.info('hawser server closed');
+    },
+    async destroy(err?: Error) {
+      if (state === 'closed') return;
+      state = 'closing';
+      if (err) log.error({ err }, 'hawser server destroyed');
+      endpoint?.terminateAll();
+      for (const app of apps) (app.server as unknown as HttpsServer).closeAllConnections();
+      await Promise.allSettled(apps.map((a) => a.close()));
+      await context?.store.close().catch(() => undefined);
+      state = 'closed';
+    },
+  };
+  return server;
+}

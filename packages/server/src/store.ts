@@ -1,0 +1,165 @@
+import { join } from 'node:path';
+import type { SqlDriver } from './sql-driver.js';
+
+export const ClusterStatuses = { ACTIVE: 'active', DEREGISTERED: 'deregistered' } as const;
+export type ClusterStatus = (typeof ClusterStatuses)[keyof typeof ClusterStatuses];
+
+export interface ClusterRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly status: ClusterStatus;
+  readonly createdAt: Date;
+  readonly deregisteredAt: Date | null;
+  readonly lastSeen: Date | null;
+  readonly agentVersion: string | null;
+  readonly kubernetesVersion: string | null;
+  readonly clusterUid: string | null;
+  /** notAfter of the newest unrevoked certificate, if any. */
+  readonly certificateNotAfter: Date | null;
+}
+
+export interface BootstrapTokenRecord {
+  readonly jti: string;
+  readonly clusterId: string;
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+  readonly usedAt: Date | null;
+}
+
+/** Why a bootstrap token could not be consumed; never shown to the caller. */
+export const TokenRefusals = {
+  UNKNOWN: 'unknown-token',
+  REPLAYED: 'replayed',
+  EXPIRED: 'expired',
+  WRONG_CLUSTER: 'wrong-cluster',
+} as const;
+export type TokenRefusal = (typeof TokenRefusals)[keyof typeof TokenRefusals];
+
+export type ConsumeTokenResult =
+  | { readonly ok: true; readonly token: BootstrapTokenRecord }
+  | { readonly ok: false; readonly reason: TokenRefusal };
+
+export interface CertificateRecord {
+  /** Lower-case hex, no leading zeros. */
+  readonly serial: string;
+  readonly clusterId: string;
+  /** SHA-256 of the certificate DER, lower-case hex without colons. */
+  readonly fingerprint: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly createdAt: Date;
+  readonly revokedAt: Date | null;
+}
+
+export interface ApiTokenRecord {
+  readonly id: string;
+  /** SHA-256 of the token, hex; the token itself is never stored. */
+  readonly hash: string;
+  readonly user: string;
+  readonly groups: readonly string[];
+  readonly createdAt: Date;
+  readonly expiresAt: Date | null;
+  readonly revokedAt: Date | null;
+}
+
+export const AuditOutcomes = { SUCCESS: 'success', FAILURE: 'failure' } as const;
+export type AuditOutcome = (typeof AuditOutcomes)[keyof typeof AuditOutcomes];
+
+/** The fixed audit event schema; `details` holds type-specific, non-secret extras. */
+export interface AuditEventRecord {
+  readonly id: string;
+  readonly time: Date;
+  readonly type: string;
+  readonly actor: string;
+  readonly clusterId: string | null;
+  readonly requestId: string | null;
+  readonly sourceIp: string | null;
+  readonly outcome: AuditOutcome;
+  readonly reason: string | null;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+export interface AgentInfo {
+  agentVersion?: string | undefined;
+  kubernetesVersion?: string | undefined;
+  clusterUid?: string | undefined;
+}
+
+/**
+ * Everything the server persists. One interface, one SQL implementation
+ * (SqlStore) over two engines: embedded PGlite and PostgreSQL.
+ */
+export interface Store {
+  readonly engine: SqlDriver['engine'];
+
+  /** Inserts an active cluster. Throws HSR_ERR_CLUSTER_EXISTS when an active cluster has the name. */
+  createCluster(input: { name: string; labels?: Record<string, string> }): Promise<ClusterRecord>;
+  getCluster(id: string): Promise<ClusterRecord | undefined>;
+  /** The active cluster with this name. */
+  getClusterByName(name: string): Promise<ClusterRecord | undefined>;
+  /** Active clusters ordered by name (all, deregistered included, with `includeDeregistered`). */
+  listClusters(options?: { includeDeregistered?: boolean }): Promise<ClusterRecord[]>;
+  updateAgentInfo(clusterId: string, info: AgentInfo): Promise<void>;
+  touchLastSeen(clusterId: string, at?: Date): Promise<void>;
+  /**
+   * Marks the cluster deregistered and revokes all its certificates and unused
+   * tokens in one transaction. Returns the serials revoked, or undefined when
+   * no active cluster has this id.
+   */
+  deregisterCluster(clusterId: string): Promise<{ revokedSerials: string[] } | undefined>;
+
+  insertBootstrapToken(input: { jti: string; clusterId: string; expiresAt: Date }): Promise<void>;
+  getBootstrapToken(jti: string): Promise<BootstrapTokenRecord | undefined>;
+  /**
+   * Uses a token exactly once: one conditional UPDATE, so of two concurrent
+   * callers exactly one gets `ok: true`.
+   */
+  consumeBootstrapToken(jti: string, clusterId: string): Promise<ConsumeTokenResult>;
+
+  recordCertificate(input: Omit<CertificateRecord, 'createdAt' | 'revokedAt'>): Promise<void>;
+  getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined>;
+  listCertificates(clusterId: string): Promise<CertificateRecord[]>;
+
+  insertApiToken(input: Omit<ApiTokenRecord, 'createdAt' | 'revokedAt'>): Promise<void>;
+  /** An unrevoked, unexpired token with this hash. */
+  findApiTokenByHash(hash: string): Promise<ApiTokenRecord | undefined>;
+
+  insertAuditEvent(event: AuditEventRecord): Promise<void>;
+  listAuditEvents(filter?: { clusterId?: string; type?: string; limit?: number }): Promise<AuditEventRecord[]>;
+
+  close(): Promise<void>;
+}
+
+/** Where the database lives, decided by config.databaseUrl. */
+export interface StoreLocation {
+  databaseUrl: string | undefined;
+  dataDir: string;
+}
+
+/**
+ * Opens the store the config asks for and brings its schema up to date:
+ * `postgres://` -> PostgreSQL, `memory://` -> in-memory PGlite, unset ->
+ * PGlite in `<dataDir>/db`.
+ */
+export async function openStore(location: StoreLocation): Promise<Store> {
+  // Engines load lazily: PGlite brings a large WASM module that a PostgreSQL
+  // deployment should never pay for, and the CLI's client commands need neither.
+  const [{ SqlStore }, { migrate }] = await Promise.all([import('./sql-store.js'), import('./migrations.js')]);
+  let driver: SqlDriver;
+  const url = location.databaseUrl;
+  if (url !== undefined && /^postgres(ql)?:\/\//.test(url)) {
+    const { openPostgresDriver } = await import('./postgres-driver.js');
+    driver = await openPostgresDriver(url);
+  } else {
+    const { openPgliteDriver } = await import('./pglite-driver.js');
+    driver = await openPgliteDriver(url?.startsWith('memory://') ? undefined : join(location.dataDir, 'db'));
+  }
+  try {
+    await migrate(driver);
+  } catch (err) {
+    await driver.close().catch(() => undefined);
+    throw err;
+  }
+  return new SqlStore(driver);
+}
