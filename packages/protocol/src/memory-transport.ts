@@ -112,7 +112,8 @@ class Endpoint implements MemoryTransport {
   }
 
   #finish(code: number, reason: string): void {
-    for (const end of [this, this.peer]) {
+    // On a silent network the peer never learns that this end went away.
+    for (const end of this.#silent ? [this] : [this, this.peer]) {
       if (end.#closed) continue;
       end.#closed = true;
       if (end.#timer) clearTimeout(end.#timer);

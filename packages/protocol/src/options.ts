@@ -73,7 +73,10 @@ function checkInt(field: string, value: unknown, min: number, max: number): numb
 
 /** Merge `input` over the defaults, validate, freeze. Throws HTN_ERR_INVALID_OPTION naming the field. */
 export function resolveLimits(input: Partial<SessionLimits> = {}): Readonly<SessionLimits> {
-  const l = { ...defaultLimits, ...stripUndefined(input) };
+  const given = stripUndefined(input);
+  const l = { ...defaultLimits, ...given };
+  // A smaller frame size pulls the header limit down with it unless both are set.
+  if (given.maxHeaderSize === undefined) l.maxHeaderSize = Math.min(defaultLimits.maxHeaderSize, l.maxFrameSize);
   checkInt('limits.maxFrameSize', l.maxFrameSize, 1024, FRAME_SIZE_CEILING);
   checkInt('limits.maxHeaderSize', l.maxHeaderSize, 256, l.maxFrameSize);
   checkInt('limits.maxConcurrentStreams', l.maxConcurrentStreams, 1, 1 << 30);

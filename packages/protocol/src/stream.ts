@@ -71,6 +71,8 @@ export class TunnelStream extends Duplex implements DataSource {
   #inBytes = 0;
   #readWanted = false;
   #wireClosed = false;
+  #closeError: Error | undefined;
+  #resetWith: { code: number; message: string } | undefined;
   #idleMs = 0;
   #idleTimer: NodeJS.Timeout | undefined;
   #lastActivity = 0;
@@ -111,7 +113,9 @@ export class TunnelStream extends Duplex implements DataSource {
 
   /** Reset the stream with an explicit wire code (>= 0x1000 for application codes) and a short reason. */
   reset(code: number = WireCode.CANCEL, message = 'cancelled'): this {
-    return this.destroy(new HtnError(htnCodeOf(code), message, { wireCode: code }));
+    // Resetting is a deliberate act, not a local failure: no local 'error'.
+    this.#resetWith = { code, message };
+    return this.destroy();
   }
 
   // --- net.Socket look-alikes that node:http calls ---------------------------
@@ -192,13 +196,29 @@ export class TunnelStream extends Duplex implements DataSource {
   onReset(code: number, message: string): void {
     this.#wireClosed = true;
     const htn = code === WireCode.REFUSED ? HtnErrorCode.STREAM_REFUSED : htnCodeOf(code);
-    this.destroy(new HtnError(htn, `stream ${this.id} reset by peer: ${message || 'no reason given'}`, { wireCode: code, remote: true }));
+    this.#fail(new HtnError(htn, `stream ${this.id} reset by peer: ${message || 'no reason given'}`, { wireCode: code, remote: true }));
   }
 
   /** @internal The session is going away; kill the stream without a RESET on the wire. */
   abort(err: Error): void {
     this.#wireClosed = true;
-    this.destroy(err);
+    this.#fail(err);
+  }
+
+  /** Why the tunnel ended this stream (reset by peer, session closed), if it did. */
+  get closeError(): HtnError | Error | undefined {
+    return this.#closeError;
+  }
+
+  /**
+   * Errors that come from the tunnel (not from the user) are emitted as
+   * 'error' only when someone listens: a library must not crash a process
+   * because a caller ignored a stream. The cause stays in `closeError`.
+   */
+  #fail(err: Error): void {
+    this.#closeError = err;
+    if (this.listenerCount('error') > 0) this.destroy(err);
+    else this.destroy();
   }
 
   /** @internal Credit we may grant now: how far the window is below `target`. */
@@ -333,8 +353,8 @@ export class TunnelStream extends Duplex implements DataSource {
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     if (!this.#wireClosed) {
       this.#wireClosed = true;
-      const code = err === null ? WireCode.CANCEL : isHtnError(err) ? err.wireCode : WireCode.INTERNAL;
-      const message = err === null ? 'cancelled' : isHtnError(err) ? err.message.replace(/^HTN_ERR_\w+: /, '') : err.message;
+      const code = this.#resetWith?.code ?? (err === null ? WireCode.CANCEL : isHtnError(err) ? err.wireCode : WireCode.INTERNAL);
+      const message = this.#resetWith?.message ?? (err === null ? 'cancelled' : isHtnError(err) ? err.message.replace(/^HTN_ERR_\w+: /, '') : err.message);
       this.#host.control(encodeFrame({ type: FrameType.RESET, streamId: this.id, code, message }));
       this.#host.done(this);
     }

@@ -32,10 +32,14 @@ export function nextStream(session: Session): Promise<TunnelStream> {
   return new Promise((resolve) => session.once('stream', resolve));
 }
 
-export async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+/** Read to 'end' without destroying the stream (for-await would destroy a half-open Duplex). */
+export function readAll(stream: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.once('end', () => resolve(Buffer.concat(chunks)));
+    stream.once('error', reject);
+  });
 }
 
 export function closePair(pair: Pair): void {
