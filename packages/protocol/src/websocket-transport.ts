@@ -12,10 +12,11 @@ export interface WebSocketLike {
   ping(data?: Uint8Array, mask?: boolean, cb?: (err?: Error) => void): void;
   close(code?: number, reason?: string): void;
   terminate(): void;
-  on(event: 'message' | 'close' | 'error' | 'pong', listener: (...args: never[]) => void): unknown;
-  removeListener(event: 'message' | 'close' | 'error' | 'pong', listener: (...args: never[]) => void): unknown;
+  on(event: 'open' | 'message' | 'close' | 'error' | 'pong', listener: (...args: never[]) => void): unknown;
+  removeListener(event: 'open' | 'message' | 'close' | 'error' | 'pong', listener: (...args: never[]) => void): unknown;
 }
 
+const WS_CONNECTING = 0;
 const WS_OPEN = 1;
 
 function toBytes(data: unknown): Uint8Array | undefined {
@@ -28,9 +29,13 @@ function toBytes(data: unknown): Uint8Array | undefined {
 function noop(): void {}
 
 /**
- * Wrap an open `ws` WebSocket as a {@link Transport}. Text messages are
- * handed to the session as bytes, where they fail frame decoding and close
- * the session with HTN_ERR_FRAME_MALFORMED.
+ * Wrap a `ws` WebSocket as a {@link Transport}. The socket may still be
+ * connecting: sends wait for 'open'. Wrap it (and start the session) right
+ * away, in the same tick as `new WebSocket()` or the server's 'connection'
+ * event, because the peer's HELLO can arrive together with the upgrade
+ * response and a message nobody listens for is lost. Text messages are handed
+ * to the session as bytes, where they fail frame decoding and close the
+ * session with HTN_ERR_FRAME_MALFORMED.
  */
 export function fromWebSocket(socket: WebSocketLike): Transport {
   return new WebSocketTransport(socket);
@@ -39,6 +44,10 @@ export function fromWebSocket(socket: WebSocketLike): Transport {
 /** Per-socket state shared by the transport and its module-level listeners. */
 interface SocketState {
   handlers: TransportHandlers | undefined;
+  /** Messages sent while the socket was still connecting. */
+  pending: Array<{ data: Uint8Array; cb: (err?: Error) => void }>;
+  /** Messages received before start(). */
+  early: Uint8Array[];
   error: Error | undefined;
   closed: boolean;
 }
@@ -49,7 +58,18 @@ const states = new WeakMap<WebSocketLike, SocketState>();
 
 function socketOnMessage(this: WebSocketLike, data: unknown): void {
   const bytes = toBytes(data);
-  if (bytes !== undefined) states.get(this)?.handlers?.onMessage(bytes);
+  const state = states.get(this);
+  if (bytes === undefined || !state) return;
+  if (state.handlers) state.handlers.onMessage(bytes);
+  else state.early.push(bytes);
+}
+
+function socketOnOpen(this: WebSocketLike): void {
+  const state = states.get(this);
+  if (!state) return;
+  const pending = state.pending;
+  state.pending = [];
+  for (const { data, cb } of pending) this.send(data, { binary: true }, cb);
 }
 
 function socketOnPong(this: WebSocketLike): void {
@@ -69,12 +89,16 @@ function socketOnClose(this: WebSocketLike, code: number, reason: Buffer | strin
   state.closed = true;
   this.removeListener('message', socketOnMessage);
   this.removeListener('pong', socketOnPong);
+  this.removeListener('open', socketOnOpen);
+  const pending = state.pending;
+  state.pending = [];
+  for (const { cb } of pending) cb(new Error('websocket closed before it opened'));
   state.handlers?.onClose(code, String(reason), state.error);
 }
 
 class WebSocketTransport implements Transport {
   #socket: WebSocketLike;
-  #state: SocketState = { handlers: undefined, error: undefined, closed: false };
+  #state: SocketState = { handlers: undefined, pending: [], early: [], error: undefined, closed: false };
 
   constructor(socket: WebSocketLike) {
     this.#socket = socket;
@@ -84,23 +108,34 @@ class WebSocketTransport implements Transport {
     // start() is still caught and still reported.
     socket.on('error', socketOnError);
     socket.on('close', socketOnClose);
+    socket.on('message', socketOnMessage);
+    socket.on('pong', socketOnPong);
+    if (socket.readyState === WS_CONNECTING) socket.on('open', socketOnOpen);
   }
 
   get bufferedAmount(): number {
-    return this.#socket.bufferedAmount;
+    let queued = 0;
+    for (const p of this.#state.pending) queued += p.data.length;
+    return this.#socket.bufferedAmount + queued;
   }
 
   start(handlers: TransportHandlers): void {
     this.#state.handlers = handlers;
-    this.#socket.on('message', socketOnMessage);
-    this.#socket.on('pong', socketOnPong);
-    if (this.#socket.readyState !== WS_OPEN && !this.#state.closed) {
+    const early = this.#state.early;
+    this.#state.early = [];
+    for (const m of early) handlers.onMessage(m);
+    const rs = this.#socket.readyState;
+    if (rs !== WS_OPEN && rs !== WS_CONNECTING && !this.#state.closed) {
       this.#state.closed = true;
       handlers.onClose(1006, 'websocket not open', this.#state.error);
     }
   }
 
   send(data: Uint8Array, cb: (err?: Error) => void): void {
+    if (this.#socket.readyState === WS_CONNECTING && !this.#state.closed) {
+      this.#state.pending.push({ data, cb });
+      return;
+    }
     if (this.#socket.readyState !== WS_OPEN) {
       queueMicrotask(() => cb(new Error('websocket not open')));
       return;

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { Backoff, HtnError, HtnErrorCode, Reconnector } from '../src/index.js';
+import type { Session } from '../src/index.js';
+import { createSessionPair } from './helpers.js';
+
+describe('Backoff', () => {
+  it('grows exponentially with full jitter up to the cap', () => {
+    const b = new Backoff({ baseMs: 100, maxMs: 1000, random: () => 0.999999 });
+    expect([b.next(), b.next(), b.next(), b.next(), b.next(), b.next()]).toEqual([99, 199, 399, 799, 999, 999]);
+    const zero = new Backoff({ random: () => 0 });
+    expect(zero.next()).toBe(0);
+  });
+
+  it('spreads delays over the whole range rather than around a mean', () => {
+    let seed = 42;
+    const random = (): number => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const delays = Array.from({ length: 2000 }, () => {
+      const b = new Backoff({ baseMs: 1000, maxMs: 1000, random });
+      return b.next();
+    });
+    expect(Math.min(...delays)).toBeLessThan(50);
+    expect(Math.max(...delays)).toBeGreaterThan(950);
+  });
+
+  it('starts over after a session that stayed healthy for healthyAfterMs', () => {
+    let now = 0;
+    const b = new Backoff({ baseMs: 100, maxMs: 10_000, healthyAfterMs: 60_000, random: () => 0.5, now: () => now });
+    b.next();
+    b.next();
+    b.next();
+    expect(b.attempt).toBe(3);
+    b.connected();
+    now += 10_000;
+    b.disconnected();
+    expect(b.attempt).toBe(3);
+    b.connected();
+    now += 60_000;
+    b.disconnected();
+    expect(b.attempt).toBe(0);
+    expect(b.next()).toBe(50);
+  });
+
+  it('honours a server hint of when to come back, still jittered on top', () => {
+    const b = new Backoff({ baseMs: 100, random: () => 0.5 });
+    expect(b.next(5000)).toBe(5050);
+  });
+
+  it('rejects bad options naming the field', () => {
+    expect(() => new Backoff({ baseMs: 0 })).toThrow(/baseMs/);
+    expect(() => new Backoff({ baseMs: 100, maxMs: 10 })).toThrow(/maxMs/);
+  });
+});
+
+describe('Reconnector', () => {
+  it('reconnects after a session ends, honouring the GOAWAY retry hint', async () => {
+    const delays: number[] = [];
+    const servers: Session[] = [];
+    const reconnector = new Reconnector({
+      connect: async () => {
+        const pair = createSessionPair();
+        servers.push(pair.server);
+        return pair.client;
+      },
+      backoff: { baseMs: 100, random: () => 0 },
+      sleep: async (ms) => {
+        delays.push(ms);
+      },
+    });
+    const sessions: Session[] = [];
+    const second = new Promise<void>((resolve) => {
+      reconnector.on('session', (s: Session) => {
+        sessions.push(s);
+        if (sessions.length === 2) resolve();
+      });
+    });
+    reconnector.start();
+    await new Promise((r) => reconnector.once('session', r));
+    await servers[0]!.goAway({ retryAfterMs: 1234 });
+    await second;
+    expect(delays).toEqual([1234]);
+    await reconnector.close();
+    servers.forEach((s) => s.destroy());
+  });
+
+  it('backs off on failed connects and stops when shouldRetry says so', async () => {
+    const delays: number[] = [];
+    let attempts = 0;
+    const reconnector = new Reconnector({
+      connect: async () => {
+        attempts++;
+        throw new HtnError(attempts < 3 ? HtnErrorCode.TRANSPORT : HtnErrorCode.VERSION_MISMATCH, 'nope');
+      },
+      backoff: { baseMs: 100, maxMs: 1000, random: () => 0.5 },
+      shouldRetry: (err) => (err as HtnError).code !== HtnErrorCode.VERSION_MISMATCH,
+      sleep: async (ms) => {
+        delays.push(ms);
+      },
+    });
+    const stopped = new Promise((r) => reconnector.once('stopped', r));
+    reconnector.start();
+    expect(await stopped).toMatchObject({ code: HtnErrorCode.VERSION_MISMATCH });
+    expect(delays).toEqual([50, 100]);
+  });
+});
