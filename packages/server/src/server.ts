@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { ADMIN_GROUP, adminApi, hashApiToken } from './admin-api.js';
@@ -122,7 +122,9 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       const tls = { key: secrets.serving.keyPem, cert: secrets.serving.certPem, minVersion: 'TLSv1.2' as const };
       const fastifyOptions = {
         loggerInstance: componentLogger(root, 'http'),
-        disableRequestLogging: true,
+        // Request lines are left to audit and route logs; fastify's own
+        // per-request lines would double the volume for agent traffic.
+        logController: new LogController({ disableRequestLogging: true }),
         genReqId: () => randomUUID(),
       };
 
