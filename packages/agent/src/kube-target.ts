@@ -1,0 +1,102 @@
+import { readFileSync, statSync } from 'node:fs';
+import { Agent as HttpsAgent } from 'node:https';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './config.js';
+import { AgentError, AgentErrorCodes } from './errors.js';
+
+const SERVICEACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** How often a projected token file is checked for rotation (client-go uses a minute). */
+const TOKEN_RECHECK_MS = 10_000;
+
+/**
+ * The agent's own way into its cluster's API server: URL, trust, and the
+ * credentials of its ServiceAccount. Every relayed request carries these;
+ * the identity it acts as comes from impersonation headers.
+ */
+export class KubeTarget {
+  readonly url: URL;
+  readonly agent: HttpsAgent;
+  /** Namespace of the agent's ServiceAccount (in-cluster only). */
+  readonly namespace: string | undefined;
+  readonly #token: (() => string | undefined) | undefined;
+
+  private constructor(url: URL, tls: { ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string }, token?: () => string | undefined, namespace?: string) {
+    this.url = url;
+    this.#token = token;
+    this.namespace = namespace;
+    // Keep-alive: hundreds of small GETs a second must not each pay a TLS
+    // handshake. Watches and exec hold their own sockets.
+    this.agent = new HttpsAgent({ keepAlive: true, maxFreeSockets: 64, ...tls });
+  }
+
+  /** Authorization header value, re-read from a rotating token file when it changes. */
+  authorization(): string | undefined {
+    const token = this.#token?.();
+    return token ? `Bearer ${token}` : undefined;
+  }
+
+  static load(access: KubeAccess): KubeTarget {
+    try {
+      return access.kind === 'in-cluster' ? KubeTarget.#inCluster(access.root) : KubeTarget.#fromKubeconfig(access.path, access.context);
+    } catch (err) {
+      if (err instanceof AgentError) throw err;
+      throw new AgentError(AgentErrorCodes.CONFIG_INVALID, `cannot load Kubernetes credentials: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  static #inCluster(root: string): KubeTarget {
+    const host = process.env.KUBERNETES_SERVICE_HOST;
+    const port = process.env.KUBERNETES_SERVICE_PORT;
+    if (!host || !port) {
+      throw new AgentError(
+        AgentErrorCodes.CONFIG_INVALID,
+        'not running in a pod (KUBERNETES_SERVICE_HOST/PORT unset): pass --kubeconfig to run outside a cluster',
+      );
+    }
+    const dir = join(root, SERVICEACCOUNT_DIR);
+    const url = new URL(`https://${host.includes(':') ? `[${host}]` : host}:${port}`);
+    const namespace = readFileSync(join(dir, 'namespace'), 'utf8').trim();
+    return new KubeTarget(url, { ca: readFileSync(join(dir, 'ca.crt')) }, tokenFile(join(dir, 'token')), namespace);
+  }
+
+  static #fromKubeconfig(path: string, context?: string): KubeTarget {
+    const kc = new KubeConfig();
+    kc.loadFromFile(path);
+    if (context) kc.setCurrentContext(context);
+    const cluster = kc.getCurrentCluster();
+    const user = kc.getCurrentUser();
+    if (!cluster) throw new Error(`${path}: the current context names no cluster`);
+    const read = (data?: string, file?: string) => (data ? Buffer.from(data, 'base64') : file ? readFileSync(file) : undefined);
+    const tls = {
+      ...(read(cluster.caData, cluster.caFile) ? { ca: read(cluster.caData, cluster.caFile)! } : {}),
+      ...(read(user?.certData, user?.certFile) ? { cert: read(user?.certData, user?.certFile)! } : {}),
+      ...(read(user?.keyData, user?.keyFile) ? { key: read(user?.keyData, user?.keyFile)! } : {}),
+    };
+    const token = user?.token;
+    return new KubeTarget(new URL(cluster.server), tls, token ? () => token : undefined);
+  }
+}
+
+/** A token file that kubelet rewrites as the projected token rotates. */
+function tokenFile(path: string): () => string | undefined {
+  let token: string | undefined;
+  let mtime = 0;
+  let checked = 0;
+  return () => {
+    const now = Date.now();
+    if (now - checked >= TOKEN_RECHECK_MS || token === undefined) {
+      checked = now;
+      try {
+        const m = statSync(path).mtimeMs;
+        if (m !== mtime || token === undefined) {
+          token = readFileSync(path, 'utf8').trim();
+          mtime = m;
+        }
+      } catch {
+        // Keep the last token: a rotation in progress must not fail requests.
+      }
+    }
+    return token;
+  };
+}

@@ -1,0 +1,131 @@
+import type { AgentMode, AuthzMode } from './config.js';
+import type { RequestInfo } from './request-info.js';
+
+/**
+ * The agent's last word on what it will do in its cluster, whatever the
+ * server asks. Impersonation is not capped by the agent's own RBAC (the API
+ * server authorizes an impersonated request as the impersonated identity),
+ * so this ceiling is what keeps a read-only agent read-only.
+ */
+export interface PolicyOptions {
+  mode: AgentMode;
+  authzMode: AuthzMode;
+  impersonationPrefix: string;
+  denyResources: readonly string[];
+}
+
+/** The identity the server asks the agent to act as. */
+export interface Identity {
+  user?: string;
+  groups: string[];
+}
+
+/** Names of the rules, as they appear in refusals, logs and docs/security.md. */
+export const PolicyRules = {
+  IDENTITY_REQUIRED: 'identity-required',
+  IDENTITY_PREFIX: 'identity-prefix',
+  SYSTEM_IDENTITY: 'no-system-identities',
+  TIER_GROUP: 'tier-groups-only',
+  VERB_CEILING: 'verb-ceiling',
+  SUBRESOURCE_CEILING: 'exec-attach-port-forward-proxy',
+  DENY_LIST: 'resource-deny-list',
+} as const;
+
+export type PolicyRule = (typeof PolicyRules)[keyof typeof PolicyRules];
+
+export type PolicyDecision =
+  | { allowed: true; impersonate?: { user: string; groups: string[] } }
+  | { allowed: false; rule: PolicyRule; reason: string };
+
+const READ_VERBS = ['get', 'list', 'watch'];
+const WRITE_VERBS = ['create', 'update', 'patch', 'delete', 'deletecollection'];
+/** Verbs each mode allows on ordinary resources. */
+const modeVerbs: Record<AgentMode, readonly string[]> = {
+  'read-only': READ_VERBS,
+  'read-write': [...READ_VERBS, ...WRITE_VERBS],
+  full: [...READ_VERBS, ...WRITE_VERBS],
+};
+/**
+ * Subresources that run code or open a path into pods and nodes: a GET on
+ * pods/exec is a WebSocket exec and a GET on nodes/proxy reaches the
+ * kubelet, so they are gated by mode, not by verb.
+ */
+const interactiveSubresources = new Set(['exec', 'attach', 'portforward', 'proxy']);
+/**
+ * Creates that only ask the API server a question about the caller
+ * (`kubectl auth can-i`, `kubectl auth whoami`); they change nothing.
+ */
+const reviewResources = new Set([
+  'authorization.k8s.io/selfsubjectaccessreviews',
+  'authorization.k8s.io/selfsubjectrulesreviews',
+  'authentication.k8s.io/selfsubjectreviews',
+]);
+export const TIERS = ['read', 'triage', 'write', 'maintain', 'admin'] as const;
+
+export class Policy {
+  readonly #opts: PolicyOptions;
+  readonly #tierGroups: Set<string>;
+
+  constructor(opts: PolicyOptions) {
+    this.#opts = opts;
+    this.#tierGroups = new Set(TIERS.map((t) => `${opts.impersonationPrefix}tier:${t}`));
+  }
+
+  decide(info: RequestInfo, identity: Identity): PolicyDecision {
+    const who = this.#checkIdentity(identity);
+    if (!who.allowed) return who;
+    const what = this.#checkRequest(info);
+    if (!what.allowed) return what;
+    return who;
+  }
+
+  #checkIdentity(identity: Identity): PolicyDecision {
+    const { authzMode, impersonationPrefix: prefix } = this.#opts;
+    // In shared mode the agent acts as itself and impersonates nobody,
+    // whatever identity the server names.
+    if (authzMode === 'shared') return { allowed: true };
+    if (!identity.user) {
+      return { allowed: false, rule: PolicyRules.IDENTITY_REQUIRED, reason: `authorization mode ${authzMode} requires a user to impersonate` };
+    }
+    for (const name of [identity.user, ...identity.groups]) {
+      if (name.startsWith('system:')) {
+        return { allowed: false, rule: PolicyRules.SYSTEM_IDENTITY, reason: `"${name}" is a system: identity` };
+      }
+      if (!name.startsWith(prefix) || name.length === prefix.length) {
+        return { allowed: false, rule: PolicyRules.IDENTITY_PREFIX, reason: `"${name}" does not carry the prefix "${prefix}"` };
+      }
+    }
+    if (authzMode === 'tier') {
+      const bad = identity.groups.find((g) => !this.#tierGroups.has(g));
+      if (bad) return { allowed: false, rule: PolicyRules.TIER_GROUP, reason: `"${bad}" is not a tier group` };
+    }
+    return { allowed: true, impersonate: { user: identity.user, groups: [...identity.groups] } };
+  }
+
+  #checkRequest(info: RequestInfo): PolicyDecision {
+    const { mode, denyResources } = this.#opts;
+    if (!info.isResourceRequest) {
+      // Discovery, /version, /openapi: reads. Anything else has no business here.
+      if (info.verb === 'get' || info.verb === 'head') return { allowed: true };
+      return { allowed: false, rule: PolicyRules.VERB_CEILING, reason: `${info.verb.toUpperCase()} on a non-resource path` };
+    }
+    const qualified = info.apiGroup ? `${info.resource}.${info.apiGroup}` : info.resource;
+    if (denyResources.includes(info.resource) || denyResources.includes(qualified)) {
+      return { allowed: false, rule: PolicyRules.DENY_LIST, reason: `${qualified} is on the agent's deny list` };
+    }
+    const sub = info.subresource.split('/')[0]!;
+    if (interactiveSubresources.has(sub)) {
+      if (mode === 'full') return { allowed: true };
+      return { allowed: false, rule: PolicyRules.SUBRESOURCE_CEILING, reason: `${info.resource}/${sub} needs agent mode full; this agent runs ${mode}` };
+    }
+    if (info.verb === 'create' && reviewResources.has(`${info.apiGroup}/${info.resource}`)) return { allowed: true };
+    if (!modeVerbs[mode].includes(info.verb)) {
+      return {
+        allowed: false,
+        rule: PolicyRules.VERB_CEILING,
+        reason: `${info.verb} is above this agent's ceiling (mode ${mode} allows ${modeVerbs[mode].join(', ')})`,
+      };
+    }
+    return { allowed: true };
+  }
+}

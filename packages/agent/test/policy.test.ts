@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { Policy, PolicyRules, type Identity } from '../src/policy.js';
+import { parseRequestInfo } from '../src/request-info.js';
+
+const alice: Identity = { user: 'hawser:alice', groups: ['hawser:tier:admin'] };
+const req = (method: string, url: string) => parseRequestInfo(method, url);
+
+function policy(overrides: Partial<ConstructorParameters<typeof Policy>[0]> = {}): Policy {
+  return new Policy({ mode: 'read-only', authzMode: 'tier', impersonationPrefix: 'hawser:', denyResources: [], ...overrides });
+}
+
+describe('agent policy', () => {
+  it('lets get, list and watch through a read-only agent as the prefixed identity', () => {
+    for (const [m, u] of [
+      ['GET', '/api/v1/pods'],
+      ['GET', '/api/v1/namespaces/a/pods/p'],
+      ['GET', '/api/v1/pods?watch=true'],
+      ['GET', '/api/v1/namespaces/a/pods/p/log'],
+    ] as const) {
+      expect(policy().decide(req(m, u), alice)).toEqual({ allowed: true, impersonate: { user: 'hawser:alice', groups: ['hawser:tier:admin'] } });
+    }
+  });
+
+  it('refuses every write through a read-only agent, even for the admin tier', () => {
+    for (const [m, u] of [
+      ['POST', '/apis/apps/v1/namespaces/a/deployments'],
+      ['PUT', '/api/v1/namespaces/a/configmaps/c'],
+      ['PATCH', '/api/v1/namespaces/a/configmaps/c'],
+      ['DELETE', '/api/v1/namespaces/a/pods/p'],
+      ['DELETE', '/api/v1/namespaces/a/pods'],
+    ] as const) {
+      const d = policy().decide(req(m, u), alice);
+      expect(d).toMatchObject({ allowed: false, rule: PolicyRules.VERB_CEILING });
+    }
+  });
+
+  it('refuses exec, attach, port-forward and proxy unless the mode is full, whatever the verb', () => {
+    for (const mode of ['read-only', 'read-write'] as const) {
+      for (const [m, u] of [
+        ['GET', '/api/v1/namespaces/a/pods/p/exec?command=sh'],
+        ['POST', '/api/v1/namespaces/a/pods/p/exec?command=sh'],
+        ['POST', '/api/v1/namespaces/a/pods/p/attach'],
+        ['GET', '/api/v1/namespaces/a/pods/p/portforward'],
+        ['GET', '/api/v1/nodes/n/proxy/configz'],
+        ['GET', '/api/v1/namespaces/a/services/s/proxy/'],
+      ] as const) {
+        expect(policy({ mode }).decide(req(m, u), alice)).toMatchObject({ allowed: false, rule: PolicyRules.SUBRESOURCE_CEILING });
+      }
+    }
+    expect(policy({ mode: 'full' }).decide(req('POST', '/api/v1/namespaces/a/pods/p/exec'), alice).allowed).toBe(true);
+  });
+
+  it('allows writes in read-write mode', () => {
+    expect(policy({ mode: 'read-write' }).decide(req('POST', '/apis/apps/v1/namespaces/a/deployments'), alice).allowed).toBe(true);
+  });
+
+  it('lets kubectl auth can-i ask its questions through a read-only agent', () => {
+    for (const u of [
+      '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+      '/apis/authorization.k8s.io/v1/selfsubjectrulesreviews',
+      '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+    ]) {
+      expect(policy().decide(req('POST', u), alice).allowed).toBe(true);
+    }
+    expect(policy().decide(req('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews'), alice).allowed).toBe(false);
+  });
+
+  it('refuses identities without the prefix, under system:, or outside the tier groups', () => {
+    const p = policy();
+    expect(p.decide(req('GET', '/api/v1/pods'), { user: 'alice', groups: [] })).toMatchObject({ rule: PolicyRules.IDENTITY_PREFIX });
+    expect(p.decide(req('GET', '/api/v1/pods'), { user: 'system:admin', groups: [] })).toMatchObject({ rule: PolicyRules.SYSTEM_IDENTITY });
+    expect(p.decide(req('GET', '/api/v1/pods'), { user: 'hawser:a', groups: ['system:masters'] })).toMatchObject({ rule: PolicyRules.SYSTEM_IDENTITY });
+    expect(p.decide(req('GET', '/api/v1/pods'), { user: 'hawser:a', groups: ['hawser:devs'] })).toMatchObject({ rule: PolicyRules.TIER_GROUP });
+    expect(p.decide(req('GET', '/api/v1/pods'), { user: 'hawser:', groups: [] })).toMatchObject({ rule: PolicyRules.IDENTITY_PREFIX });
+    expect(p.decide(req('GET', '/api/v1/pods'), { groups: [] })).toMatchObject({ rule: PolicyRules.IDENTITY_REQUIRED });
+  });
+
+  it('accepts any prefixed group in raw mode', () => {
+    expect(policy({ authzMode: 'raw' }).decide(req('GET', '/api/v1/pods'), { user: 'hawser:a', groups: ['hawser:devs'] }).allowed).toBe(true);
+  });
+
+  it('impersonates nobody in shared mode, whatever identity the server names', () => {
+    expect(policy({ authzMode: 'shared' }).decide(req('GET', '/api/v1/pods'), { user: 'system:admin', groups: ['system:masters'] })).toEqual({ allowed: true });
+    expect(policy({ authzMode: 'shared' }).decide(req('POST', '/api/v1/namespaces/a/pods'), { groups: [] })).toMatchObject({ allowed: false });
+  });
+
+  it('refuses resources on the deny list, by plain or group-qualified name', () => {
+    const p = policy({ denyResources: ['secrets', 'deployments.apps'] });
+    expect(p.decide(req('GET', '/api/v1/namespaces/a/secrets'), alice)).toMatchObject({ rule: PolicyRules.DENY_LIST });
+    expect(p.decide(req('GET', '/apis/apps/v1/deployments'), alice)).toMatchObject({ rule: PolicyRules.DENY_LIST });
+    expect(p.decide(req('GET', '/api/v1/namespaces/a/configmaps'), alice).allowed).toBe(true);
+  });
+
+  it('allows reads of non-resource paths and refuses other methods there', () => {
+    expect(policy().decide(req('GET', '/openapi/v3'), alice).allowed).toBe(true);
+    expect(policy().decide(req('POST', '/version'), alice)).toMatchObject({ allowed: false, rule: PolicyRules.VERB_CEILING });
+  });
+});
