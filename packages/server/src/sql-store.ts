@@ -310,6 +310,16 @@ export class SqlStore implements Store {
     });
   }
 
+  revokeCertificate(serial: string): Promise<boolean> {
+    return this.#wrap('revoke certificate', async () => {
+      const rows = await this.#db.query<{ serial: string }>(
+        'UPDATE certificates SET revoked_at = now() WHERE serial = $1 AND revoked_at IS NULL RETURNING serial',
+        [serial],
+      );
+      return rows.length === 1;
+    });
+  }
+
   insertApiToken(input: Omit<ApiTokenRecord, 'createdAt' | 'revokedAt'>): Promise<void> {
     return this.#wrap('insert api token', async () => {
       await this.#db.query(

@@ -120,6 +120,8 @@ export interface Store {
   recordCertificate(input: Omit<CertificateRecord, 'createdAt' | 'revokedAt'>): Promise<void>;
   getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined>;
   listCertificates(clusterId: string): Promise<CertificateRecord[]>;
+  /** Revokes one certificate by serial; false when unknown or already revoked. */
+  revokeCertificate(serial: string): Promise<boolean>;
 
   insertApiToken(input: Omit<ApiTokenRecord, 'createdAt' | 'revokedAt'>): Promise<void>;
   /** An unrevoked, unexpired token with this hash. */

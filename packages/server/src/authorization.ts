@@ -1,0 +1,62 @@
+import { TIERS } from '@hawser/agent';
+
+export { TIERS };
+export type Tier = (typeof TIERS)[number];
+
+export const AuthorizationModes = ['tier', 'raw', 'shared'] as const;
+export type AuthorizationMode = (typeof AuthorizationModes)[number];
+
+/** Who an operator is, once authenticated (before any prefixing). */
+export interface OperatorIdentity {
+  readonly username: string;
+  readonly groups: readonly string[];
+  /** How they proved it. */
+  readonly via: 'oidc' | 'api-token';
+}
+
+/**
+ * How the server turns an operator into the identity the agent impersonates.
+ * - `tier` (default): IdP groups map to one of five tiers, highest wins; the
+ *   agent impersonates `<prefix><username>` in group `<prefix>tier:<tier>`.
+ * - `raw`: `<prefix><username>` with every IdP group prefixed.
+ * - `shared`: the agent acts as itself; no per-user attribution in the cluster.
+ */
+export interface AuthorizationConfig {
+  readonly mode: AuthorizationMode;
+  /** Default `hawser:`; must match the agents' HAWSER_IMPERSONATION_PREFIX. */
+  readonly prefix: string;
+  /** IdP groups (or API-token groups) that grant each tier. */
+  readonly tierGroups: Readonly<Record<Tier, readonly string[]>>;
+}
+
+export type Authorization =
+  | { readonly allowed: true; readonly user?: string; readonly groups: readonly string[]; readonly tier?: Tier }
+  | { readonly allowed: false; readonly reason: string };
+
+// Header values may not carry control characters; an IdP that sends them is
+// broken or hostile.
+const SAFE = /^[^\x00-\x1f\x7f]{1,256}$/;
+
+export function authorize(identity: OperatorIdentity, config: AuthorizationConfig): Authorization {
+  if (!SAFE.test(identity.username)) return { allowed: false, reason: 'the user name is empty, too long or has control characters' };
+  const badGroup = identity.groups.find((g) => !SAFE.test(g));
+  if (badGroup !== undefined) return { allowed: false, reason: 'a group name is empty, too long or has control characters' };
+  const user = `${config.prefix}${identity.username}`;
+  switch (config.mode) {
+    case 'shared':
+      return { allowed: true, groups: [] };
+    case 'raw':
+      return { allowed: true, user, groups: identity.groups.map((g) => `${config.prefix}${g}`) };
+    case 'tier': {
+      let best = -1;
+      for (const [i, tier] of TIERS.entries()) {
+        if (config.tierGroups[tier].some((g) => identity.groups.includes(g))) best = Math.max(best, i);
+      }
+      if (best < 0) {
+        return { allowed: false, reason: `user "${identity.username}" is in no group that maps to a Hawser tier` };
+      }
+      const tier = TIERS[best]!;
+      return { allowed: true, user, groups: [`${config.prefix}tier:${tier}`], tier };
+    }
+  }
+}
