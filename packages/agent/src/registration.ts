@@ -78,6 +78,8 @@ function postJson<T>(url: URL, body: unknown, tls: TlsSettings, proxy: ProxySett
           let json: Record<string, unknown> = {};
           try {
             json = JSON.parse(text) as Record<string, unknown>;
+            // The server wraps errors as { error: { code, message } }.
+            if (json.error && typeof json.error === 'object') json = json.error as Record<string, unknown>;
           } catch {
             // an error page from a proxy, say
           }
