@@ -131,7 +131,13 @@ export async function clusterCommand(args: readonly string[], io: CliIo): Promis
   switch (command) {
     case 'add': {
       const name = oneName(positionals, 'add');
-      const labels = parseLabelArgs((v.label as string[] | undefined) ?? []);
+      let labels: Record<string, string>;
+      try {
+        labels = parseLabelArgs((v.label as string[] | undefined) ?? []);
+      } catch (err) {
+        // A bad --label is a command-line mistake: exit 2, like other usage errors.
+        throw usageError(`--label: ${(err as Error).message}`);
+      }
       const ttl = v['token-ttl'] as string | undefined;
       const res = await client().addCluster({ name, labels, ...(ttl ? { tokenTtl: ttl } : {}) });
       print(res, `Cluster ${res.cluster.name} added (id ${res.cluster.id}).\n\n${bootstrapText(name, res.bootstrap)}`);
