@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { V1PodSpec } from '@kubernetes/client-node';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,10 +28,10 @@ const rulesOf = (objects: Manifest[], suffix: string): PolicyRule[] | undefined 
   objects.find((o) => (o.kind === 'ClusterRole' || o.kind === 'Role') && o.metadata.name.endsWith(suffix))?.rules as PolicyRule[] | undefined;
 const allRules = (objects: Manifest[]): PolicyRule[] =>
   objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').flatMap((o) => o.rules as PolicyRule[]);
-const podSpec = (objects: Manifest[]) =>
-  (objects.find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: Record<string, any> } } }).spec.template.spec;
+const podSpec = (objects: Manifest[]): V1PodSpec =>
+  (objects.find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: V1PodSpec } } }).spec.template.spec;
 const envOf = (objects: Manifest[]): Record<string, string> =>
-  Object.fromEntries((podSpec(objects).containers[0].env as { name: string; value?: string }[]).map((e) => [e.name, e.value ?? '(ref)']));
+  Object.fromEntries((podSpec(objects).containers[0]!.env ?? []).map((e) => [e.name, e.value ?? '(ref)']));
 
 describe('the hawser-agent chart, rendered', () => {
   const combos = modes.flatMap((mode) =>
@@ -163,7 +164,7 @@ describe('the hawser-agent chart, rendered', () => {
       enableServiceLinks: false,
       securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
     });
-    const container = spec.containers[0];
+    const container = spec.containers[0]!;
     expect(container.command).toEqual(['hawser-agent']);
     expect(container.args).toBeUndefined();
     expect(container.securityContext).toEqual({
@@ -173,10 +174,10 @@ describe('the hawser-agent chart, rendered', () => {
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     });
-    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
-    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
-    expect(container.resources.requests).toBeDefined();
-    expect(container.resources.limits).toBeDefined();
+    expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'health' });
+    expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
+    expect(container.resources?.requests).toBeDefined();
+    expect(container.resources?.limits).toBeDefined();
   });
 
   it('follows impersonation.constrained over the detected Kubernetes version', async () => {

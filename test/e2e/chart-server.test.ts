@@ -1,3 +1,4 @@
+import type { V1Container, V1DeploymentSpec, V1PodSpec } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyChart, helmLint, helmTemplate, render, serverChart, type Manifest } from '../support/charts.js';
 import { createNamespace, kubectl } from '../support/kube.js';
@@ -7,10 +8,9 @@ const scaled = { ...base, replicaCount: 3, 'database.existingSecret': 'hawser-db
 const oidc = { 'oidc.enabled': true, 'oidc.issuer': 'https://idp.example.com/realms/ops', 'oidc.audience': 'hawser' };
 
 const deploymentOf = (objects: Manifest[]) =>
-  (objects.find((o) => o.kind === 'Deployment') as unknown as { spec: { replicas: number; strategy: { type: string }; template: { spec: Record<string, any> } } }).spec;
-const containerOf = (objects: Manifest[]) => deploymentOf(objects).template.spec.containers[0];
-const envOf = (objects: Manifest[]) =>
-  Object.fromEntries((containerOf(objects).env as { name: string; value?: string; valueFrom?: unknown }[]).map((e) => [e.name, e.value ?? e.valueFrom]));
+  (objects.find((o) => o.kind === 'Deployment') as unknown as { spec: V1DeploymentSpec & { template: { spec: V1PodSpec } } }).spec;
+const containerOf = (objects: Manifest[]): V1Container => deploymentOf(objects).template.spec.containers[0]!;
+const envOf = (objects: Manifest[]) => Object.fromEntries((containerOf(objects).env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
 
 describe('the hawser-server chart, rendered', () => {
   const combos = [
@@ -50,7 +50,7 @@ describe('the hawser-server chart, rendered', () => {
       { name: 'operator', containerPort: 8443, protocol: 'TCP' },
       { name: 'agent', containerPort: 8444, protocol: 'TCP' },
     ]);
-    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'operator', scheme: 'HTTPS' });
+    expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'operator', scheme: 'HTTPS' });
     expect(envOf(objects)).toMatchObject({ HAWSER_AUTHZ_MODE: 'tier', HAWSER_IMPERSONATION_PREFIX: 'hawser:' });
     expect(envOf(objects).HAWSER_OIDC_ISSUER).toBeUndefined();
   });
@@ -78,8 +78,8 @@ describe('the hawser-server chart, rendered', () => {
     const { objects } = await render(serverChart, { values: base });
     const pvc = objects.find((o) => o.kind === 'PersistentVolumeClaim')!;
     expect(pvc.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
-    expect(deploymentOf(objects).strategy.type).toBe('Recreate');
-    expect(deploymentOf(objects).template.spec.volumes[0]).toEqual({ name: 'data', persistentVolumeClaim: { claimName: 'hawser-hawser-server-data' } });
+    expect(deploymentOf(objects).strategy?.type).toBe('Recreate');
+    expect(deploymentOf(objects).template.spec.volumes?.[0]).toEqual({ name: 'data', persistentVolumeClaim: { claimName: 'hawser-hawser-server-data' } });
     expect(envOf(objects).HAWSER_DATABASE_URL).toBeUndefined();
   });
 
@@ -87,14 +87,14 @@ describe('the hawser-server chart, rendered', () => {
     const { objects } = await render(serverChart, { values: { ...scaled, 'pki.trustedBundle': true } });
     const deployment = deploymentOf(objects);
     expect(deployment.replicas).toBe(3);
-    expect(deployment.strategy.type).toBe('RollingUpdate');
+    expect(deployment.strategy?.type).toBe('RollingUpdate');
     expect(objects.find((o) => o.kind === 'PersistentVolumeClaim')).toBeUndefined();
     expect(envOf(objects).HAWSER_DATABASE_URL).toEqual({ secretKeyRef: { name: 'hawser-db', key: 'url' } });
-    const mounts = containerOf(objects).volumeMounts as { name: string; mountPath: string; subPath?: string; readOnly?: boolean }[];
+    const mounts = containerOf(objects).volumeMounts ?? [];
     expect(mounts.filter((m) => m.name === 'pki')).toEqual(
       ['ca.crt', 'ca.key', 'token-signing-key.pem', 'admin-token', 'ca-trusted.crt'].map((f) => ({ name: 'pki', mountPath: `/var/lib/hawser/${f}`, subPath: f, readOnly: true })),
     );
-    expect(deployment.template.spec.volumes.find((v: { name: string }) => v.name === 'data')).toEqual({ name: 'data', emptyDir: { sizeLimit: '256Mi' } });
+    expect(deployment.template.spec.volumes?.find((v) => v.name === 'data')).toEqual({ name: 'data', emptyDir: { sizeLimit: '256Mi' } });
     // Replicas find each other through a headless Service.
     const peers = objects.find((o) => o.metadata.name.endsWith('-peers')) as unknown as { spec: { clusterIP: string } };
     expect(peers.spec.clusterIP).toBe('None');
