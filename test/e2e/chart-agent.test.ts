@@ -225,6 +225,9 @@ describe('the hawser-agent chart, rendered', () => {
       secret: { secretName: 'hawser-agent-bootstrap', optional: true, defaultMode: 0o400 },
     });
 
+    const both = await helmTemplate(agentChart, { values: { ...base, 'bootstrap.token': 't', 'bootstrap.existingSecret': 'my-token' } });
+    expect(both.stderr).toContain('set bootstrap.token or bootstrap.existingSecret, not both');
+
     const existing = await render(agentChart, { values: { ...base, 'bootstrap.existingSecret': 'my-token' } });
     expect(existing.objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name)).toEqual(['hawser-agent-state']);
     expect(podSpec(existing.objects).volumes).toContainEqual({ name: 'bootstrap', secret: { secretName: 'my-token', optional: true, defaultMode: 0o400 } });
@@ -410,6 +413,110 @@ subjects: [{ kind: ServiceAccount, name: ${reference}, namespace: ${ns.name} }]`
     const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } };
     expect((await kubeRequest(`/api/v1/namespaces/${ns.name}/configmaps`, { token, method: 'POST', body: cm })).status).toBe(403);
     expect((await kubeRequest('/apis/rbac.authorization.k8s.io/v1/clusterroles', { token })).status).toBe(403);
+  });
+});
+
+// The other modes, each in its own namespace: the rows the agent holds beyond
+// a view-only account are exactly the ones docs/security.md describes.
+describe('the hawser-agent chart on the real API server, per mode', () => {
+  let ns: Awaited<ReturnType<typeof createNamespace>>;
+  let refRows: string[];
+  let removeRef: (() => Promise<void>) | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
+  const ownRows = [
+    'nodes [] [] [get list watch]',
+    'persistentvolumes [] [] [get list watch]',
+    'customresourcedefinitions.apiextensions.k8s.io [] [] [get list watch]',
+    'ingressclasses.networking.k8s.io [] [] [get list watch]',
+    'runtimeclasses.node.k8s.io [] [] [get list watch]',
+    'priorityclasses.scheduling.k8s.io [] [] [get list watch]',
+    'csidrivers.storage.k8s.io [] [] [get list watch]',
+    'storageclasses.storage.k8s.io [] [] [get list watch]',
+    'secrets [] [hawser-agent-state] [get update]',
+  ];
+  const discoveryRows = ['/api/*', '/api', '/apis/*', '/apis', '/openapi/*', '/openapi', '/version'].map((u) => `[${u}] [] [impersonate-on:user-info:get]`);
+
+  beforeAll(async () => {
+    ns = await createNamespace();
+    const reference = 'view-only';
+    await serviceAccountToken(ns.name, reference);
+    const binding = `${ns.name}-${reference}`;
+    await applyYaml(`apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: ${binding} }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view }
+subjects: [{ kind: ServiceAccount, name: ${reference}, namespace: ${ns.name} }]`);
+    removeRef = async () => void (await kubectl(['delete', 'clusterrolebinding', binding, '--ignore-not-found', '--wait=false']));
+    refRows = await eventuallyRows(`system:serviceaccount:${ns.name}:${reference}`, ns.name, (rows) => rows.some((r) => r.startsWith('pods ')));
+  });
+  afterAll(async () => {
+    for (const cleanup of cleanups) await cleanup();
+    await removeRef?.();
+    await ns?.remove();
+  });
+
+  /** Installs the chart in its own namespace and returns the agent's rows beyond view. */
+  async function extraRows(values: Record<string, unknown>, kubeVersion: string): Promise<{ rows: string[]; namespace: string; token: string }> {
+    const own = await createNamespace();
+    cleanups.push(own.remove);
+    const { yaml } = await render(agentChart, { release: 'hawser', namespace: own.name, kubeVersion, values: { ...base, ...values } });
+    cleanups.push(await applyChart(yaml, own.name));
+    const rows = await eventuallyRows(`system:serviceaccount:${own.name}:hawser-agent`, own.name, (r) => r.some((x) => x.startsWith('secrets ')));
+    return { rows: rows.filter((r) => !refRows.includes(r)).sort(), namespace: own.name, token: await serviceAccountToken(own.name, 'hawser-agent', { create: false }) };
+  }
+
+  it('adds the write verbs to the ceiling and drops the group names in read-write, raw mode', async () => {
+    const { rows } = await extraRows({ 'agent.mode': 'read-write', 'authorization.mode': 'raw' }, '1.36.0');
+    const verbs = [...readVerbs, ...writeVerbs].map((v) => `impersonate-on:user-info:${v}`).join(' ');
+    expect(rows).toEqual(
+      [...ownRows, `*.* [] [] [${verbs}]`, ...discoveryRows, 'groups.authentication.k8s.io [] [] [impersonate:user-info]', 'users.authentication.k8s.io [] [] [impersonate:user-info]'].sort(),
+    );
+  });
+
+  it('grants no impersonation at all in shared mode', async () => {
+    const { rows } = await extraRows({ 'authorization.mode': 'shared' }, '1.36.0');
+    expect(rows).toEqual([...ownRows].sort());
+  });
+
+  it('falls back to legacy impersonation for a 1.35 cluster, which the API server cannot cap', async () => {
+    const { rows, namespace, token } = await extraRows({}, '1.35.0');
+    expect(rows).toEqual([...ownRows, ...tierGroups.map((g) => `groups [] [${g}] [impersonate]`), 'users [] [] [impersonate]'].sort());
+    // The documented risk: as a user bound to admin, the legacy rules allow a write.
+    const boss = 'hawser:boss';
+    await applyYaml(
+      `apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: boss-admin }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin }
+subjects: [{ kind: User, name: "${boss}", apiGroup: rbac.authorization.k8s.io }]`,
+      { namespace },
+    );
+    await eventually(async () => {
+      const res = await kubeRequest(`/api/v1/namespaces/${namespace}/configmaps`, {
+        token,
+        method: 'POST',
+        headers: { 'Impersonate-User': boss },
+        body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: uniqueName('legacy') } },
+      });
+      expect(res.status).toBe(201);
+    });
+  });
+
+  it('meets the restricted Pod Security Standard', async () => {
+    const psa = await createNamespace();
+    cleanups.push(psa.remove);
+    await kubectl(['label', 'namespace', psa.name, 'pod-security.kubernetes.io/warn=restricted']);
+    const { objects } = await render(agentChart, { release: 'hawser', namespace: psa.name, values: base });
+    const deployment = objects.find((o) => o.kind === 'Deployment')!;
+    const applied = await kubectl(['apply', '--server-side', '-n', psa.name, '-f', '-'], { input: JSON.stringify(deployment) });
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stderr).not.toContain('PodSecurity');
+    // The check is live: a privileged template does draw the warning.
+    const bad = structuredClone(deployment) as unknown as { metadata: { name: string }; spec: { template: { spec: V1PodSpec } } };
+    bad.metadata.name = 'privileged';
+    bad.spec.template.spec.containers[0]!.securityContext = { privileged: true };
+    const warned = await kubectl(['apply', '--server-side', '-n', psa.name, '-f', '-'], { input: JSON.stringify(bad) });
+    expect(warned.stderr).toContain('would violate PodSecurity "restricted:latest"');
   });
 });
 

@@ -184,4 +184,18 @@ describe('the hawser-server chart on the real API server', () => {
     const stored = res.stdout.trim().split('\n').map((line) => line.replace(/^(\w+)(\.[\w.]+)?\//, '$1/'));
     for (const o of objects) expect(stored).toContain(`${o.kind.toLowerCase()}/${o.metadata.name}`);
   });
+
+  it('meets the restricted Pod Security Standard', async () => {
+    const psa = await createNamespace();
+    try {
+      await kubectl(['label', 'namespace', psa.name, 'pod-security.kubernetes.io/warn=restricted']);
+      const { objects } = await render(serverChart, { release: 'hawser', namespace: psa.name, values: scaled });
+      const deployment = objects.find((o) => o.kind === 'Deployment')!;
+      const applied = await kubectl(['apply', '--server-side', '-n', psa.name, '-f', '-'], { input: JSON.stringify(deployment) });
+      expect(applied.code, applied.stderr).toBe(0);
+      expect(applied.stderr).not.toContain('PodSecurity');
+    } finally {
+      await psa.remove();
+    }
+  });
 });

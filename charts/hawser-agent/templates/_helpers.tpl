@@ -59,6 +59,9 @@ overrides the detection.
 {{- end -}}
 
 {{- define "hawser-agent.bootstrapSecret" -}}
+{{- if and .Values.bootstrap.token .Values.bootstrap.existingSecret -}}
+{{- fail "set bootstrap.token or bootstrap.existingSecret, not both" -}}
+{{- end -}}
 {{- if .Values.bootstrap.existingSecret -}}{{ .Values.bootstrap.existingSecret }}
 {{- else if .Values.bootstrap.token -}}hawser-agent-bootstrap
 {{- end -}}
