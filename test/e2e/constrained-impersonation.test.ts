@@ -96,6 +96,27 @@ ${bindings}`,
     expect((await kubeRequest(deployments(), { ...asBoss, method: 'POST', body: deployment() })).status).toBe(201);
   });
 
+  it('checks service-account impersonation under authentication.k8s.io, separately from users', async () => {
+    const target = `system:serviceaccount:${ns.name}:legacy`;
+    const token = await impersonator(
+      'sa-impersonator',
+      `- { apiGroups: [authentication.k8s.io], resources: [serviceaccounts], verbs: ["impersonate:serviceaccount"] }
+- { apiGroups: [""], resources: [configmaps], verbs: ["impersonate-on:serviceaccount:list"] }
+- { apiGroups: [authentication.k8s.io], resources: [users], verbs: ["impersonate:user-info"] }`,
+    );
+    await eventually(async () => {
+      expect((await kubeRequest(configMaps(), { token, headers: { 'Impersonate-User': target } })).status).toBe(200);
+    });
+    // impersonate-on:serviceaccount:list does not cover a plain user...
+    const user = await kubeRequest(configMaps(), { token, headers: { 'Impersonate-User': boss } });
+    expect(user.status).toBe(403);
+    expect(user.json().message).toContain('cannot impersonate-on:user-info:list resource "configmaps"');
+    // ...and the ceiling holds for the service account too.
+    const write = await kubeRequest(configMaps(), { token, method: 'POST', body: configMap(), headers: { 'Impersonate-User': target } });
+    expect(write.status).toBe(403);
+    expect(write.json().message).toContain('cannot impersonate-on:serviceaccount:create resource "configmaps"');
+  });
+
   describe("with the agent chart's constrained rules (read-only, tier)", () => {
     let token: string;
     let chartRole: string;
