@@ -23,6 +23,17 @@ const readVerbs = ['get', 'list', 'watch'];
 const writeVerbs = ['create', 'update', 'patch', 'delete', 'deletecollection'];
 const tierGroups = ['read', 'triage', 'write', 'maintain', 'admin'].map((t) => `hawser:tier:${t}`);
 const base = { 'server.url': 'https://hawser.example.com:8444' };
+/** `kubectl auth can-i` / `whoami` through the agent: creates that change nothing. */
+const selfReviewRules = [
+  { apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['impersonate-on:user-info:create'] },
+  { apiGroups: ['authentication.k8s.io'], resources: ['selfsubjectreviews'], verbs: ['impersonate-on:user-info:create'] },
+];
+const selfReviewRows = [
+  'selfsubjectreviews.authentication.k8s.io [] [] [impersonate-on:user-info:create]',
+  'selfsubjectaccessreviews.authorization.k8s.io [] [] [impersonate-on:user-info:create]',
+  'selfsubjectrulesreviews.authorization.k8s.io [] [] [impersonate-on:user-info:create]',
+];
+const requestIdRow = 'userextras.authentication.k8s.io/hawser.dev/request-id [] [] [impersonate:user-info]';
 
 const rulesOf = (objects: Manifest[], suffix: string): PolicyRule[] | undefined =>
   objects.find((o) => (o.kind === 'ClusterRole' || o.kind === 'Role') && o.metadata.name.endsWith(suffix))?.rules as PolicyRule[] | undefined;
@@ -111,20 +122,27 @@ describe('the hawser-agent chart, rendered', () => {
         expect(impersonate, label).toEqual([
           { apiGroups: ['authentication.k8s.io'], resources: ['users'], verbs: ['impersonate:user-info'] },
           { apiGroups: ['authentication.k8s.io'], resources: ['groups'], ...(c.authorization === 'tier' ? { resourceNames: tierGroups } : {}), verbs: ['impersonate:user-info'] },
+          { apiGroups: ['authentication.k8s.io'], resources: ['userextras/hawser.dev/request-id'], verbs: ['impersonate:user-info'] },
           { apiGroups: ['*'], resources: ['*'], verbs: ceiling.map((v) => `impersonate-on:user-info:${v}`) },
+          ...selfReviewRules,
           { nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/version', '/openapi', '/openapi/*'], verbs: ['impersonate-on:user-info:get'] },
         ]);
         // Never the legacy verb next to the constrained ones: it would lift the ceiling.
         expect(impersonationVerbs, label).not.toContain('impersonate');
         if (c.mode === 'read-only') {
-          for (const v of impersonationVerbs) expect(v, label).not.toMatch(/create|update|patch|delete|exec|attach|portforward|escalate|bind/);
+          // The only create is on the self-reviews, which change nothing.
+          for (const rule of impersonate!.filter((r) => !selfReviewRules.some((x) => JSON.stringify(x) === JSON.stringify(r)))) {
+            for (const v of rule.verbs) expect(v, label).not.toMatch(/create|update|patch|delete|exec|attach|portforward|escalate|bind/);
+          }
         }
-        // No service accounts, nodes, uids or extras.
-        expect(impersonate!.flatMap((r) => r.resources ?? []).filter((r) => r !== '*').sort(), label).toEqual(['groups', 'users']);
+        // No service accounts, nodes or uids; one extra key.
+        const identities = impersonate!.filter((r) => r.verbs.includes('impersonate:user-info')).flatMap((r) => r.resources ?? []);
+        expect(identities.sort(), label).toEqual(['groups', 'userextras/hawser.dev/request-id', 'users']);
       } else {
         expect(impersonate, label).toEqual([
           { apiGroups: [''], resources: ['users'], verbs: ['impersonate'] },
           { apiGroups: [''], resources: ['groups'], ...(c.authorization === 'tier' ? { resourceNames: tierGroups } : {}), verbs: ['impersonate'] },
+          { apiGroups: ['authentication.k8s.io'], resources: ['userextras/hawser.dev/request-id'], verbs: ['impersonate'] },
         ]);
       }
 
@@ -182,7 +200,7 @@ describe('the hawser-agent chart, rendered', () => {
 
   it('follows impersonation.constrained over the detected Kubernetes version', async () => {
     const legacyOn136 = await render(agentChart, { kubeVersion: '1.36.0', values: { ...base, 'impersonation.constrained': 'disabled' } });
-    expect(rulesOf(legacyOn136.objects, '-impersonate')!.flatMap((r) => r.verbs)).toEqual(['impersonate', 'impersonate']);
+    expect(rulesOf(legacyOn136.objects, '-impersonate')!.flatMap((r) => r.verbs)).toEqual(['impersonate', 'impersonate', 'impersonate']);
     const constrainedOn135 = await render(agentChart, { kubeVersion: '1.35.0', values: { ...base, 'impersonation.constrained': 'enabled' } });
     expect(rulesOf(constrainedOn135.objects, '-impersonate')!.flatMap((r) => r.verbs)).toContain('impersonate-on:user-info:get');
   });
@@ -347,9 +365,11 @@ subjects: [{ kind: ServiceAccount, name: ${reference}, namespace: ${ns.name} }]`
     try {
       const refRows = await eventuallyRows(`system:serviceaccount:${ns.name}:${reference}`, ns.name, (rows) => rows.some((r) => r.startsWith('pods ')));
       const agentRows = table((await kubectl(['auth', 'can-i', '--list', `--as=${sa()}`, '-n', ns.name])).stdout);
-      expect(refRows.filter((r) => !agentRows.includes(r))).toEqual([]);
-      expect(agentRows.filter((r) => !refRows.includes(r))).toEqual(
+      expect(beyond(refRows, agentRows)).toEqual([]);
+      expect(beyond(agentRows, refRows)).toEqual(
         [
+          ...selfReviewRows,
+          requestIdRow,
           'nodes [] [] [get list watch]',
           'persistentvolumes [] [] [get list watch]',
           'customresourcedefinitions.apiextensions.k8s.io [] [] [get list watch]',
@@ -462,14 +482,23 @@ subjects: [{ kind: ServiceAccount, name: ${reference}, namespace: ${ns.name} }]`
     const { yaml } = await render(agentChart, { release: 'hawser', namespace: own.name, kubeVersion, values: { ...base, ...values } });
     cleanups.push(await applyChart(yaml, own.name));
     const rows = await eventuallyRows(`system:serviceaccount:${own.name}:hawser-agent`, own.name, (r) => r.some((x) => x.startsWith('secrets ')));
-    return { rows: rows.filter((r) => !refRows.includes(r)).sort(), namespace: own.name, token: await serviceAccountToken(own.name, 'hawser-agent', { create: false }) };
+    expect(beyond(refRows, rows)).toEqual([]);
+    return { rows: beyond(rows, refRows), namespace: own.name, token: await serviceAccountToken(own.name, 'hawser-agent', { create: false }) };
   }
 
   it('adds the write verbs to the ceiling and drops the group names in read-write, raw mode', async () => {
     const { rows } = await extraRows({ 'agent.mode': 'read-write', 'authorization.mode': 'raw' }, '1.36.0');
-    const verbs = [...readVerbs, ...writeVerbs].map((v) => `impersonate-on:user-info:${v}`).join(' ');
+    const verbs = [...readVerbs, ...writeVerbs].map((v) => `impersonate-on:user-info:${v}`).sort().join(' ');
     expect(rows).toEqual(
-      [...ownRows, `*.* [] [] [${verbs}]`, ...discoveryRows, 'groups.authentication.k8s.io [] [] [impersonate:user-info]', 'users.authentication.k8s.io [] [] [impersonate:user-info]'].sort(),
+      [
+        ...ownRows,
+        `*.* [] [] [${verbs}]`,
+        ...selfReviewRows,
+        ...discoveryRows,
+        'groups.authentication.k8s.io [] [] [impersonate:user-info]',
+        requestIdRow,
+        'users.authentication.k8s.io [] [] [impersonate:user-info]',
+      ].sort(),
     );
   });
 
@@ -480,7 +509,14 @@ subjects: [{ kind: ServiceAccount, name: ${reference}, namespace: ${ns.name} }]`
 
   it('falls back to legacy impersonation for a 1.35 cluster, which the API server cannot cap', async () => {
     const { rows, namespace, token } = await extraRows({}, '1.35.0');
-    expect(rows).toEqual([...ownRows, ...tierGroups.map((g) => `groups [] [${g}] [impersonate]`), 'users [] [] [impersonate]'].sort());
+    expect(rows).toEqual(
+      [
+        ...ownRows,
+        ...tierGroups.map((g) => `groups [] [${g}] [impersonate]`),
+        'users [] [] [impersonate]',
+        'userextras.authentication.k8s.io/hawser.dev/request-id [] [] [impersonate]',
+      ].sort(),
+    );
     // The documented risk: as a user bound to admin, the legacy rules allow a write.
     const boss = 'hawser:boss';
     await applyYaml(
@@ -528,11 +564,39 @@ async function documentedCanIList(): Promise<string> {
   return match[1]!;
 }
 
-/** can-i --list rows, whitespace-normalized and sorted (the header dropped). */
+/**
+ * The rights in `rows` that `other` lacks, as rows holding only the missing
+ * verbs (can-i merges the verbs of rules on the same resource into one row).
+ */
+function beyond(rows: string[], other: string[]): string[] {
+  const parse = (row: string) => {
+    const m = /^(.*) \[([^\]]*)\]$/.exec(row)!;
+    return { key: m[1]!, verbs: m[2]!.split(' ').filter(Boolean) };
+  };
+  const theirs = new Map<string, Set<string>>();
+  for (const row of other) {
+    const { key, verbs } = parse(row);
+    theirs.set(key, new Set([...(theirs.get(key) ?? []), ...verbs]));
+  }
+  const result: string[] = [];
+  for (const row of rows) {
+    const { key, verbs } = parse(row);
+    const extra = verbs.filter((v) => !theirs.get(key)?.has(v));
+    if (extra.length) result.push(`${key} [${extra.join(' ')}]`);
+  }
+  return result.sort();
+}
+
+/**
+ * can-i --list rows, whitespace-normalized and sorted (the header dropped).
+ * Verbs inside a row are sorted too: their order follows whichever binding
+ * the authorizer visited first.
+ */
 function table(text: string): string[] {
   return text
     .split('\n')
     .map((line) => line.trim().replace(/\s+/g, ' '))
+    .map((line) => line.replace(/\[([^\]]*)\]$/, (_m, verbs: string) => `[${verbs.split(' ').sort().join(' ')}]`))
     .filter((line) => line && !line.startsWith('Resources '))
     .sort();
 }

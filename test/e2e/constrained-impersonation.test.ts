@@ -205,7 +205,26 @@ ${bindings}`,
       expect(node.json().message).toMatch(/cannot impersonate/);
     });
 
-    it('refuses Impersonate-Uid and Impersonate-Extra, which the chart does not grant', async () => {
+    it("lets the agent attach its request id as the one user extra", async () => {
+      const res = await kubeRequest(configMaps(), {
+        token,
+        headers: { 'Impersonate-User': 'hawser:alice', 'Impersonate-Group': 'hawser:tier:admin', 'Impersonate-Extra-hawser.dev%2frequest-id': '0f1e2d3c' },
+      });
+      expect(res.status).toBe(200);
+    });
+
+    it('lets `kubectl auth can-i` run as the operator, a create that changes nothing', async () => {
+      const res = await kubeRequest('/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
+        token,
+        method: 'POST',
+        headers: { 'Impersonate-User': boss },
+        body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb: 'create', resource: 'configmaps', namespace: ns.name } } },
+      });
+      expect(res.status).toBe(201);
+      expect((res.json() as { status: { allowed: boolean } }).status.allowed).toBe(true);
+    });
+
+    it('refuses Impersonate-Uid and any other Impersonate-Extra, which the chart does not grant', async () => {
       const uid = await kubeRequest(configMaps(), { token, headers: { 'Impersonate-User': boss, 'Impersonate-Uid': '1234' } });
       expect(uid.status).toBe(403);
       expect(uid.json().message).toContain('cannot impersonate:user-info resource "uids"');
