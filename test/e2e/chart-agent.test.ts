@@ -203,6 +203,9 @@ describe('the hawser-agent chart, rendered', () => {
     expect(rulesOf(legacyOn136.objects, '-impersonate')!.flatMap((r) => r.verbs)).toEqual(['impersonate', 'impersonate', 'impersonate']);
     const constrainedOn135 = await render(agentChart, { kubeVersion: '1.35.0', values: { ...base, 'impersonation.constrained': 'enabled' } });
     expect(rulesOf(constrainedOn135.objects, '-impersonate')!.flatMap((r) => r.verbs)).toContain('impersonate-on:user-info:get');
+    // Offline, without --kube-version, helm 4.3 assumes v1.36 (docs/operations-helm.md says so).
+    const offline = await render(agentChart, { values: base });
+    expect(rulesOf(offline.objects, '-impersonate')!.flatMap((r) => r.verbs)).toContain('impersonate-on:user-info:get');
   });
 
   it('uses the impersonation prefix for the tier groups', async () => {
@@ -348,6 +351,9 @@ describe('the hawser-agent chart on the real API server', () => {
       // The documented output is from the version we build; an external
       // cluster's `view` differs, so only the reference check below applies.
       expect(table(asAgent.stdout)).toEqual(table(await documentedCanIList()));
+      // Without -n (namespace default) the same table lacks only the state Secret.
+      const elsewhere = await kubectl(['auth', 'can-i', '--list', `--as=${sa()}`, '-n', 'default']);
+      expect(table(elsewhere.stdout)).toEqual(table(await documentedCanIList()).filter((r) => !r.startsWith('secrets ')));
     }
   });
 
