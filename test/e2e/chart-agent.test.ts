@@ -252,6 +252,16 @@ describe('the hawser-agent chart, rendered', () => {
     const existing = await render(agentChart, { values: { ...base, 'bootstrap.existingSecret': 'my-token' } });
     expect(existing.objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name)).toEqual(['hawser-agent-state']);
     expect(podSpec(existing.objects).volumes).toContainEqual({ name: 'bootstrap', secret: { secretName: 'my-token', optional: true, defaultMode: 0o400 } });
+
+    // The kubectl path of `hawser cluster add`: URL and CA hash come from that Secret.
+    const kubectlPath = await render(agentChart, { values: { 'bootstrap.existingSecret': 'hawser-agent-bootstrap' } });
+    const env = podSpec(kubectlPath.objects).containers[0]!.env!;
+    expect(env.find((e) => e.name === 'HAWSER_SERVER_URL')?.valueFrom).toEqual({
+      secretKeyRef: { name: 'hawser-agent-bootstrap', key: 'server-url', optional: true },
+    });
+    expect(env.find((e) => e.name === 'HAWSER_CA_HASH')?.valueFrom).toEqual({
+      secretKeyRef: { name: 'hawser-agent-bootstrap', key: 'ca-hash', optional: true },
+    });
   });
 
   it('names cluster-scoped objects after the release and its namespace', async () => {
@@ -289,6 +299,7 @@ describe('the hawser-agent values schema', () => {
 
   it('refuses a missing or non-https server URL', async () => {
     expect(await refused({}, 'server.url')).toContain("at '/server': missing property 'url'");
+    expect(await refused({ 'bootstrap.token': 'eyJ.x.y' }, 'server.url')).toContain("at '/server': missing property 'url'");
     expect(await refused({ 'server.url': 'http://plain:8444' })).toContain("at '/server/url': 'http://plain:8444' does not match pattern");
   });
 
