@@ -559,7 +559,9 @@ subjects: [{ kind: User, name: "${boss}", apiGroup: rbac.authorization.k8s.io }]
     const psa = await createNamespace();
     cleanups.push(psa.remove);
     await kubectl(['label', 'namespace', psa.name, 'pod-security.kubernetes.io/warn=restricted']);
-    const { objects } = await render(agentChart, { release: 'hawser', namespace: psa.name, values: base });
+    // Rendered the kubectl-path way (URL, CA hash and token from an existing
+    // Secret), so the API server also validates those secretKeyRefs.
+    const { objects } = await render(agentChart, { release: 'hawser', namespace: psa.name, values: { 'bootstrap.existingSecret': 'hawser-agent-bootstrap' } });
     const deployment = objects.find((o) => o.kind === 'Deployment')!;
     const applied = await kubectl(['apply', '--server-side', '-n', psa.name, '-f', '-'], { input: JSON.stringify(deployment) });
     expect(applied.code, applied.stderr).toBe(0);
