@@ -521,21 +521,24 @@ export class Session extends EventEmitter {
   }
 
   #feedStarved(): void {
-    for (const s of this.#starved) {
-      this.#starved.delete(s);
-      this.#grant(s);
-      if (this.#committed >= this.#limits.maxBufferedBytes) break;
-    }
+    // Snapshot first: #grant re-adds streams it could not fully serve, and
+    // iterating a Set while re-adding would never end.
+    const starved = [...this.#starved];
+    this.#starved.clear();
+    for (const s of starved) this.#grant(s);
   }
 
   /**
-   * Top a stream's window back up towards `streamWindow`, in steps of at
-   * least a quarter window so small reads do not each cost a frame. The
-   * session-wide budget caps every grant: credit granted is memory promised.
+   * Top a stream's window back up to its target, in steps of at least a
+   * quarter window so small reads do not each cost a frame. The target starts
+   * at `initialWindow` and doubles (up to `streamWindow`) each time the sender
+   * ran the window dry, so bulk streams get a large window and the thousand
+   * idle watches do not reserve one. The session-wide budget caps every
+   * grant: credit granted is memory promised.
    */
   #grant(stream: TunnelStream): void {
     if (this.#state !== State.OPEN) return;
-    const target = this.#limits.streamWindow;
+    const target = stream.windowTarget(this.#limits.streamWindow);
     const deficit = stream.windowDeficit(target);
     if (deficit < target / 4) return;
     const budget = this.#limits.maxBufferedBytes - this.#committed;

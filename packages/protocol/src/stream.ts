@@ -72,6 +72,8 @@ export class TunnelStream extends Duplex implements DataSource {
   #readWanted = false;
   #wireClosed = false;
   #closeError: Error | undefined;
+  #target: number;
+  #ranDry = false;
   #resetWith: { code: number; message: string } | undefined;
   #idleMs = 0;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -86,6 +88,7 @@ export class TunnelStream extends Duplex implements DataSource {
     this.openPayload = openPayload;
     this.#sendCredit = sendCredit;
     this.#recvCredit = recvCredit;
+    this.#target = recvCredit;
     this.remoteAddress = address.remoteAddress;
     this.remotePort = address.remotePort;
     this.remoteFamily = address.remoteFamily;
@@ -163,6 +166,8 @@ export class TunnelStream extends Duplex implements DataSource {
     const payload = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (payload.length > 0) {
       this.#recvCredit -= payload.length;
+      // Nearly out of credit: the window, not the reader, is what limits this stream.
+      if (this.#recvCredit <= this.#target / 8) this.#ranDry = true;
       this.#inQueue.push(payload);
       this.#inBytes += payload.length;
       this.bytesRead += payload.length;
@@ -219,6 +224,18 @@ export class TunnelStream extends Duplex implements DataSource {
     this.#closeError = err;
     if (this.listenerCount('error') > 0) this.destroy(err);
     else this.destroy();
+  }
+
+  /**
+   * @internal This stream's receive window target: starts at the initial
+   * window and doubles, up to `max`, each time the sender used it all.
+   */
+  windowTarget(max: number): number {
+    if (this.#ranDry) {
+      this.#ranDry = false;
+      this.#target = Math.min(max, this.#target * 2);
+    }
+    return this.#target;
   }
 
   /** @internal Credit we may grant now: how far the window is below `target`. */

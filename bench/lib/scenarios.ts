@@ -1,0 +1,96 @@
+import { performance } from 'node:perf_hooks';
+import type { Requester } from './client.js';
+import { MB, MemorySampler, summarize } from './stats.js';
+import type { Upstream } from './upstream.js';
+
+/** Small GETs one after another: added latency. */
+export async function latencyC1(req: Requester, n: number, warmup = 200): Promise<{ p50: number; p99: number }> {
+  for (let i = 0; i < warmup; i++) await req.get('/small');
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await req.get('/small');
+    samples.push(performance.now() - t);
+  }
+  const s = summarize(samples);
+  return { p50: s.p50, p99: s.p99 };
+}
+
+/** `total` small GETs, `concurrency` in flight at once: requests per second. */
+export async function throughput(req: Requester, concurrency: number, total: number): Promise<number> {
+  let next = 0;
+  const t = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next++ < total) await req.get('/small');
+  }));
+  return total / ((performance.now() - t) / 1000);
+}
+
+/** One large body: throughput and peak memory (rss and Buffer memory above the start). */
+export async function bigBody(req: Requester, bytes: number, extra?: () => number): Promise<{ mbps: number; peakRssMb: number; peakBuffersMb: number; peakExtraMb: number }> {
+  const mem = new MemorySampler(5, extra);
+  const t = performance.now();
+  const got = await req.get(`/big?size=${bytes}`);
+  const secs = (performance.now() - t) / 1000;
+  mem.stop();
+  if (got !== bytes) throw new Error(`big body: got ${got} of ${bytes} bytes`);
+  return { mbps: bytes / MB / secs, peakRssMb: mem.peakRss / MB, peakBuffersMb: mem.peakExternal / MB, peakExtraMb: mem.peakExtra / MB };
+}
+
+/**
+ * `busy` workers doing small GETs, optionally beside one stalled stream (a
+ * response nobody reads, its upstream writing as fast as it is allowed).
+ */
+export async function busyBesideStall(req: Requester, stall: boolean, busy: number, perWorker: number, extra?: () => number): Promise<{ p99: number; p50: number; peakExtraMb: number }> {
+  let stalled: ReturnType<Requester['open']> | undefined;
+  if (stall) {
+    stalled = req.open('/stall', () => {});
+    stalled.pause();
+    await stalled.started;
+    // Let the stalled stream fill whatever buffers it may fill.
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const mem = new MemorySampler(5, extra);
+  const samples: number[] = [];
+  await Promise.all(Array.from({ length: busy }, async () => {
+    for (let i = 0; i < perWorker; i++) {
+      const t = performance.now();
+      await req.get('/small');
+      samples.push(performance.now() - t);
+    }
+  }));
+  mem.stop();
+  stalled?.close();
+  const s = summarize(samples);
+  return { p99: s.p99, p50: s.p50, peakExtraMb: mem.peakExtra / MB };
+}
+
+/** `n` long-lived streams receiving small events every `everyMs`: delivery delay and completeness. */
+export async function watches(req: Requester, upstream: Upstream, n: number, everyMs: number, durationMs: number): Promise<{ p50: number; p99: number; received: number; sent: number }> {
+  const delays: number[] = [];
+  let received = 0;
+  const before = upstream.eventsSent();
+  const handles = Array.from({ length: n }, () => {
+    let tail = '';
+    return req.open(`/events?every=${everyMs}`, (chunk) => {
+      const now = performance.now();
+      const text = tail + chunk.toString('latin1');
+      const lines = text.split('\n');
+      tail = lines.pop() ?? '';
+      for (const line of lines) {
+        const t = Number(line.slice(line.indexOf('"t":') + 4, -1));
+        delays.push(now - t);
+        received++;
+      }
+    });
+  });
+  await Promise.all(handles.map((h) => h.started));
+  await new Promise((r) => setTimeout(r, durationMs));
+  upstream.stopEvents();
+  await new Promise((r) => setTimeout(r, 500));
+  const sent = upstream.eventsSent() - before;
+  for (const h of handles) h.close();
+  await Promise.all(handles.map((h) => h.done));
+  const s = summarize(delays);
+  return { p50: s.p50, p99: s.p99, received, sent };
+}

@@ -1,0 +1,68 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
+import { fromWebSocket, Session } from '../../packages/protocol/src/index.js';
+import type { SessionLimits, TunnelStream } from '../../packages/protocol/src/index.js';
+
+/** An http.Agent whose connections are tunnel streams (the server's relay). */
+class TunnelAgent extends http.Agent {
+  #session: Session;
+  constructor(session: Session) {
+    super({ keepAlive: false, maxSockets: Infinity });
+    this.#session = session;
+  }
+  override createConnection(): TunnelStream {
+    return this.#session.openStream('http');
+  }
+}
+
+export interface TunnelPath {
+  /** Agent to give http.request: requests go through the tunnel to the upstream. */
+  agent: http.Agent;
+  server: Session;
+  client: Session;
+  close(): Promise<void>;
+}
+
+/**
+ * HTTP client -> http.Agent over a stream -> session over real ws on
+ * loopback -> session -> http.Server (the agent) -> upstream.
+ */
+export async function startTunnelPath(upstreamPort: number, limits: Partial<SessionLimits> = {}): Promise<TunnelPath> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 1024 * 1024, perMessageDeflate: false });
+  await new Promise<void>((resolve) => wss.once('listening', resolve));
+  const port = (wss.address() as AddressInfo).port;
+  const serverSession = new Promise<Session>((resolve) => {
+    wss.once('connection', (ws) => resolve(new Session(fromWebSocket(ws), { role: 'server', software: 'bench-server', limits })));
+  });
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+  const client = new Session(fromWebSocket(ws), { role: 'client', software: 'bench-agent', metadata: { clusterUid: 'bench' }, limits });
+  const server = await serverSession;
+  await Promise.all([client.ready, server.ready]);
+
+  // The agent's relay: an http.Server fed tunnel streams, proxying to the upstream.
+  const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  const relay = http.createServer((req, res) => {
+    const up = http.request({ host: '127.0.0.1', port: upstreamPort, path: req.url, method: req.method, headers: req.headers, agent: upstreamAgent }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    res.on('close', () => up.destroy());
+    req.pipe(up);
+  });
+  client.on('stream', (stream: TunnelStream) => relay.emit('connection', stream));
+  const agent = new TunnelAgent(server);
+  return {
+    agent, server, client,
+    async close() {
+      agent.destroy();
+      server.destroy();
+      client.destroy();
+      ws.terminate();
+      upstreamAgent.destroy();
+      relay.close();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
