@@ -27,7 +27,10 @@ export async function startH2Path(upstreamPort: number, windowBytes = 256 * 1024
       resolve(session);
     });
   });
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+  // Masking (RFC 6455 5.3) protects browser-era proxies from cache poisoning; the
+  // agent is not a browser and production runs over TLS, so the bench (like the
+  // agent, see docs/protocol.md) uses an all-zero key, which ws skips entirely.
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false, generateMask: zeroMask });
   await new Promise<void>((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);
@@ -43,7 +46,11 @@ export async function startH2Path(upstreamPort: number, windowBytes = 256 * 1024
       upRes.pipe(res);
     });
     up.on('error', () => res.destroy());
-    res.on('close', () => up.destroy());
+    // Cancel upstream only if the client left early; destroying a finished
+    // request would also kill its pooled keep-alive connection.
+    res.on('close', () => {
+      if (!res.writableFinished) up.destroy();
+    });
     up.end();
   });
   h2server.emit('connection', createWebSocketStream(ws));
@@ -59,4 +66,8 @@ export async function startH2Path(upstreamPort: number, windowBytes = 256 * 1024
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
 }

@@ -28,6 +28,7 @@ export async function throughput(req: Requester, concurrency: number, total: num
 
 /** One large body: throughput and peak memory (rss and Buffer memory above the start). */
 export async function bigBody(req: Requester, bytes: number, extra?: () => number): Promise<{ mbps: number; peakRssMb: number; peakBuffersMb: number; peakExtraMb: number }> {
+  await req.get(`/big?size=${Math.min(bytes, 16 * MB)}`); // warm up (JIT, pools) outside the measurement
   const mem = new MemorySampler(5, extra);
   const t = performance.now();
   const got = await req.get(`/big?size=${bytes}`);

@@ -35,7 +35,10 @@ export async function startTunnelPath(upstreamPort: number, limits: Partial<Sess
   const serverSession = new Promise<Session>((resolve) => {
     wss.once('connection', (ws) => resolve(new Session(fromWebSocket(ws), { role: 'server', software: 'bench-server', limits })));
   });
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+  // Masking (RFC 6455 5.3) protects browser-era proxies from cache poisoning; the
+  // agent is not a browser and production runs over TLS, so the bench (like the
+  // agent, see docs/protocol.md) uses an all-zero key, which ws skips entirely.
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false, generateMask: zeroMask });
   const client = new Session(fromWebSocket(ws), { role: 'client', software: 'bench-agent', metadata: { clusterUid: 'bench' }, limits });
   const server = await serverSession;
   await Promise.all([client.ready, server.ready]);
@@ -43,12 +46,21 @@ export async function startTunnelPath(upstreamPort: number, limits: Partial<Sess
   // The agent's relay: an http.Server fed tunnel streams, proxying to the upstream.
   const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
   const relay = http.createServer((req, res) => {
-    const up = http.request({ host: '127.0.0.1', port: upstreamPort, path: req.url, method: req.method, headers: req.headers, agent: upstreamAgent }, (upRes) => {
+    // Hop-by-hop headers stay on their hop: forwarding "Connection: close"
+    // would cost the relay its keep-alive connection to the upstream.
+    const headers = { ...req.headers };
+    delete headers.connection;
+    delete headers['keep-alive'];
+    const up = http.request({ host: '127.0.0.1', port: upstreamPort, path: req.url, method: req.method, headers, agent: upstreamAgent }, (upRes) => {
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
       upRes.pipe(res);
     });
     up.on('error', () => res.destroy());
-    res.on('close', () => up.destroy());
+    // Cancel upstream only if the client left early; destroying a finished
+    // request would also kill its pooled keep-alive connection.
+    res.on('close', () => {
+      if (!res.writableFinished) up.destroy();
+    });
     req.pipe(up);
   });
   client.on('stream', (stream: TunnelStream) => relay.emit('connection', stream));
@@ -65,4 +77,8 @@ export async function startTunnelPath(upstreamPort: number, limits: Partial<Sess
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
 }

@@ -1,5 +1,10 @@
 import type { Transport } from './transport.js';
 
+/** Frames up to this size are coalesced with their neighbours into one message. */
+const BATCH_FRAME_MAX = 4096;
+/** A batch is sent once it reaches this size. */
+const BATCH_FLUSH_BYTES = 16 * 1024;
+
 /** A stream as the scheduler sees it: something that may have a DATA frame ready. */
 export interface DataSource {
   /** Produce the next DATA frame (already encoded), or undefined if blocked (no credit, nothing queued). */
@@ -30,6 +35,8 @@ export class Scheduler {
   #stopped = false;
   #onSent: (err?: Error) => void;
   #onIdle: () => void;
+  #batch: Buffer[] = [];
+  #batchBytes = 0;
   maxPayload: number;
 
   constructor(transport: Transport, highWater: number, maxPayload: number, onIdle: () => void) {
@@ -98,7 +105,7 @@ export class Scheduler {
     if (this.#pumping || this.#stopped) return;
     this.#pumping = true;
     try {
-      while (this.#inflight < this.#highWater && !this.#stopped) {
+      while (this.#inflight + this.#batchBytes < this.#highWater && !this.#stopped) {
         const ctl = this.#control.shift();
         if (ctl) {
           this.#send(ctl);
@@ -115,6 +122,7 @@ export class Scheduler {
           this.#ring.push(source);
         }
       }
+      this.#flush();
     } finally {
       this.#pumping = false;
     }
@@ -122,6 +130,27 @@ export class Scheduler {
   }
 
   #send(frame: Buffer): void {
+    if (frame.length <= BATCH_FRAME_MAX) {
+      this.#batch.push(frame);
+      this.#batchBytes += frame.length;
+      if (this.#batchBytes >= BATCH_FLUSH_BYTES) this.#flush();
+      return;
+    }
+    // Large frames go alone (copying them into a batch costs more than a
+    // message header), after what is already batched, to keep the order.
+    this.#flush();
+    this.#write(frame);
+  }
+
+  #flush(): void {
+    if (this.#batch.length === 0) return;
+    const message = this.#batch.length === 1 ? (this.#batch[0] as Buffer) : Buffer.concat(this.#batch, this.#batchBytes);
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#write(message);
+  }
+
+  #write(frame: Buffer): void {
     this.#inflight += frame.length;
     const n = frame.length;
     this.#transport.send(frame, (err) => {
