@@ -108,7 +108,7 @@ describe('certificate authority', () => {
     // The signature is the last field of the DER: flip one bit of it.
     const pem = createCsr(agentKey);
     const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-    der[der.length - 1] ^= 0x01;
+    der[der.length - 1] = der[der.length - 1]! ^ 0x01;
     const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE REQUEST-----\n`;
     expect(() => ca.issueClientCertificate({ csrPem: tampered, clusterId: 'c', ttlMs: DAY, backdateMs: 0 })).toThrow(
       /signature/,

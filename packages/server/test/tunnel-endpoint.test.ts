@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
 import {
@@ -150,7 +151,7 @@ describe('agent tunnel endpoint', () => {
     if (out.kind !== 'open') throw new Error('tunnel not opened');
     await expect.poll(() => h.server.context.tunnels.isConnected(agent.clusterId)).toBe(true);
     // Stop reading: the client never sees the close frame and never answers it.
-    const raw = (out.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    const raw = (out.ws as unknown as { _socket: Socket })._socket;
     raw.pause();
     const started = Date.now();
     await h.server.context.registrar.removeCluster('tun-silent', { actor: 'test' });

@@ -115,10 +115,17 @@ export function httpsJson<T = Record<string, unknown>>(
   });
 }
 
-/** An agent identity: an RSA key and its CSR. */
+// RSA key generation dominates test time on a busy 2-core machine; a few
+// keys, reused round-robin, still give every certificate its own serial and
+// fingerprint.
+const keyPool: string[] = [];
+let nextKey = 0;
+
+/** An agent identity: an RSA key and a fresh CSR for it. */
 export function agentKey(): { keyPem: string; csrPem: string } {
-  const { privateKeyPem } = generateRsaKeyPem(2048);
-  return { keyPem: privateKeyPem, csrPem: createCsr(privateKeyPem) };
+  if (keyPool.length < 3) keyPool.push(generateRsaKeyPem(2048).privateKeyPem);
+  const keyPem = keyPool[nextKey++ % keyPool.length]!;
+  return { keyPem, csrPem: createCsr(keyPem) };
 }
 
 export interface AddedCluster {
