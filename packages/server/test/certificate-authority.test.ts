@@ -130,6 +130,25 @@ describe('certificate authority', () => {
     }
   });
 
+  it('refuses an EC CSR with a message saying only RSA is supported', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'hawser-ec-'));
+    try {
+      const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+      writeFileSync(join(dir, 'ec.key'), key);
+      const csrPem = execFileSync('openssl', ['req', '-new', '-key', join(dir, 'ec.key'), '-subj', '/CN=agent'], { encoding: 'utf8' });
+      expect(() => ca.issueClientCertificate({ csrPem, clusterId: 'c', ttlMs: DAY, backdateMs: 0 })).toThrow(
+        /only RSA CSRs are supported/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('issues a serving certificate for DNS names and IPs that Node accepts for each', () => {
     const serving = ca.issueServingCertificate(['localhost', '127.0.0.1', '::1', 'hawser.example.com']);
     const cert = new X509Certificate(serving.certPem);
