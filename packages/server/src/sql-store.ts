@@ -215,6 +215,14 @@ export class SqlStore implements Store {
     });
   }
 
+  touchLastSeenMany(clusterIds: readonly string[], at: Date = new Date()): Promise<void> {
+    const ids = clusterIds.filter((id) => UUID.test(id));
+    if (ids.length === 0) return Promise.resolve();
+    return this.#wrap('touch last seen', async () => {
+      await this.#db.query('UPDATE clusters SET last_seen = $2 WHERE id = ANY($1::uuid[])', [ids, at]);
+    });
+  }
+
   deregisterCluster(clusterId: string): Promise<{ revokedSerials: string[] } | undefined> {
     if (!UUID.test(clusterId)) return Promise.resolve(undefined);
     return this.#wrap('deregister cluster', () =>

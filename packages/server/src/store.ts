@@ -102,6 +102,8 @@ export interface Store {
   listClusters(options?: { includeDeregistered?: boolean }): Promise<ClusterRecord[]>;
   updateAgentInfo(clusterId: string, info: AgentInfo): Promise<void>;
   touchLastSeen(clusterId: string, at?: Date): Promise<void>;
+  /** One statement for many clusters (the periodic refresh for live tunnels). */
+  touchLastSeenMany(clusterIds: readonly string[], at?: Date): Promise<void>;
   /**
    * Marks the cluster deregistered and revokes all its certificates and unused
    * tokens in one transaction. Returns the serials revoked, or undefined when

@@ -29,6 +29,11 @@ export interface TunnelEndpointOptions {
   closeGraceMs?: number;
   /** Largest WebSocket message accepted. Default 1 MiB (the protocol bounds its frames below this). */
   maxPayload?: number;
+  /**
+   * How often `last_seen` of clusters with a live tunnel is refreshed, so
+   * another replica (or a restart) sees a recent time. Default 60 s.
+   */
+  lastSeenIntervalMs?: number;
 }
 
 /** Writes a plain HTTP refusal on a socket that asked to upgrade, then closes it. */
@@ -55,15 +60,18 @@ export class TunnelEndpoint {
   readonly #o: Required<TunnelEndpointOptions>;
   readonly #wss: WebSocketServer;
   readonly #log: Logger;
+  #lastSeenTimer: NodeJS.Timeout | undefined;
 
   constructor(options: TunnelEndpointOptions) {
-    this.#o = { closeGraceMs: 500, maxPayload: 1024 * 1024, ...options };
+    this.#o = { closeGraceMs: 500, maxPayload: 1024 * 1024, lastSeenIntervalMs: 60_000, ...options };
     this.#log = options.log;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: this.#o.maxPayload, perMessageDeflate: false });
   }
 
   /** Starts handling 'upgrade' on the agent listener. */
   attach(server: HttpServer): void {
+    this.#lastSeenTimer = setInterval(() => this.#refreshLastSeen(), this.#o.lastSeenIntervalMs);
+    this.#lastSeenTimer.unref();
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#onUpgrade(request, socket, head).catch((err: unknown) => {
         this.#log.error({ err }, 'tunnel upgrade failed');
@@ -175,13 +183,20 @@ export class TunnelEndpoint {
     session = await this.#o.handler.open({ socket: ws, cluster, certificate, request, connectionId: id, log });
   }
 
+  #refreshLastSeen(): void {
+    const ids = [...new Set(this.#o.registry.list().map((c) => c.clusterId))];
+    this.#o.store.touchLastSeenMany(ids).catch((err: unknown) => this.#log.warn({ err }, 'last_seen refresh failed'));
+  }
+
   /** Hard stop: terminates every agent socket at once. */
   terminateAll(): void {
+    clearInterval(this.#lastSeenTimer);
     for (const ws of this.#wss.clients) ws.terminate();
   }
 
   /** Closes the WebSocket server (after the registry drained the tunnels). */
   close(): Promise<void> {
+    clearInterval(this.#lastSeenTimer);
     return new Promise((resolve) => this.#wss.close(() => resolve()));
   }
 }

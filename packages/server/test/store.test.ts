@@ -123,6 +123,9 @@ describe.each(engines)('store on $engine', ({ engine, open }) => {
     await store.touchLastSeen(cluster.id, seen);
     const after = await store.getCluster(cluster.id);
     expect(after).toMatchObject({ agentVersion: '0.2.0', kubernetesVersion: 'v1.35.0', clusterUid: 'uid-1', lastSeen: seen });
+    const later = new Date('2026-11-22T10:01:00Z');
+    await store.touchLastSeenMany([cluster.id, 'not-a-uuid'], later);
+    expect((await store.getCluster(cluster.id))?.lastSeen).toEqual(later);
   });
 
   it('finds API tokens by hash only while unrevoked and unexpired', async () => {
