@@ -65,8 +65,8 @@ function postJson<T>(url: URL, body: unknown, tls: TlsSettings, proxy: ProxySett
       {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), accept: 'application/json' },
+        // No `agent`: Node uses createConnection only when no agent is given.
         createConnection: serverConnector(url, tls, proxy) as never,
-        agent: false,
         timeout: 30_000,
       },
       (res) => {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hashApiToken } from './api-token.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseDuration } from './duration.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
@@ -50,10 +50,7 @@ export interface AdminApiOptions {
   serverInfo: () => { publicUrl: string; agentUrl: string; caHash: string; caBundle: readonly string[] };
 }
 
-/** SHA-256 hex of an API token: what the store keeps. */
-export function hashApiToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
-}
+export { hashApiToken };
 
 export function clusterView(cluster: ClusterRecord, tunnels: TunnelRegistry): ClusterView {
   const connected = cluster.status === 'active' && tunnels.isConnected(cluster.id);

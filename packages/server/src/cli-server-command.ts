@@ -22,6 +22,17 @@ Options:
   --token-ttl DUR          bootstrap token lifetime (default ${DEFAULTS.tokenTtl})
   --certificate-ttl DUR    agent certificate lifetime (default ${DEFAULTS.certificateTtl})
   --log-level LEVEL        fatal|error|warn|info|debug|trace|silent (default ${DEFAULTS.logLevel})
+
+Operators (see docs/operations.md):
+  --authz-mode MODE        tier (default) | raw | shared (env HAWSER_AUTHZ_MODE)
+  --impersonation-prefix P prefix of impersonated identities (default hawser:; must match the agents)
+  --tier TIER=G1,G2        IdP groups that grant a tier: read, triage, write, maintain, admin
+                           (repeatable; env HAWSER_TIER_GROUPS='{"read":["devs"],"admin":["sre"]}')
+  --oidc-issuer URL        OIDC issuer; enables OIDC ID tokens (env HAWSER_OIDC_ISSUER)
+  --oidc-audience AUD      expected aud, the client id (env HAWSER_OIDC_AUDIENCE)
+  --oidc-username-claim C  claim naming the user (default email)
+  --oidc-groups-claim C    claim listing groups (default groups)
+  --oidc-jwks-url URL      JWKS URL (default: from the issuer's discovery document)
   -h, --help               show help
 `;
 
@@ -36,6 +47,14 @@ const OPTIONS = {
   'token-ttl': { type: 'string' },
   'certificate-ttl': { type: 'string' },
   'log-level': { type: 'string' },
+  'authz-mode': { type: 'string' },
+  'impersonation-prefix': { type: 'string' },
+  tier: { type: 'string', multiple: true },
+  'oidc-issuer': { type: 'string' },
+  'oidc-audience': { type: 'string' },
+  'oidc-username-claim': { type: 'string' },
+  'oidc-groups-claim': { type: 'string' },
+  'oidc-jwks-url': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -72,6 +91,39 @@ export async function serverCommand(args: readonly string[], io: CliIo): Promise
   set('tokenTtl', values['token-ttl']);
   set('certificateTtl', values['certificate-ttl']);
   set('logLevel', values['log-level']);
+  set('authorizationMode', values['authz-mode'] ?? env.HAWSER_AUTHZ_MODE);
+  set('impersonationPrefix', values['impersonation-prefix'] ?? env.HAWSER_IMPERSONATION_PREFIX);
+  const tiers = values.tier ?? [];
+  if (!tiers.length && env.HAWSER_TIER_GROUPS) {
+    try {
+      input.tierGroups = JSON.parse(env.HAWSER_TIER_GROUPS) as Record<string, string[]>;
+    } catch {
+      io.stderr('hawser server: HAWSER_TIER_GROUPS must be JSON such as {"read":["devs"],"admin":["sre"]}\n');
+      return ExitCodes.USAGE;
+    }
+  }
+  if (tiers.length) {
+    const tierGroups: Record<string, string[]> = {};
+    for (const spec of tiers) {
+      const m = /^([a-z]+)=(.+)$/.exec(spec.trim());
+      if (!m) {
+        io.stderr(`hawser server: --tier expects TIER=GROUP[,GROUP...], got ${JSON.stringify(spec)}\n`);
+        return ExitCodes.USAGE;
+      }
+      (tierGroups[m[1]!] ??= []).push(...m[2]!.split(',').map((g) => g.trim()).filter(Boolean));
+    }
+    input.tierGroups = tierGroups;
+  }
+  const issuer = values['oidc-issuer'] ?? env.HAWSER_OIDC_ISSUER;
+  if (issuer) {
+    input.oidc = {
+      issuer,
+      ...((values['oidc-audience'] ?? env.HAWSER_OIDC_AUDIENCE) ? { audience: values['oidc-audience'] ?? env.HAWSER_OIDC_AUDIENCE } : {}),
+      ...((values['oidc-username-claim'] ?? env.HAWSER_OIDC_USERNAME_CLAIM) ? { usernameClaim: values['oidc-username-claim'] ?? env.HAWSER_OIDC_USERNAME_CLAIM } : {}),
+      ...((values['oidc-groups-claim'] ?? env.HAWSER_OIDC_GROUPS_CLAIM) ? { groupsClaim: values['oidc-groups-claim'] ?? env.HAWSER_OIDC_GROUPS_CLAIM } : {}),
+      ...((values['oidc-jwks-url'] ?? env.HAWSER_OIDC_JWKS_URL) ? { jwksUrl: values['oidc-jwks-url'] ?? env.HAWSER_OIDC_JWKS_URL } : {}),
+    };
+  }
 
   const server = createServer(input);
   await server.listen();

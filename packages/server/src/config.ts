@@ -1,6 +1,9 @@
 import { isIP } from 'node:net';
 import { parseDuration } from './duration.js';
+import type { AuthorizationConfig } from './authorization.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
+import type { OidcConfig } from './oidc-authenticator.js';
+import { resolveAuthorization, resolveOidc, type OperatorConfigInput } from './operator-config.js';
 
 /** A host and port to listen on. Port 0 picks a free port (tests). */
 export interface ListenAddress {
@@ -41,10 +44,14 @@ export interface ServerConfig {
   readonly certificateBackdateMs: number;
   /** Default `info`. */
   readonly logLevel: LogLevel;
+  /** How operators map to impersonated identities. Default tier mode, prefix `hawser:`, no tier groups. */
+  readonly authorization: AuthorizationConfig;
+  /** OIDC verification of operator tokens; unset: Hawser API tokens only. */
+  readonly oidc: OidcConfig | undefined;
 }
 
 /** What callers pass: every field optional, durations as `1h`-style strings or ms. */
-export interface ServerConfigInput {
+export interface ServerConfigInput extends OperatorConfigInput {
   dataDir?: string;
   databaseUrl?: string;
   listen?: string | ListenAddress;
@@ -145,6 +152,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
   const known = new Set<string>([
     'dataDir', 'databaseUrl', 'listen', 'agentListen', 'publicUrl', 'agentUrl', 'serverNames',
     'tokenTtl', 'certificateTtl', 'certificateBackdate', 'logLevel',
+    'authorizationMode', 'impersonationPrefix', 'tierGroups', 'oidc',
   ]);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) invalid(key, `one of the known fields (${[...known].join(', ')})`, 'unknown field');
@@ -178,6 +186,8 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     certificateTtlMs: duration('certificateTtl', input.certificateTtl ?? DEFAULTS.certificateTtl),
     certificateBackdateMs: duration('certificateBackdate', input.certificateBackdate ?? DEFAULTS.certificateBackdate),
     logLevel: logLevel as LogLevel,
+    authorization: resolveAuthorization(input),
+    oidc: resolveOidc(input.oidc),
   };
   return Object.freeze(config);
 }

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController } from 'fastify';
@@ -19,10 +21,16 @@ import type { Logger } from './log.js';
 import { Registrar } from './registrar.js';
 import { openStore } from './store.js';
 import type { Store } from './store.js';
-import { TunnelCloseCodes, TunnelCloseReasons, holdOpenTunnelHandler } from './tunnel-handler.js';
+import { TunnelCloseCodes, TunnelCloseReasons } from './tunnel-handler.js';
 import type { TunnelHandler } from './tunnel-handler.js';
 import { TunnelEndpoint } from './tunnel-endpoint.js';
 import { TunnelRegistry } from './tunnel-registry.js';
+import { ClusterRelay } from './cluster-relay.js';
+import { operatorAuthenticator } from './operator-authenticator.js';
+import { RelayAudit } from './relay-audit.js';
+import { relayRoutes } from './relay-routes.js';
+import { SessionDirectory } from './session-directory.js';
+import { SERVER_VERSION } from './version.js';
 
 /** Everything a route plugin may need; handed to `operatorRoutes`. */
 export interface ServerContext {
@@ -88,6 +96,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let context: ServerContext | undefined;
   let apps: FastifyInstance[] = [];
   let endpoint: TunnelEndpoint | undefined;
+  let flushAudit: (() => Promise<void>) | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
@@ -119,7 +128,9 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         certificateBackdateMs: config.certificateBackdateMs,
         agentUrl: () => urls.agentUrl,
       });
-      const tls = { key: secrets.serving.keyPem, cert: secrets.serving.certPem, minVersion: 'TLSv1.2' as const };
+      // The chain includes the CA so an agent on first contact can find it by
+      // the hash its bootstrap token pins (as kubeadm's discovery does).
+      const tls = { key: secrets.serving.keyPem, cert: secrets.serving.certPem + secrets.ca.certPem, minVersion: 'TLSv1.2' as const };
       const fastifyOptions = {
         loggerInstance: componentLogger(root, 'http'),
         // Request lines are left to audit and route logs; fastify's own
@@ -150,10 +161,20 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       });
       await operator.register(adminApi({ registrar, store, tunnels, log: httpLog, serverInfo }), { prefix: '/api/v1' });
       await agent.register(agentApi({ registrar, store, audit }));
+      const sessions = new SessionDirectory({
+        software: `hawser/${SERVER_VERSION}`,
+        onReady: async (tunnel, peer) => {
+          await store.updateAgentInfo(tunnel.cluster.id, {
+            agentVersion: peer.software.replace(/^hawser-agent\//, ''),
+            kubernetesVersion: peer.metadata.kubernetesVersion,
+            clusterUid: peer.metadata.clusterUid,
+          });
+        },
+      });
       endpoint = new TunnelEndpoint({
         store,
         registry: tunnels,
-        handler: options.tunnelHandler ?? holdOpenTunnelHandler,
+        handler: options.tunnelHandler ?? sessions,
         audit,
         log: componentLogger(root, 'tunnel'),
         ...(options.tunnelCloseGraceMs !== undefined ? { closeGraceMs: options.tunnelCloseGraceMs } : {}),
@@ -177,10 +198,22 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         },
         adminTokenFile: secrets.adminTokenFile,
       };
-      if (options.operatorRoutes) {
-        const routes = options.operatorRoutes;
-        await operator.register(async (scope) => routes(scope, ctx), { prefix: '/clusters' });
-      }
+      const relayAudit = new RelayAudit(store, componentLogger(root, 'audit'));
+      const relay = new ClusterRelay({
+        authenticate: operatorAuthenticator({ store, oidc: config.oidc }),
+        findCluster: (name) => store.getClusterByName(name),
+        tunnels: sessions,
+        authorization: config.authorization,
+        audit: (event) => relayAudit.record(event),
+        log: componentLogger(root, 'relay'),
+      });
+      flushAudit = () => relayAudit.flush();
+      const routes = options.operatorRoutes ?? relayRoutes(relay);
+      await operator.register(async (scope) => routes(scope, ctx), { prefix: '/clusters' });
+      (operator.server as unknown as HttpsServer).on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (ClusterRelay.matches(req.url)) void relay.handleUpgrade(req, socket, head);
+        else socket.destroy();
+      });
       context = ctx;
 
       await operator.listen({ host: config.listen.host, port: config.listen.port });
@@ -238,6 +271,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await context?.tunnels.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY);
       await endpoint?.close();
       await Promise.allSettled(apps.map((a) => a.close()));
+      await flushAudit?.();
       await context?.store.close();
       state = 'closed';
       log.info('hawser server closed');

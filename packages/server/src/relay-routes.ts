@@ -1,0 +1,19 @@
+import type { FastifyInstance } from 'fastify';
+import type { ClusterRelay } from './cluster-relay.js';
+
+/**
+ * Mounts the relay under /clusters on the operator listener. Bodies are
+ * left unread (every content type is accepted and passed through as a
+ * stream) and the reply is hijacked, so fastify only routes: the relay
+ * streams both ways itself.
+ */
+export function relayRoutes(relay: ClusterRelay) {
+  return async (scope: FastifyInstance): Promise<void> => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
+    scope.all('/*', (request, reply) => {
+      reply.hijack();
+      void relay.handle(request.raw, reply.raw);
+    });
+  };
+}
