@@ -1,12 +1,15 @@
 /**
- * Tunnel benchmark: the same local HTTP upstream reached three ways in one
- * run, so ratios (not absolute times) are what count:
+ * Tunnel benchmark: the same local HTTP upstream reached several ways in
+ * one run. Every scenario runs on all paths back to back (interleaved), so
+ * load drift on the machine hits them alike; ratios against direct are what
+ * count, not absolute times.
  *
- *   direct  HTTP client -> keep-alive http.Agent -> upstream (loopback TCP)
- *   tunnel  HTTP client -> http.Agent over a tunnel stream -> session over real ws
- *           on loopback -> session -> http.Server (agent relay) -> upstream
- *   h2      the same, but node:http2 over the WebSocket instead of Hawser frames
- *           (the alternative design, kept here so the decision stays measured)
+ *   direct     HTTP client -> keep-alive http.Agent -> upstream (loopback TCP)
+ *   tunnel     HTTP client -> http.Agent, one tunnel stream per request -> session
+ *              over real ws on loopback -> session -> http.Server (agent relay) -> upstream
+ *   tunnel-ka  the same with a keep-alive http.Agent (idle streams reused)
+ *   h2         node:http2 over the WebSocket instead of Hawser frames (the
+ *              alternative design, kept so the decision stays measured)
  *
  * Only 127.0.0.1; every loop is bounded. `npm run bench:tunnel [-- --quick]`.
  * Results: stdout and bench/results/tunnel.{md,json}.
@@ -23,107 +26,162 @@ import { startTunnelPath } from './lib/tunnel-path.js';
 import { startUpstream } from './lib/upstream.js';
 
 const quick = process.argv.includes('--quick');
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const N = {
-  latency: quick ? 300 : 2000,
-  c64: quick ? 2000 : 10_000,
+  latency: quick ? 300 : 1500,
+  c64: quick ? 2000 : 8000,
   bigBytes: 50 * MB,
   busyWorkers: 100,
   perWorker: quick ? 10 : 30,
   watches: 1000,
   watchEveryMs: 200,
-  watchMs: quick ? 1500 : 4000,
+  watchMs: quick ? 1500 : 3000,
+  rounds: quick ? 1 : 2,
 };
 
-type Row = Record<string, number | string>;
+interface Path { name: string; req: Requester; buffered?: () => number }
+type Row = Record<string, number>;
 const results: Record<string, Row> = {};
+const put = (path: string, key: string, value: number): void => {
+  (results[path] ??= {})[key] = value;
+};
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] as number;
 
-async function measure(name: string, req: Requester, upstream: Awaited<ReturnType<typeof startUpstream>>, buffered?: () => number): Promise<void> {
-  const row: Row = {};
-  console.log(`\n== ${name}`);
-  const lat = await latencyC1(req, N.latency);
-  row.p50 = lat.p50;
-  row.p99 = lat.p99;
-  console.log(`  latency c1: p50 ${fmtMs(lat.p50)} ms, p99 ${fmtMs(lat.p99)} ms`);
-  row.rps64 = await throughput(req, 64, N.c64);
-  console.log(`  throughput c64: ${Math.round(row.rps64)} req/s`);
-  global.gc?.();
-  const big = await bigBody(req, N.bigBytes, buffered);
-  Object.assign(row, { bigMbps: big.mbps, bigRssMb: big.peakRssMb, bigBuffersMb: big.peakBuffersMb, bigSessionMb: big.peakExtraMb });
-  console.log(`  50 MB body: ${big.mbps.toFixed(0)} MB/s, peak rss +${big.peakRssMb.toFixed(1)} MB, buffers +${big.peakBuffersMb.toFixed(1)} MB` +
-    (buffered ? `, session buffered peak ${big.peakExtraMb.toFixed(2)} MB` : ''));
-  // Alternate rounds so drift (other load on the machine) hits both alike.
-  const calm: number[] = [];
-  const stalled: number[] = [];
-  let stallSessionMb = 0;
-  for (let round = 0; round < 2; round++) {
-    calm.push((await busyBesideStall(req, false, N.busyWorkers, N.perWorker)).p99);
-    const s = await busyBesideStall(req, true, N.busyWorkers, N.perWorker, buffered);
-    stalled.push(s.p99);
-    stallSessionMb = Math.max(stallSessionMb, s.peakExtraMb);
-  }
-  row.busyP99 = calm.reduce((a, b) => a + b) / calm.length;
-  row.busyStallP99 = stalled.reduce((a, b) => a + b) / stalled.length;
-  row.stallSessionMb = stallSessionMb;
-  console.log(`  100 busy: p99 ${fmtMs(row.busyP99)} ms; beside a stalled stream: p99 ${fmtMs(row.busyStallP99)} ms` +
-    (buffered ? ` (session buffered peak ${stallSessionMb.toFixed(2)} MB)` : ''));
-  const w = await watches(req, upstream, N.watches, N.watchEveryMs, N.watchMs);
-  Object.assign(row, { watchP50: w.p50, watchP99: w.p99, watchReceived: w.received, watchSent: w.sent });
-  console.log(`  ${N.watches} watches: delay p50 ${fmtMs(w.p50)} ms, p99 ${fmtMs(w.p99)} ms, ${w.received}/${w.sent} events delivered`);
-  results[name] = row;
+/** Let streams of the previous scenario finish closing (FIN/RESET in flight). */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 300));
 }
 
 const upstream = await startUpstream();
+const directAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+const tunnel = await startTunnelPath(upstream.port);
+const h2 = await startH2Path(upstream.port);
+const tunnelBuffered = (): number => tunnel.server.bufferedBytes + tunnel.client.bufferedBytes;
+const paths: Path[] = [
+  { name: 'direct', req: http1Requester('direct', directAgent, upstream.port) },
+  { name: 'tunnel', req: http1Requester('tunnel', tunnel.agent, upstream.port), buffered: tunnelBuffered },
+  { name: 'tunnel-ka', req: http1Requester('tunnel-ka', tunnel.keepAliveAgent, upstream.port), buffered: tunnelBuffered },
+  { name: 'h2', req: h2Requester('h2', h2.session) },
+];
+
 try {
-  if (!only || only.includes('direct')) {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-    await measure('direct', http1Requester('direct', agent, upstream.port), upstream);
-    agent.destroy();
+  console.log(`small GET latency, concurrency 1 (${N.latency} requests, median of ${N.rounds} rounds)`);
+  const lat: Record<string, { p50: number[]; p99: number[] }> = {};
+  for (let round = 0; round < N.rounds; round++) {
+    for (const p of paths) {
+      const r = await latencyC1(p.req, N.latency);
+      (lat[p.name] ??= { p50: [], p99: [] }).p50.push(r.p50);
+      lat[p.name]!.p99.push(r.p99);
+    }
   }
-  if (!only || only.includes('tunnel')) {
-    const tunnel = await startTunnelPath(upstream.port);
-    await measure('tunnel', http1Requester('tunnel', tunnel.agent, upstream.port), upstream, () => tunnel.server.bufferedBytes + tunnel.client.bufferedBytes);
-    await tunnel.close();
+  for (const p of paths) {
+    put(p.name, 'p50', median(lat[p.name]!.p50));
+    put(p.name, 'p99', median(lat[p.name]!.p99));
+    console.log(`  ${p.name}: p50 ${fmtMs(results[p.name]!.p50!)} ms, p99 ${fmtMs(results[p.name]!.p99!)} ms`);
   }
-  if (!only || only.includes('h2')) {
-    const h2 = await startH2Path(upstream.port);
-    await measure('h2', h2Requester('h2', h2.session), upstream);
-    await h2.close();
+
+  console.log(`small GET throughput, concurrency 64 (${N.c64} requests, median of ${N.rounds} rounds)`);
+  const rps: Record<string, number[]> = {};
+  for (let round = 0; round < N.rounds; round++) {
+    for (const p of paths) {
+      await settle();
+      (rps[p.name] ??= []).push(await throughput(p.req, 64, N.c64));
+    }
+  }
+  for (const p of paths) {
+    put(p.name, 'rps64', median(rps[p.name]!));
+    console.log(`  ${p.name}: ${Math.round(results[p.name]!.rps64!)} req/s`);
+  }
+
+  console.log('one 50 MB body');
+  for (const p of paths) {
+    if (p.name === 'tunnel-ka') continue; // same stream mechanics as tunnel for one request
+    await settle();
+    const big = await bigBody(p.req, N.bigBytes, p.buffered);
+    put(p.name, 'bigMbps', big.mbps);
+    put(p.name, 'bigRssMb', big.peakRssMb);
+    put(p.name, 'bigBuffersMb', big.peakBuffersMb);
+    if (p.buffered) put(p.name, 'bigSessionMb', big.peakExtraMb);
+    console.log(`  ${p.name}: ${big.mbps.toFixed(0)} MB/s, peak rss +${big.peakRssMb.toFixed(1)} MB, Buffers +${big.peakBuffersMb.toFixed(1)} MB` +
+      (p.buffered ? `, session buffered peak ${big.peakExtraMb.toFixed(2)} MB` : ''));
+  }
+
+  console.log(`${N.busyWorkers} busy streams (${N.perWorker} small GETs each), without and with one stalled stream (median of ${N.rounds} rounds)`);
+  const calm: Record<string, number[]> = {};
+  const stalled: Record<string, number[]> = {};
+  // Warm-up: the first 100-way burst pays for new connections and JIT, which
+  // would otherwise land on the no-stall side of the comparison.
+  for (const p of paths) if (p.name !== 'tunnel-ka') await busyBesideStall(p.req, false, N.busyWorkers, 3);
+  for (let round = 0; round < N.rounds; round++) {
+    for (const p of paths) {
+      if (p.name === 'tunnel-ka') continue;
+      await settle();
+      (calm[p.name] ??= []).push((await busyBesideStall(p.req, false, N.busyWorkers, N.perWorker)).p99);
+      await settle();
+      const s = await busyBesideStall(p.req, true, N.busyWorkers, N.perWorker, p.buffered);
+      (stalled[p.name] ??= []).push(s.p99);
+      if (p.buffered) put(p.name, 'stallSessionMb', Math.max(results[p.name]?.stallSessionMb ?? 0, s.peakExtraMb));
+    }
+  }
+  for (const p of paths) {
+    if (!calm[p.name]) continue;
+    put(p.name, 'busyP99', median(calm[p.name]!));
+    put(p.name, 'busyStallP99', median(stalled[p.name]!));
+    console.log(`  ${p.name}: p99 ${fmtMs(results[p.name]!.busyP99!)} ms, beside a stalled stream ${fmtMs(results[p.name]!.busyStallP99!)} ms`);
+  }
+
+  console.log(`${N.watches} long-lived streams, an event every ${N.watchEveryMs} ms each, for ${N.watchMs} ms`);
+  for (const p of paths) {
+    if (p.name === 'tunnel-ka') continue;
+    await settle();
+    const w = await watches(p.req, upstream, N.watches, N.watchEveryMs, N.watchMs);
+    put(p.name, 'watchP50', w.p50);
+    put(p.name, 'watchP99', w.p99);
+    put(p.name, 'watchReceived', w.received);
+    put(p.name, 'watchSent', w.sent);
+    console.log(`  ${p.name}: delay p50 ${fmtMs(w.p50)} ms, p99 ${fmtMs(w.p99)} ms, ${w.received}/${w.sent} events delivered`);
   }
 } finally {
+  directAgent.destroy();
+  await tunnel.close();
+  await h2.close();
   await upstream.close();
 }
 
-const d = results.direct;
+const d = results.direct!;
+const names = ['direct', 'tunnel', 'tunnel-ka', 'h2'];
 const lines = [
-  `| measure | direct | tunnel | tunnel/direct | h2-over-ws | h2/direct | target (tunnel) |`,
-  `| --- | --- | --- | --- | --- | --- | --- |`,
+  `| measure | direct | tunnel | tunnel/direct | tunnel-ka | tunnel-ka/direct | h2-over-ws | h2/direct | target (tunnel) |`,
+  `| --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
 ];
 function line(label: string, key: string, unit: string, target: string, fmt: (v: number) => string = (v) => v.toFixed(2)): void {
-  const v = (name: string): string => (results[name] ? `${fmt(Number(results[name][key]))} ${unit}` : 'n/a');
-  const r = (name: string): string => (d && results[name] ? ratio(Number(results[name][key]), Number(d[key])) : 'n/a');
-  lines.push(`| ${label} | ${v('direct')} | ${v('tunnel')} | ${r('tunnel')} | ${v('h2')} | ${r('h2')} | ${target} |`);
+  const cells = names.map((n) => {
+    const v = results[n]?.[key];
+    if (v === undefined) return n === 'direct' ? '-' : '- | -';
+    return n === 'direct' ? `${fmt(v)} ${unit}` : `${fmt(v)} ${unit} | ${ratio(v, d[key] ?? NaN)}`;
+  });
+  lines.push(`| ${label} | ${cells.join(' | ')} | ${target} |`);
 }
 line('small GET p50, c=1', 'p50', 'ms', 'p50 <= direct + 1 ms', fmtMs);
 line('small GET p99, c=1', 'p99', 'ms', 'p99 <= direct + 3 ms', fmtMs);
-line('small GET throughput, c=64', 'rps64', 'req/s', '>= 0.50', (v) => Math.round(v).toString());
-line('50 MB body throughput', 'bigMbps', 'MB/s', '>= 0.50', (v) => v.toFixed(0));
-line('50 MB body peak RSS growth', 'bigRssMb', 'MB', 'bounded', (v) => v.toFixed(1));
-line('50 MB body peak Buffer memory growth', 'bigBuffersMb', 'MB', 'bounded', (v) => v.toFixed(1));
+line('small GET throughput, c=64', 'rps64', 'req/s', 'ratio >= 0.50', (v) => Math.round(v).toString());
+line('50 MB body throughput', 'bigMbps', 'MB/s', 'ratio >= 0.50', (v) => v.toFixed(0));
+line('50 MB body: peak RSS growth', 'bigRssMb', 'MB', 'bounded', (v) => v.toFixed(1));
+line('50 MB body: peak Buffer memory growth', 'bigBuffersMb', 'MB', 'bounded', (v) => v.toFixed(1));
 line('100 busy streams p99, no stall', 'busyP99', 'ms', '', fmtMs);
 line('100 busy streams p99, one stalled stream', 'busyStallP99', 'ms', 'within 10% of no-stall', fmtMs);
-line('1,000 watches delivery delay p50', 'watchP50', 'ms', '', fmtMs);
-line('1,000 watches delivery delay p99', 'watchP99', 'ms', 'p99 <= direct + 20 ms', fmtMs);
-const delivered = (name: string): string => (results[name] ? `${results[name].watchReceived}/${results[name].watchSent}` : 'n/a');
-lines.push(`| 1,000 watches events delivered | ${delivered('direct')} | ${delivered('tunnel')} | | ${delivered('h2')} | | all |`);
-if (results.tunnel) {
-  const t = results.tunnel;
-  lines.push('', `Tunnel session buffered bytes (both sessions, sampled every 5 ms): 50 MB body peak ${Number(t.bigSessionMb).toFixed(2)} MB; ` +
-    `stalled stream run peak ${Number(t.stallSessionMb).toFixed(2)} MB. Stall p99 ratio (stall/no-stall): tunnel ${ratio(Number(t.busyStallP99), Number(t.busyP99))}` +
-    (results.h2 ? `, h2 ${ratio(Number(results.h2.busyStallP99), Number(results.h2.busyP99))}` : '') +
-    (d ? `, direct ${ratio(Number(d.busyStallP99), Number(d.busyP99))}` : '') + '.');
-}
-const table = lines.join('\n');
+line('1,000 watches: delivery delay p50', 'watchP50', 'ms', '', fmtMs);
+line('1,000 watches: delivery delay p99', 'watchP99', 'ms', 'p99 <= direct + 20 ms', fmtMs);
+const delivered = (n: string): string => (results[n]?.watchReceived !== undefined ? `${results[n]!.watchReceived}/${results[n]!.watchSent}` : '-');
+lines.push(`| 1,000 watches: events delivered | ${delivered('direct')} | ${delivered('tunnel')} | | - | | ${delivered('h2')} | | all |`);
+const t = results.tunnel;
+const notes = [
+  '',
+  `Stall ratio (p99 with stall / without): ${['direct', 'tunnel', 'h2'].map((n) => `${n} ${ratio(results[n]?.busyStallP99 ?? NaN, results[n]?.busyP99 ?? NaN)}`).join(', ')}.`,
+  t ? `Tunnel session buffered bytes (both sessions, sampled every 5 ms): 50 MB body peak ${(t.bigSessionMb ?? 0).toFixed(2)} MB; ` +
+    `while a stream was stalled, peak ${(t.stallSessionMb ?? 0).toFixed(2)} MB.` : '',
+  `Node ${process.version}, ${quick ? 'quick' : 'full'} run, ${new Date().toISOString()}.`,
+];
+const table = [...lines, ...notes].join('\n');
 console.log(`\n${table}\n`);
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(dir, { recursive: true });

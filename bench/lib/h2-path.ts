@@ -31,10 +31,8 @@ export async function startH2Path(upstreamPort: number, windowBytes = 256 * 1024
   // agent is not a browser and production runs over TLS, so the bench (like the
   // agent, see docs/protocol.md) uses an all-zero key, which ws skips entirely.
   const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false, generateMask: zeroMask });
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
+  // Wrap at once: the server's preface can arrive with the upgrade response.
+  const clientDuplex = createWebSocketStream(ws);
   const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
   const h2server = http2.createServer({ settings }, (req, res) => {
     const up = http.request({ host: '127.0.0.1', port: upstreamPort, path: req.url, method: req.method, agent: upstreamAgent }, (upRes) => {
@@ -53,7 +51,7 @@ export async function startH2Path(upstreamPort: number, windowBytes = 256 * 1024
     });
     up.end();
   });
-  h2server.emit('connection', createWebSocketStream(ws));
+  h2server.emit('connection', clientDuplex);
   const session = await serverSide;
   await new Promise<void>((resolve) => (session.connecting ? session.once('connect', () => resolve()) : resolve()));
   return {

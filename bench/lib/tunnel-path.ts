@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { fromWebSocket, Session } from '../../packages/protocol/src/index.js';
 import type { SessionLimits, TunnelStream } from '../../packages/protocol/src/index.js';
@@ -7,18 +8,27 @@ import type { SessionLimits, TunnelStream } from '../../packages/protocol/src/in
 /** An http.Agent whose connections are tunnel streams (the server's relay). */
 class TunnelAgent extends http.Agent {
   #session: Session;
-  constructor(session: Session) {
-    super({ keepAlive: false, maxSockets: Infinity });
+  constructor(session: Session, keepAlive: boolean) {
+    super({ keepAlive, maxSockets: Infinity });
     this.#session = session;
   }
-  override createConnection(): TunnelStream {
-    return this.#session.openStream('http');
+  // Report a refused open (stream limit, draining) through the callback, as
+  // net does: a throw here would escape http.request() in the caller.
+  override createConnection(_options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | undefined {
+    try {
+      return this.#session.openStream('http');
+    } catch (err) {
+      callback?.(err as Error, undefined as unknown as Duplex);
+      return undefined;
+    }
   }
 }
 
 export interface TunnelPath {
-  /** Agent to give http.request: requests go through the tunnel to the upstream. */
+  /** Agent to give http.request: requests go through the tunnel to the upstream, one stream per request. */
   agent: http.Agent;
+  /** Same, but idle streams are kept and reused (keep-alive). */
+  keepAliveAgent: http.Agent;
   server: Session;
   client: Session;
   close(): Promise<void>;
@@ -64,11 +74,13 @@ export async function startTunnelPath(upstreamPort: number, limits: Partial<Sess
     req.pipe(up);
   });
   client.on('stream', (stream: TunnelStream) => relay.emit('connection', stream));
-  const agent = new TunnelAgent(server);
+  const agent = new TunnelAgent(server, false);
+  const keepAliveAgent = new TunnelAgent(server, true);
   return {
-    agent, server, client,
+    agent, keepAliveAgent, server, client,
     async close() {
       agent.destroy();
+      keepAliveAgent.destroy();
       server.destroy();
       client.destroy();
       ws.terminate();

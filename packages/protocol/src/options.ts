@@ -13,7 +13,11 @@ export interface SessionLimits {
   maxFrameSize: number;
   /** Largest OPEN payload and HELLO body, in bytes. Default 16 KiB. */
   maxHeaderSize: number;
-  /** Streams the peer may have open towards us at once. Default 1024. */
+  /**
+   * Streams the peer may have open towards us at once. Default 2048, so that
+   * with the default initialWindow every stream fits the default budget
+   * (2048 x 32 KiB = 64 MiB).
+   */
   maxConcurrentStreams: number;
   /**
    * Hard ceiling on received-but-unread bytes across all streams, including
@@ -42,7 +46,7 @@ export interface SessionTimings {
 export const defaultLimits: Readonly<SessionLimits> = Object.freeze({
   maxFrameSize: 64 * 1024,
   maxHeaderSize: 16 * 1024,
-  maxConcurrentStreams: 1024,
+  maxConcurrentStreams: 2048,
   maxBufferedBytes: 64 * 1024 * 1024,
   initialWindow: 32 * 1024,
   streamWindow: 256 * 1024,

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { fromWebSocket, Session } from '../src/index.js';
 import type { SessionOptions, TunnelStream } from '../src/index.js';
@@ -12,8 +13,15 @@ export class TunnelAgent extends http.Agent {
     this.#session = session;
   }
 
-  override createConnection(): TunnelStream {
-    return this.#session().openStream('http');
+  // Report a refused open (stream limit, draining) through the callback, as
+  // net does: a throw here would escape http.request() in the caller.
+  override createConnection(_options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | undefined {
+    try {
+      return this.#session().openStream('http');
+    } catch (err) {
+      callback?.(err as Error, undefined as unknown as Duplex);
+      return undefined;
+    }
   }
 }
 
