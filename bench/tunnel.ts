@@ -1,6 +1,8 @@
 /**
  * Tunnel benchmark: the same local HTTP upstream reached several ways in
- * one run. Every scenario runs on all paths back to back (interleaved), so
+ * one run. As in production, the cluster side (upstream, agent session,
+ * relay) runs in its own process (bench/lib/agent-process.ts); this process
+ * is the server side and the HTTP client. Every scenario runs on all paths back to back (interleaved), so
  * load drift on the machine hits them alike; ratios against direct are what
  * count, not absolute times.
  *
@@ -23,7 +25,7 @@ import { startH2Path } from './lib/h2-path.js';
 import { bigBody, busyBesideStall, latencyC1, throughput, watches } from './lib/scenarios.js';
 import { fmtMs, MB, ratio } from './lib/stats.js';
 import { startTunnelPath } from './lib/tunnel-path.js';
-import { startUpstream } from './lib/upstream.js';
+import { AgentProcess } from './lib/agent-ipc.js';
 
 const quick = process.argv.includes('--quick');
 const N = {
@@ -51,15 +53,16 @@ function settle(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 300));
 }
 
-const upstream = await startUpstream();
+const agentProcess = await AgentProcess.start();
+const upstreamPort = agentProcess.upstreamPort;
 const directAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-const tunnel = await startTunnelPath(upstream.port);
-const h2 = await startH2Path(upstream.port);
-const tunnelBuffered = (): number => tunnel.server.bufferedBytes + tunnel.client.bufferedBytes;
+const tunnel = await startTunnelPath(agentProcess);
+const h2 = await startH2Path(agentProcess);
+const tunnelBuffered = (): number => tunnel.server.bufferedBytes;
 const paths: Path[] = [
-  { name: 'direct', req: http1Requester('direct', directAgent, upstream.port) },
-  { name: 'tunnel', req: http1Requester('tunnel', tunnel.agent, upstream.port), buffered: tunnelBuffered },
-  { name: 'tunnel-ka', req: http1Requester('tunnel-ka', tunnel.keepAliveAgent, upstream.port), buffered: tunnelBuffered },
+  { name: 'direct', req: http1Requester('direct', directAgent, upstreamPort) },
+  { name: 'tunnel', req: http1Requester('tunnel', tunnel.agent, upstreamPort), buffered: tunnelBuffered },
+  { name: 'tunnel-ka', req: http1Requester('tunnel-ka', tunnel.keepAliveAgent, upstreamPort), buffered: tunnelBuffered },
   { name: 'h2', req: h2Requester('h2', h2.session) },
 ];
 
@@ -96,13 +99,19 @@ try {
   for (const p of paths) {
     if (p.name === 'tunnel-ka') continue; // same stream mechanics as tunnel for one request
     await settle();
-    const big = await bigBody(p.req, N.bigBytes, p.buffered);
+    const big = await bigBody(p.req, agentProcess, N.bigBytes, p.buffered);
     put(p.name, 'bigMbps', big.mbps);
     put(p.name, 'bigRssMb', big.peakRssMb);
     put(p.name, 'bigBuffersMb', big.peakBuffersMb);
-    if (p.buffered) put(p.name, 'bigSessionMb', big.peakExtraMb);
-    console.log(`  ${p.name}: ${big.mbps.toFixed(0)} MB/s, peak rss +${big.peakRssMb.toFixed(1)} MB, Buffers +${big.peakBuffersMb.toFixed(1)} MB` +
-      (p.buffered ? `, session buffered peak ${big.peakExtraMb.toFixed(2)} MB` : ''));
+    put(p.name, 'bigAgentRssMb', big.agentRssMb);
+    put(p.name, 'bigAgentBuffersMb', big.agentBuffersMb);
+    if (p.buffered) {
+      put(p.name, 'bigSessionMb', big.peakExtraMb);
+      put(p.name, 'bigAgentSessionMb', big.agentSessionMb);
+    }
+    console.log(`  ${p.name}: ${big.mbps.toFixed(0)} MB/s; peak growth: client/server process rss +${big.peakRssMb.toFixed(1)} MB, Buffers +${big.peakBuffersMb.toFixed(1)} MB; ` +
+      `agent/upstream process rss +${big.agentRssMb.toFixed(1)} MB, Buffers +${big.agentBuffersMb.toFixed(1)} MB` +
+      (p.buffered ? `; session buffered peak server ${big.peakExtraMb.toFixed(2)} MB, agent ${big.agentSessionMb.toFixed(2)} MB` : ''));
   }
 
   console.log(`${N.busyWorkers} busy streams (${N.perWorker} small GETs each), without and with one stalled stream (median of ${N.rounds} rounds)`);
@@ -133,7 +142,7 @@ try {
   for (const p of paths) {
     if (p.name === 'tunnel-ka') continue;
     await settle();
-    const w = await watches(p.req, upstream, N.watches, N.watchEveryMs, N.watchMs);
+    const w = await watches(p.req, agentProcess, N.watches, N.watchEveryMs, N.watchMs);
     put(p.name, 'watchP50', w.p50);
     put(p.name, 'watchP99', w.p99);
     put(p.name, 'watchReceived', w.received);
@@ -144,7 +153,7 @@ try {
   directAgent.destroy();
   await tunnel.close();
   await h2.close();
-  await upstream.close();
+  await agentProcess.stop();
 }
 
 const d = results.direct!;
@@ -165,8 +174,10 @@ line('small GET p50, c=1', 'p50', 'ms', 'p50 <= direct + 1 ms', fmtMs);
 line('small GET p99, c=1', 'p99', 'ms', 'p99 <= direct + 3 ms', fmtMs);
 line('small GET throughput, c=64', 'rps64', 'req/s', 'ratio >= 0.50', (v) => Math.round(v).toString());
 line('50 MB body throughput', 'bigMbps', 'MB/s', 'ratio >= 0.50', (v) => v.toFixed(0));
-line('50 MB body: peak RSS growth', 'bigRssMb', 'MB', 'bounded', (v) => v.toFixed(1));
-line('50 MB body: peak Buffer memory growth', 'bigBuffersMb', 'MB', 'bounded', (v) => v.toFixed(1));
+line('50 MB body: peak RSS growth, client+server process', 'bigRssMb', 'MB', 'bounded', (v) => v.toFixed(1));
+line('50 MB body: peak Buffer growth, client+server process', 'bigBuffersMb', 'MB', 'bounded', (v) => v.toFixed(1));
+line('50 MB body: peak RSS growth, agent+upstream process', 'bigAgentRssMb', 'MB', 'bounded', (v) => v.toFixed(1));
+line('50 MB body: peak Buffer growth, agent+upstream process', 'bigAgentBuffersMb', 'MB', 'bounded', (v) => v.toFixed(1));
 line('100 busy streams p99, no stall', 'busyP99', 'ms', '', fmtMs);
 line('100 busy streams p99, one stalled stream', 'busyStallP99', 'ms', 'within 10% of no-stall', fmtMs);
 line('1,000 watches: delivery delay p50', 'watchP50', 'ms', '', fmtMs);
@@ -177,8 +188,8 @@ const t = results.tunnel;
 const notes = [
   '',
   `Stall ratio (p99 with stall / without): ${['direct', 'tunnel', 'h2'].map((n) => `${n} ${ratio(results[n]?.busyStallP99 ?? NaN, results[n]?.busyP99 ?? NaN)}`).join(', ')}.`,
-  t ? `Tunnel session buffered bytes (both sessions, sampled every 5 ms): 50 MB body peak ${(t.bigSessionMb ?? 0).toFixed(2)} MB; ` +
-    `while a stream was stalled, peak ${(t.stallSessionMb ?? 0).toFixed(2)} MB.` : '',
+  t ? `Tunnel session buffered bytes (sampled every 5 ms): 50 MB body peak ${(t.bigSessionMb ?? 0).toFixed(2)} MB server side, ` +
+    `${(t.bigAgentSessionMb ?? 0).toFixed(2)} MB agent side; server side while a stream was stalled, peak ${(t.stallSessionMb ?? 0).toFixed(2)} MB.` : '',
   `Node ${process.version}, ${quick ? 'quick' : 'full'} run, ${new Date().toISOString()}.`,
 ];
 const table = [...lines, ...notes].join('\n');

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Requester } from './client.js';
 import { MB, MemorySampler, summarize } from './stats.js';
-import type { Upstream } from './upstream.js';
+import type { AgentProcess } from './agent-ipc.js';
 
 /** Small GETs one after another: added latency. */
 export async function latencyC1(req: Requester, n: number, warmup = 200): Promise<{ p50: number; p99: number }> {
@@ -26,16 +26,33 @@ export async function throughput(req: Requester, concurrency: number, total: num
   return total / ((performance.now() - t) / 1000);
 }
 
-/** One large body: throughput and peak memory (rss and Buffer memory above the start). */
-export async function bigBody(req: Requester, bytes: number, extra?: () => number): Promise<{ mbps: number; peakRssMb: number; peakBuffersMb: number; peakExtraMb: number }> {
+export interface BigBodyResult {
+  mbps: number;
+  /** Peak growth above the start, in MB: this (server) process, then the agent process. */
+  peakRssMb: number;
+  peakBuffersMb: number;
+  peakExtraMb: number;
+  agentRssMb: number;
+  agentBuffersMb: number;
+  agentSessionMb: number;
+}
+
+/** One large body: throughput and peak memory (rss and Buffer memory above the start) on both sides. */
+export async function bigBody(req: Requester, agent: AgentProcess, bytes: number, extra?: () => number): Promise<BigBodyResult> {
   await req.get(`/big?size=${Math.min(bytes, 16 * MB)}`); // warm up (JIT, pools) outside the measurement
+  await agent.request({ type: 'mem-start' });
   const mem = new MemorySampler(5, extra);
   const t = performance.now();
   const got = await req.get(`/big?size=${bytes}`);
   const secs = (performance.now() - t) / 1000;
   mem.stop();
+  const remote = await agent.request({ type: 'mem-stop' });
   if (got !== bytes) throw new Error(`big body: got ${got} of ${bytes} bytes`);
-  return { mbps: bytes / MB / secs, peakRssMb: mem.peakRss / MB, peakBuffersMb: mem.peakExternal / MB, peakExtraMb: mem.peakExtra / MB };
+  const r = remote.type === 'mem' ? remote : { rss: NaN, buffers: NaN, session: NaN };
+  return {
+    mbps: bytes / MB / secs, peakRssMb: mem.peakRss / MB, peakBuffersMb: mem.peakExternal / MB, peakExtraMb: mem.peakExtra / MB,
+    agentRssMb: r.rss / MB, agentBuffersMb: r.buffers / MB, agentSessionMb: r.session / MB,
+  };
 }
 
 /**
@@ -67,14 +84,14 @@ export async function busyBesideStall(req: Requester, stall: boolean, busy: numb
 }
 
 /** `n` long-lived streams receiving small events every `everyMs`: delivery delay and completeness. */
-export async function watches(req: Requester, upstream: Upstream, n: number, everyMs: number, durationMs: number): Promise<{ p50: number; p99: number; received: number; sent: number }> {
+export async function watches(req: Requester, agent: AgentProcess, n: number, everyMs: number, durationMs: number): Promise<{ p50: number; p99: number; received: number; sent: number }> {
   const delays: number[] = [];
   let received = 0;
-  const before = upstream.eventsSent();
+  const before = await agent.value('events-sent');
   const handles = Array.from({ length: n }, () => {
     let tail = '';
     return req.open(`/events?every=${everyMs}`, (chunk) => {
-      const now = performance.now();
+      const now = performance.timeOrigin + performance.now();
       const text = tail + chunk.toString('latin1');
       const lines = text.split('\n');
       tail = lines.pop() ?? '';
@@ -87,9 +104,9 @@ export async function watches(req: Requester, upstream: Upstream, n: number, eve
   });
   await Promise.all(handles.map((h) => h.started));
   await new Promise((r) => setTimeout(r, durationMs));
-  upstream.stopEvents();
+  await agent.request({ type: 'stop-events' });
   await new Promise((r) => setTimeout(r, 500));
-  const sent = upstream.eventsSent() - before;
+  const sent = (await agent.value('events-sent')) - before;
   for (const h of handles) h.close();
   await Promise.all(handles.map((h) => h.done));
   const s = summarize(delays);

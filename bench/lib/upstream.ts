@@ -53,7 +53,8 @@ export async function startUpstream(): Promise<Upstream> {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       const timer = setInterval(() => {
         eventsSent++;
-        res.write(`{"type":"MODIFIED","t":${performance.now()}}\n`);
+        // Epoch-based so the other process can compare clocks (same machine).
+        res.write(`{"type":"MODIFIED","t":${performance.timeOrigin + performance.now()}}\n`);
       }, every);
       timers.add(timer);
       res.on('close', () => {

@@ -1,0 +1,105 @@
+/**
+ * The cluster side of the benchmark, in its own process as in production:
+ * the upstream (stand-in for the kube-apiserver) and, on request, the agent
+ * end of the tunnel (session + relay http.Server) or of the HTTP/2
+ * alternative. Driven over IPC by bench/tunnel.ts; see bench/lib/agent-ipc.ts.
+ */
+import http from 'node:http';
+import http2 from 'node:http2';
+import { createWebSocketStream, WebSocket } from 'ws';
+import { fromWebSocket, Session } from '../../packages/protocol/src/index.js';
+import type { TunnelStream } from '../../packages/protocol/src/index.js';
+import { MemorySampler } from './stats.js';
+import { startUpstream } from './upstream.js';
+import type { AgentReply, AgentRequest } from './agent-ipc.js';
+
+const upstream = await startUpstream();
+const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+const sessions: Session[] = [];
+let sampler: MemorySampler | undefined;
+
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
+/** Forward one request to the upstream; only hop-by-hop headers stay behind. */
+function relay(req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void {
+  const headers: http.OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (!k.startsWith(':') && k !== 'connection' && k !== 'keep-alive' && k !== 'transfer-encoding') headers[k] = v;
+  }
+  const up = http.request({ host: '127.0.0.1', port: upstream.port, path: req.url, method: req.method, headers, agent: upstreamAgent }, (upRes) => {
+    const out = { ...upRes.headers };
+    delete out.connection;
+    delete out['keep-alive'];
+    delete out['transfer-encoding'];
+    res.writeHead(upRes.statusCode ?? 502, out);
+    upRes.pipe(res as http.ServerResponse);
+  });
+  up.on('error', () => res.destroy());
+  // Cancel upstream only if the client left early; destroying a finished
+  // request would also kill its pooled keep-alive connection.
+  res.on('close', () => {
+    if (!res.writableFinished) up.destroy();
+  });
+  (req as http.IncomingMessage).pipe(up);
+}
+
+function connectTunnel(url: string): Promise<void> {
+  // Masking protects browser-era proxies from cache poisoning; the agent is
+  // not a browser and runs over TLS, so it uses an all-zero key, which ws skips.
+  const ws = new WebSocket(url, { perMessageDeflate: false, generateMask: zeroMask });
+  const session = new Session(fromWebSocket(ws), { role: 'client', software: 'bench-agent', metadata: { clusterUid: 'bench' } });
+  sessions.push(session);
+  const server = http.createServer(relay);
+  session.on('stream', (stream: TunnelStream) => server.emit('connection', stream));
+  return session.ready.then(() => undefined);
+}
+
+function connectH2(url: string): Promise<void> {
+  const ws = new WebSocket(url, { perMessageDeflate: false, generateMask: zeroMask });
+  // Wrap at once: the server's preface can arrive with the upgrade response.
+  const duplex = createWebSocketStream(ws);
+  const server = http2.createServer({ settings: { initialWindowSize: 256 * 1024, maxConcurrentStreams: 1024 } }, relay);
+  server.emit('connection', duplex);
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+}
+
+function reply(msg: AgentReply): void {
+  process.send?.(msg);
+}
+
+process.on('message', (msg: AgentRequest) => {
+  void (async () => {
+    switch (msg.type) {
+      case 'connect-tunnel':
+        await connectTunnel(msg.url);
+        return reply({ type: 'ok', id: msg.id });
+      case 'connect-h2':
+        await connectH2(msg.url);
+        return reply({ type: 'ok', id: msg.id });
+      case 'events-sent':
+        return reply({ type: 'value', id: msg.id, value: upstream.eventsSent() });
+      case 'stop-events':
+        upstream.stopEvents();
+        return reply({ type: 'ok', id: msg.id });
+      case 'mem-start':
+        sampler = new MemorySampler(5, () => sessions.reduce((n, s) => n + s.bufferedBytes, 0));
+        return reply({ type: 'ok', id: msg.id });
+      case 'mem-stop': {
+        const s = sampler?.stop();
+        return reply({ type: 'mem', id: msg.id, rss: s?.peakRss ?? 0, buffers: s?.peakExternal ?? 0, session: s?.peakExtra ?? 0 });
+      }
+      case 'exit':
+        for (const s of sessions) s.destroy();
+        await upstream.close();
+        process.exit(0);
+    }
+  })();
+});
+
+process.on('disconnect', () => process.exit(0));
+reply({ type: 'ready', id: 0, upstreamPort: upstream.port });
