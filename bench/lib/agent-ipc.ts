@@ -30,7 +30,8 @@ export class AgentProcess {
 
   static async start(): Promise<AgentProcess> {
     const file = fileURLToPath(new URL('./agent-process.ts', import.meta.url));
-    const child = fork(file, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const extra = process.env.BENCH_AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const child = fork(file, [], { execArgv: ['--import', 'tsx', ...extra], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const agent = new AgentProcess(child);
     const ready = await new Promise<AgentReply>((resolve, reject) => {
       agent.#waiting.set(0, resolve);

@@ -60,7 +60,7 @@ function connectH2(url: string): Promise<void> {
   const ws = new WebSocket(url, { perMessageDeflate: false, generateMask: zeroMask });
   // Wrap at once: the server's preface can arrive with the upgrade response.
   const duplex = createWebSocketStream(ws);
-  const server = http2.createServer({ settings: { initialWindowSize: 256 * 1024, maxConcurrentStreams: 1024 } }, relay);
+  const server = http2.createServer({ settings: { initialWindowSize: 1024 * 1024, maxConcurrentStreams: 1024 } }, relay);
   server.emit('connection', duplex);
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve());

@@ -15,7 +15,7 @@ export interface H2Path {
   close(): Promise<void>;
 }
 
-export async function startH2Path(agentProcess: AgentProcess, windowBytes = 256 * 1024): Promise<H2Path> {
+export async function startH2Path(agentProcess: AgentProcess, windowBytes = 1024 * 1024): Promise<H2Path> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 1024 * 1024, perMessageDeflate: false });
   await new Promise<void>((resolve) => wss.once('listening', resolve));
   const port = (wss.address() as AddressInfo).port;

@@ -26,7 +26,11 @@ export interface SessionLimits {
   maxBufferedBytes: number;
   /** Credit every new stream starts with, in each direction. Default 32 KiB. */
   initialWindow: number;
-  /** Credit the receiver tops a busy stream up to when budget allows. Default 256 KiB. */
+  /**
+   * Credit the receiver tops a busy stream up to when budget allows. Default
+   * 1 MiB: enough for ~350 MB/s with a 3 ms window round trip; only streams
+   * that run their window dry grow past initialWindow.
+   */
   streamWindow: number;
   /** Bytes handed to the transport but not yet acknowledged before the scheduler waits. Default 128 KiB. */
   transportHighWater: number;
@@ -49,7 +53,7 @@ export const defaultLimits: Readonly<SessionLimits> = Object.freeze({
   maxConcurrentStreams: 2048,
   maxBufferedBytes: 64 * 1024 * 1024,
   initialWindow: 32 * 1024,
-  streamWindow: 256 * 1024,
+  streamWindow: 1024 * 1024,
   transportHighWater: 128 * 1024,
 });
 
