@@ -7,6 +7,7 @@ import type { HelloInfo, PeerInfo } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
 import { PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, resolveLimits, resolveTimings } from './options.js';
 import type { SessionLimits, SessionTimings } from './options.js';
+import { ReceiveBudget } from './receive-budget.js';
 import { Scheduler } from './scheduler.js';
 import { TunnelStream } from './stream.js';
 import type { StreamAddress, StreamHost } from './stream.js';
@@ -84,8 +85,7 @@ export class Session extends EventEmitter {
   #remoteOpen = 0;
   #nextLocalId: number;
   #lastPeerId = 0;
-  #committed = 0;
-  #starved = new Set<TunnelStream>();
+  #budget: ReceiveBudget;
   #pendingOpens: Array<{ stream: TunnelStream; frame: Buffer }> = [];
   #scheduler: Scheduler;
   #heartbeat: Heartbeat;
@@ -154,11 +154,12 @@ export class Session extends EventEmitter {
     this.#host = {
       ready: (s) => this.#scheduler.ready(s),
       control: (f) => this.#scheduler.control(f),
-      consumed: (s, n) => this.#consumed(s, n),
-      release: (n) => this.#release(n),
+      consumed: (s, n) => this.#budget.consumed(s, n),
+      release: (n) => this.#budget.release(n),
       done: (s) => this.#streamDone(s),
     };
     this.#scheduler = new Scheduler(transport, this.#limits.transportHighWater, 1024, () => this.#onIdle());
+    this.#budget = new ReceiveBudget(this.#limits.maxBufferedBytes, this.#limits.streamWindow, (f) => this.#scheduler.control(f));
     this.#heartbeat = new Heartbeat(
       this.#timings.heartbeatIntervalMs,
       this.#timings.heartbeatTimeoutMs,
@@ -221,7 +222,7 @@ export class Session extends EventEmitter {
 
   /** Receive budget in use: unread bytes plus credit granted to the peer (never above maxBufferedBytes). */
   get committedBytes(): number {
-    return this.#committed;
+    return this.#budget.committed;
   }
 
   /**
@@ -247,8 +248,8 @@ export class Session extends EventEmitter {
     if (this.#localOpen >= peerLimit) {
       throw new HtnError(HtnErrorCode.STREAM_LIMIT, `peer allows ${peerLimit} concurrent streams and ${peerLimit} are open`);
     }
-    if (this.#committed + this.#limits.initialWindow > this.#limits.maxBufferedBytes) {
-      throw new HtnError(HtnErrorCode.STREAM_LIMIT, `receive budget exhausted (${this.#committed} of ${this.#limits.maxBufferedBytes} bytes committed)`);
+    if (!this.#budget.canAdmit(this.#limits.initialWindow)) {
+      throw new HtnError(HtnErrorCode.STREAM_LIMIT, `receive budget exhausted (${this.#budget.committed} of ${this.#limits.maxBufferedBytes} bytes committed)`);
     }
     if (this.#nextLocalId > MAX_STREAM_ID_VALUE) {
       throw new HtnError(HtnErrorCode.STREAM_LIMIT, 'stream ids exhausted on this session; open a new session');
@@ -257,7 +258,7 @@ export class Session extends EventEmitter {
     this.#nextLocalId += 2;
     const sendCredit = this.#peer?.settings.initialWindow ?? 0;
     const stream = new TunnelStream(this.#host, id, true, bytes, sendCredit, this.#limits.initialWindow, this.#address);
-    this.#committed += this.#limits.initialWindow;
+    this.#budget.commit(this.#limits.initialWindow);
     this.#streams.set(id, stream);
     this.#localOpen++;
     const frame = encodeFrame({ type: FrameType.OPEN, streamId: id, payload: bytes });
@@ -391,6 +392,7 @@ export class Session extends EventEmitter {
     const version = negotiateVersion(this.#local, hello);
     this.#peer = { ...hello, version };
     this.#state = State.OPEN;
+    this.#budget.active = true;
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
     this.#heartbeat.start();
@@ -440,7 +442,7 @@ export class Session extends EventEmitter {
     let refusal: string | undefined;
     if (this.#localGoAway) refusal = 'session is draining';
     else if (this.#remoteOpen >= this.#limits.maxConcurrentStreams) refusal = `concurrent stream limit ${this.#limits.maxConcurrentStreams} reached`;
-    else if (this.#committed + this.#limits.initialWindow > this.#limits.maxBufferedBytes) refusal = 'receive budget exhausted';
+    else if (!this.#budget.canAdmit(this.#limits.initialWindow)) refusal = 'receive budget exhausted';
     else if (this.listenerCount('stream') === 0) refusal = 'no stream handler';
     if (refusal !== undefined) {
       this.#scheduler.control(encodeFrame({ type: FrameType.RESET, streamId: id, code: WireCode.REFUSED, message: refusal }));
@@ -448,7 +450,7 @@ export class Session extends EventEmitter {
     }
     const payload = Buffer.from(frame.payload); // detach from the transport message
     const stream = new TunnelStream(this.#host, id, false, payload, this.#peer?.settings.initialWindow ?? 0, this.#limits.initialWindow, this.#address);
-    this.#committed += this.#limits.initialWindow;
+    this.#budget.commit(this.#limits.initialWindow);
     this.#streams.set(id, stream);
     this.#remoteOpen++;
     this.emit('stream', stream);
@@ -508,48 +510,6 @@ export class Session extends EventEmitter {
 
   // --- stream host -----------------------------------------------------------
 
-  #consumed(stream: TunnelStream, bytes: number): void {
-    this.#committed -= bytes;
-    this.#grant(stream);
-    if (this.#starved.size > 0) this.#feedStarved();
-  }
-
-  #release(bytes: number): void {
-    if (bytes <= 0) return;
-    this.#committed -= bytes;
-    if (this.#starved.size > 0) this.#feedStarved();
-  }
-
-  #feedStarved(): void {
-    // Snapshot first: #grant re-adds streams it could not fully serve, and
-    // iterating a Set while re-adding would never end.
-    const starved = [...this.#starved];
-    this.#starved.clear();
-    for (const s of starved) this.#grant(s);
-  }
-
-  /**
-   * Top a stream's window back up to its target, in steps of at least a
-   * quarter window so small reads do not each cost a frame. The target starts
-   * at `initialWindow` and doubles (up to `streamWindow`) each time the sender
-   * ran the window dry, so bulk streams get a large window and the thousand
-   * idle watches do not reserve one. The session-wide budget caps every
-   * grant: credit granted is memory promised.
-   */
-  #grant(stream: TunnelStream): void {
-    if (this.#state !== State.OPEN) return;
-    const target = stream.windowTarget(this.#limits.streamWindow);
-    const deficit = stream.windowDeficit(target);
-    if (deficit < target / 4) return;
-    const budget = this.#limits.maxBufferedBytes - this.#committed;
-    const increment = Math.min(deficit, budget);
-    if (increment < deficit) this.#starved.add(stream);
-    if (increment <= 0 || (increment < target / 4 && stream.recvCredit > 0)) return;
-    stream.granted(increment);
-    this.#committed += increment;
-    this.#scheduler.control(encodeFrame({ type: FrameType.WINDOW_UPDATE, streamId: stream.id, increment }));
-  }
-
   #streamDone(stream: TunnelStream): void {
     this.#forget(stream);
   }
@@ -557,7 +517,7 @@ export class Session extends EventEmitter {
   #forget(stream: TunnelStream): void {
     if (this.#streams.get(stream.id) !== stream) return;
     this.#streams.delete(stream.id);
-    this.#starved.delete(stream);
+    this.#budget.forget(stream);
     this.#scheduler.remove(stream);
     if (stream.local) this.#localOpen--;
     else this.#remoteOpen--;
@@ -624,6 +584,7 @@ export class Session extends EventEmitter {
 
   #cleanup(err: HtnError | undefined): void {
     this.#state = State.CLOSED;
+    this.#budget.active = false;
     this.#closeError = err;
     this.#heartbeat.stop();
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
