@@ -107,6 +107,36 @@ describe('streams', () => {
     expect(pair.server.streamCount).toBe(0);
   });
 
+  it('delivers every byte in order over a link with latency', async () => {
+    pair = await readyPair({}, {}, { latencyMs: 5 });
+    pair.server.on('stream', (s: TunnelStream) => s.pipe(s));
+    const s = pair.client.openStream();
+    const data = patternBytes(1_000_000, 11);
+    s.end(data);
+    expect((await readAll(s)).equals(data)).toBe(true);
+  });
+
+  it('opens and ends a stream without any data', async () => {
+    pair = await readyPair();
+    const incoming = nextStream(pair.server);
+    const s = pair.client.openStream('empty');
+    s.end();
+    const remote = await incoming;
+    expect((await readAll(remote)).length).toBe(0);
+    remote.end();
+    expect((await readAll(s)).length).toBe(0);
+  });
+
+  it('emits timeout after the idle time set with setTimeout, like a socket', async () => {
+    pair = await readyPair();
+    pair.server.on('stream', () => {});
+    const s = pair.client.openStream();
+    const started = Date.now();
+    await new Promise<void>((resolve) => s.setTimeout(30, resolve));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(25);
+    expect(s.setNoDelay(true).setKeepAlive(true).ref().unref()).toBe(s);
+  });
+
   it('never reuses stream ids within a session', async () => {
     pair = await readyPair();
     pair.server.on('stream', (s: TunnelStream) => s.end());
