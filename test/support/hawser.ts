@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { binary } from '../controlplane/binaries.js';
 import { freePorts } from '../controlplane/control-plane.js';
-import { applyYaml, inClusterLayout, serviceAccountToken } from './kube.js';
+import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import { adminConfig, applyYaml, inClusterLayout, serviceAccountToken } from './kube.js';
 import { startProcess, type TestProcess } from './processes.js';
 import { testCluster } from './test-cluster.js';
 
@@ -161,8 +162,12 @@ export async function deployAgent(opts: {
   const deployment = objects.find((o) => o.kind === 'Deployment');
   if (!deployment) throw new Error('the chart rendered no Deployment');
   // Everything but the Deployment goes to the API server (nothing would run its pod here).
-  const applied = objects.filter((o) => o.kind !== 'Deployment');
-  await applyYaml(applied.map((o) => JSON.stringify(o)).join('\n---\n'), { namespace: opts.namespace });
+  const applied = await applyYaml(
+    objects.filter((o) => o.kind !== 'Deployment').map((o) => JSON.stringify(o)).join('\n---\n'),
+    { namespace: opts.namespace },
+  );
+  // Cluster-scoped objects outlive the namespace; remove() deletes them.
+  const clusterScoped = applied.filter((o) => !o.metadata?.namespace);
 
   const pod = (deployment.spec as { template: { spec: { serviceAccountName: string; containers: { env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[] }[] } } }).template.spec;
   const saToken = await serviceAccountToken(opts.namespace, pod.serviceAccountName, { create: false });
@@ -205,6 +210,7 @@ export async function deployAgent(opts: {
       restart: launch,
       remove: async () => {
         await proc.stop();
+        await deleteObjects(clusterScoped);
         await layout.remove();
         await rm(files, { recursive: true, force: true });
       },
@@ -212,6 +218,11 @@ export async function deployAgent(opts: {
     return agent;
   };
   return launch();
+}
+
+async function deleteObjects(objects: KubernetesObject[]): Promise<void> {
+  const client = KubernetesObjectApi.makeApiClient(adminConfig());
+  await Promise.all(objects.map((o) => client.delete(o).catch(() => undefined)));
 }
 
 /** Reads the agent's /readyz. */

@@ -1,4 +1,6 @@
 import { hashApiToken } from './api-token.js';
+import { operatorAdminRoutes } from './admin-operator-api.js';
+import type { AuditLog } from './audit.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseDuration } from './duration.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
@@ -46,6 +48,7 @@ export interface AdminApiOptions {
   store: Store;
   tunnels: TunnelRegistry;
   log: Logger;
+  audit: AuditLog;
   /** Values for `GET /api/v1/server`. */
   serverInfo: () => { publicUrl: string; agentUrl: string; caHash: string; caBundle: readonly string[] };
 }
@@ -127,6 +130,7 @@ export function adminApi(options: AdminApiOptions) {
     });
 
     app.get('/server', async () => options.serverInfo());
+    operatorAdminRoutes(app, { store, audit: options.audit });
 
     app.get('/clusters', async () => {
       const clusters = await store.listClusters();

@@ -2,6 +2,7 @@ import { request } from 'node:https';
 import { ErrorCodes, HawserServerError } from './errors.js';
 import type { ErrorCode } from './errors.js';
 import type { BootstrapView, ClusterView } from './admin-api.js';
+import type { ApiTokenView, AuditEventView } from './admin-operator-api.js';
 
 /** Options of {@link AdminClient}. */
 export interface AdminClientOptions {
@@ -43,6 +44,28 @@ export class AdminClient {
       'DELETE',
       `/api/v1/clusters/${encodeURIComponent(name)}`,
     );
+  }
+
+  serverInfo() {
+    return this.#call<{ publicUrl: string; agentUrl: string; caHash: string; caBundle: string[] }>('GET', '/api/v1/server');
+  }
+
+  createApiToken(input: { user: string; groups: string[]; ttl?: string }) {
+    return this.#call<ApiTokenView & { token: string }>('POST', '/api/v1/tokens', input);
+  }
+
+  listApiTokens() {
+    return this.#call<{ tokens: ApiTokenView[] }>('GET', '/api/v1/tokens');
+  }
+
+  revokeApiToken(id: string) {
+    return this.#call<{ revoked: ApiTokenView }>('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
+  }
+
+  audit(filter: { cluster?: string; user?: string; since?: string; type?: string; limit?: number }) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined) q.set(k, String(v));
+    return this.#call<{ events: AuditEventView[] }>('GET', `/api/v1/audit?${q}`);
   }
 
   #call<T>(method: string, path: string, body?: unknown): Promise<T> {

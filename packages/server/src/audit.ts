@@ -16,6 +16,10 @@ export const AuditEventTypes = {
   AGENT_CONNECTED: 'agent.connected',
   AGENT_DISCONNECTED: 'agent.disconnected',
   ADMIN_REFUSED: 'admin.refused',
+  API_TOKEN_CREATED: 'api-token.created',
+  API_TOKEN_REVOKED: 'api-token.revoked',
+  /** One per request relayed to a cluster (see relay-audit.ts). */
+  REQUEST_RELAYED: 'request.relayed',
 } as const;
 export type AuditEventType = (typeof AuditEventTypes)[keyof typeof AuditEventTypes];
 

@@ -2,6 +2,7 @@ import type { ParseArgsOptionsConfig } from './cli-io.js';
 import { AdminClient } from './admin-client.js';
 import type { ClusterView } from './admin-api.js';
 import { parseLabelArgs } from './cluster-names.js';
+import { table } from './cli-table.js';
 import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, usageError } from './cli-io.js';
 import type { CliIo } from './cli-io.js';
 
@@ -84,10 +85,6 @@ function bootstrapText(name: string, b: { token: string; expiresAt: string; helm
   ].join('\n');
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
-}
 
 function listText(clusters: ClusterView[]): string {
   if (clusters.length === 0) return 'No clusters. Add one with: hawser cluster add NAME\n';

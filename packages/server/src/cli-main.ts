@@ -2,6 +2,9 @@ import { clusterCommand } from './cli-cluster-command.js';
 import { ExitCodes } from './cli-io.js';
 import type { CliIo } from './cli-io.js';
 import { serverCommand } from './cli-server-command.js';
+import { auditCommand } from './cli-audit-command.js';
+import { kubeconfigCommand } from './cli-kubeconfig-command.js';
+import { tokenCommand } from './cli-token-command.js';
 import { ErrorCodes, isServerError } from './errors.js';
 
 export type { CliIo } from './cli-io.js';
@@ -15,6 +18,9 @@ Commands:
   cluster list       list clusters
   cluster token NAME mint a fresh bootstrap token
   cluster rm NAME    deregister a cluster and cut its tunnel
+  token create       create a Hawser API token for a person or automation (also: list, revoke)
+  kubeconfig [NAME]  write a kubeconfig with one context per cluster
+  audit              read the audit trail
 
 Run "hawser <command> --help" for the options of a command.
 `;
@@ -40,6 +46,12 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
         return await serverCommand(rest, io);
       case 'cluster':
         return await clusterCommand(rest, io);
+      case 'token':
+        return await tokenCommand(rest, io);
+      case 'kubeconfig':
+        return await kubeconfigCommand(rest, io);
+      case 'audit':
+        return await auditCommand(rest, io);
       default:
         io.stderr(`hawser: unknown command "${command}"\n\n${HELP}`);
         return ExitCodes.USAGE;

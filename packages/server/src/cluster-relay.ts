@@ -104,8 +104,9 @@ export class ClusterRelay {
       method: req.method,
       path,
       headers,
+      // One stream per request; no `agent`, since Node uses createConnection
+      // only when no agent is given.
       createConnection: () => session.openStream(),
-      agent: false,
     });
     const timer = setTimeout(() => {
       if (answered) return;

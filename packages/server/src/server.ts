@@ -159,7 +159,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         caHash: secrets.ca.caHash,
         caBundle: secrets.ca.bundle,
       });
-      await operator.register(adminApi({ registrar, store, tunnels, log: httpLog, serverInfo }), { prefix: '/api/v1' });
+      await operator.register(adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo }), { prefix: '/api/v1' });
       await agent.register(agentApi({ registrar, store, audit }));
       const sessions = new SessionDirectory({
         software: `hawser/${SERVER_VERSION}`,

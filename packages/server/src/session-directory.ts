@@ -1,4 +1,4 @@
-import { Session, fromWebSocket, type PeerInfo } from '@hawser/protocol';
+import { Session, fromWebSocket, type PeerInfo, type Transport } from '@hawser/protocol';
 import type { TunnelDirectory } from './cluster-relay.js';
 import type { TunnelContext, TunnelHandler, TunnelSession } from './tunnel-handler.js';
 
@@ -36,7 +36,22 @@ export class SessionDirectory implements TunnelHandler, TunnelDirectory {
 
   open(context: TunnelContext): TunnelSession {
     const { socket: ws, cluster, log } = context;
-    const session = new Session(fromWebSocket(ws), { role: 'server', software: this.#opts.software });
+    // Server-initiated closes must reach the agent with their own WebSocket
+    // close code (1001 drain, 4403 deregistered), whatever code the session
+    // would close with; the agent decides how to retry from it.
+    let closeAs: { code: number; reason: string } | undefined;
+    const transport = fromWebSocket(ws);
+    const wrapped: Transport = {
+      start: (handlers) => transport.start(handlers),
+      send: (data, cb) => transport.send(data, cb),
+      get bufferedAmount() {
+        return transport.bufferedAmount;
+      },
+      ping: () => transport.ping?.(),
+      close: (code, reason) => transport.close(closeAs?.code ?? code, closeAs?.reason ?? reason),
+      terminate: () => transport.terminate(),
+    };
+    const session = new Session(wrapped, { role: 'server', software: this.#opts.software });
     // Operators' requests are opened by us; an agent never opens streams.
     session.on('stream', (stream: { destroy(err?: Error): void }) => stream.destroy(new Error('agents may not open streams')));
     session.ready.then(
@@ -55,15 +70,12 @@ export class SessionDirectory implements TunnelHandler, TunnelDirectory {
     });
     return {
       close: async (code: number, reason: string) => {
+        closeAs = { code, reason };
         if (code === 1001) {
           // Drain: no new streams; open ones get the session's drain deadline.
           await session.goAway({ retryAfterMs: this.#opts.drainRetryAfterMs ?? 1000, message: reason });
-          ws.close(code, reason);
           return;
         }
-        // Deregistration and the like: the close code tells the agent why,
-        // so the WebSocket close goes first and the session follows it.
-        ws.close(code, reason);
         session.destroy(new Error(reason));
       },
     };

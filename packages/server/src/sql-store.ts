@@ -8,6 +8,7 @@ import type {
   ApiTokenRecord,
   AgentInfo,
   AuditEventRecord,
+  AuditFilter,
   BootstrapTokenRecord,
   CertificateRecord,
   ClusterRecord,
@@ -240,16 +241,21 @@ export class SqlStore implements Store {
         [hash],
       );
       const r = rows[0];
-      if (!r) return undefined;
-      return {
-        id: r.id,
-        hash: r.hash,
-        user: r.username,
-        groups: r.groups ?? [],
-        createdAt: r.created_at,
-        expiresAt: r.expires_at,
-        revokedAt: r.revoked_at,
-      };
+      return r ? toApiToken(r) : undefined;
+    });
+  }
+
+  listApiTokens(): Promise<ApiTokenRecord[]> {
+    return this.#wrap('list api tokens', async () => {
+      const rows = await this.#db.query<ApiTokenRow>('SELECT * FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, id');
+      return rows.map(toApiToken);
+    });
+  }
+
+  revokeApiToken(id: string): Promise<boolean> {
+    return this.#wrap('revoke api token', async () => {
+      const rows = await this.#db.query<{ id: string }>('UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id', [id]);
+      return rows.length === 1;
     });
   }
 
@@ -274,13 +280,14 @@ export class SqlStore implements Store {
     });
   }
 
-  listAuditEvents(filter: { clusterId?: string; type?: string; limit?: number } = {}): Promise<AuditEventRecord[]> {
+  listAuditEvents(filter: AuditFilter = {}): Promise<AuditEventRecord[]> {
     return this.#wrap('list audit events', async () => {
       const rows = await this.#db.query<AuditRow>(
         `SELECT * FROM audit_events
          WHERE ($1::uuid IS NULL OR cluster_id = $1::uuid) AND ($2::text IS NULL OR type = $2)
-         ORDER BY time, id LIMIT $3`,
-        [filter.clusterId ?? null, filter.type ?? null, filter.limit ?? 1000],
+           AND ($3::text IS NULL OR actor = $3) AND ($4::timestamptz IS NULL OR time >= $4)
+         ORDER BY time, id LIMIT $5`,
+        [filter.clusterId ?? null, filter.type ?? null, filter.actor ?? null, filter.since ?? null, filter.limit ?? 1000],
       );
       return rows.map(toAudit);
     });
@@ -289,4 +296,16 @@ export class SqlStore implements Store {
   close(): Promise<void> {
     return this.#db.close();
   }
+}
+
+function toApiToken(r: ApiTokenRow): ApiTokenRecord {
+  return {
+    id: r.id,
+    hash: r.hash,
+    user: r.username,
+    groups: r.groups ?? [],
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+  };
 }

@@ -80,6 +80,14 @@ export interface AuditEventRecord {
   readonly details: Readonly<Record<string, unknown>>;
 }
 
+export interface AuditFilter {
+  clusterId?: string;
+  type?: string;
+  actor?: string;
+  since?: Date;
+  limit?: number;
+}
+
 export interface AgentInfo {
   agentVersion?: string | undefined;
   kubernetesVersion?: string | undefined;
@@ -128,9 +136,14 @@ export interface Store {
   insertApiToken(input: Omit<ApiTokenRecord, 'createdAt' | 'revokedAt'>): Promise<void>;
   /** An unrevoked, unexpired token with this hash. */
   findApiTokenByHash(hash: string): Promise<ApiTokenRecord | undefined>;
+  /** Unrevoked tokens, oldest first (expired ones included, so they can be seen and revoked). */
+  listApiTokens(): Promise<ApiTokenRecord[]>;
+  /** Revokes a token by id; false when no unrevoked token has it. */
+  revokeApiToken(id: string): Promise<boolean>;
 
   insertAuditEvent(event: AuditEventRecord): Promise<void>;
-  listAuditEvents(filter?: { clusterId?: string; type?: string; limit?: number }): Promise<AuditEventRecord[]>;
+  /** Events in time order, filtered; `since` is inclusive. Default limit 1000. */
+  listAuditEvents(filter?: AuditFilter): Promise<AuditEventRecord[]>;
 
   close(): Promise<void>;
 }
