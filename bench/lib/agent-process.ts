@@ -49,7 +49,9 @@ function connectTunnel(url: string): Promise<void> {
   // Masking protects browser-era proxies from cache poisoning; the agent is
   // not a browser and runs over TLS, so it uses an all-zero key, which ws skips.
   const ws = new WebSocket(url, { perMessageDeflate: false, generateMask: zeroMask });
-  const session = new Session(fromWebSocket(ws), { role: 'client', software: 'bench-agent', metadata: { clusterUid: 'bench' } });
+  // BENCH_AGENT_LIMITS (JSON) tunes the agent side's session limits for experiments.
+  const limits = JSON.parse(process.env.BENCH_AGENT_LIMITS ?? '{}') as Record<string, number>;
+  const session = new Session(fromWebSocket(ws), { role: 'client', software: 'bench-agent', metadata: { clusterUid: 'bench' }, limits });
   sessions.push(session);
   const server = http.createServer(relay);
   session.on('stream', (stream: TunnelStream) => server.emit('connection', stream));
