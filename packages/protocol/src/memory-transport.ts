@@ -26,7 +26,7 @@ export interface MemoryTransport extends Transport {
   readonly pings: number;
 }
 
-interface Pending { data: Uint8Array; at: number; cb: (err?: Error) => void }
+interface Pending { data: Uint8Array; at: number; cb: (err?: Error) => void; close?: boolean }
 
 class Endpoint implements MemoryTransport {
   peer!: Endpoint;
@@ -84,7 +84,7 @@ class Endpoint implements MemoryTransport {
   close(code: number, reason: string): void {
     if (this.#closed) return;
     // Deliver what is queued first, as an orderly WebSocket close does.
-    this.peer.#enqueue({ data: new Uint8Array(0), at: Date.now() + this.#latency, cb: () => this.#finish(code, reason) });
+    this.peer.#enqueue({ data: new Uint8Array(0), at: Date.now() + this.#latency, cb: () => this.#finish(code, reason), close: true });
   }
 
   terminate(): void {
@@ -152,8 +152,8 @@ class Endpoint implements MemoryTransport {
       if (!head || head.at > now) break;
       this.#inbox.shift();
       this.#queuedBytes -= head.data.length;
-      if (head.data.length === 0) {
-        head.cb(); // close marker
+      if (head.close) {
+        head.cb();
         continue;
       }
       this.#handlers?.onMessage(head.data);
