@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { binary } from '../controlplane/binaries.js';
 import { freePorts } from '../controlplane/control-plane.js';
 import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { adminConfig, applyYaml, inClusterLayout, serviceAccountToken } from './kube.js';
+import { helm } from './charts.js';
 import { startProcess, type TestProcess } from './processes.js';
 import { testCluster } from './test-cluster.js';
 
@@ -128,15 +128,7 @@ export async function renderAgentChart(namespace: string, serverUrl: string, tok
     '--set', `authorization.mode=${values.authzMode ?? 'tier'}`,
     ...(values.set ?? []).flatMap((s) => ['--set', s]),
   ];
-  const res = await new Promise<{ code: number; stdout: string; stderr: string }>(async (resolvePromise, reject) => {
-    const child = spawn(await binary('helm'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code: code ?? 1, stdout, stderr }));
-  });
+  const res = await helm(args);
   if (res.code !== 0) throw new Error(`helm template failed: ${res.stderr}`);
   return res.stdout;
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ADMIN_GROUP } from './admin-api.js';
 import { hashApiToken, mintApiToken } from './api-token.js';
+import { isPrintableName } from './authorization.js';
 import type { AuditLog } from './audit.js';
 import { parseDuration } from './duration.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
@@ -20,7 +21,6 @@ export interface AuditEventView extends Omit<AuditEventRecord, 'time'> {
   time: string;
 }
 
-const NAME = /^[^\x00-\x1f\x7f]{1,256}$/u;
 
 function tokenView(t: ApiTokenRecord): ApiTokenView {
   return { id: t.id, user: t.user, groups: [...t.groups], createdAt: t.createdAt.toISOString(), expiresAt: t.expiresAt?.toISOString() ?? null };
@@ -40,9 +40,9 @@ export function operatorAdminRoutes(app: FastifyInstance, opts: { store: Store; 
 
   app.post('/tokens', async (request, reply) => {
     const body = (request.body ?? {}) as { user?: unknown; groups?: unknown; ttl?: unknown };
-    if (typeof body.user !== 'string' || !NAME.test(body.user)) throw invalid('user: expected a user name (1-256 printable characters)');
+    if (typeof body.user !== 'string' || !isPrintableName(body.user)) throw invalid('user: expected a user name (1-256 printable characters)');
     const groups = body.groups ?? [];
-    if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string' || !NAME.test(g))) throw invalid('groups: expected a list of group names');
+    if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string' || !isPrintableName(g))) throw invalid('groups: expected a list of group names');
     if (groups.includes(ADMIN_GROUP)) throw invalid(`groups: ${ADMIN_GROUP} is reserved for the admin token`);
     let expiresAt: Date | null = null;
     if (body.ttl !== undefined) {

@@ -33,13 +33,23 @@ export type Authorization =
   | { readonly allowed: true; readonly user?: string; readonly groups: readonly string[]; readonly tier?: Tier }
   | { readonly allowed: false; readonly reason: string };
 
-// Header values may not carry control characters; an IdP that sends them is
-// broken or hostile.
-const SAFE = /^[^\x00-\x1f\x7f]{1,256}$/;
+/**
+ * A user or group name Hawser will pass on: 1-256 characters, no control
+ * characters (they cannot travel in a header; an IdP that sends them is
+ * broken or hostile).
+ */
+export function isPrintableName(name: string): boolean {
+  if (name.length === 0 || name.length > 256) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return false;
+  }
+  return true;
+}
 
 export function authorize(identity: OperatorIdentity, config: AuthorizationConfig): Authorization {
-  if (!SAFE.test(identity.username)) return { allowed: false, reason: 'the user name is empty, too long or has control characters' };
-  const badGroup = identity.groups.find((g) => !SAFE.test(g));
+  if (!isPrintableName(identity.username)) return { allowed: false, reason: 'the user name is empty, too long or has control characters' };
+  const badGroup = identity.groups.find((g) => !isPrintableName(g));
   if (badGroup !== undefined) return { allowed: false, reason: 'a group name is empty, too long or has control characters' };
   const user = `${config.prefix}${identity.username}`;
   switch (config.mode) {
