@@ -215,15 +215,8 @@ export class TunnelStream extends Duplex implements DataSource {
     return this.#closeError;
   }
 
-  /**
-   * Errors that come from the tunnel (not from the user) are emitted as
-   * 'error' only when someone listens: a library must not crash a process
-   * because a caller ignored a stream. The cause stays in `closeError`.
-   */
   #fail(err: Error): void {
-    this.#closeError = err;
-    if (this.listenerCount('error') > 0) this.destroy(err);
-    else this.destroy();
+    this.destroy(err);
   }
 
   /**
@@ -380,7 +373,13 @@ export class TunnelStream extends Duplex implements DataSource {
     this.#inBytes = 0;
     this.#inQueue = [];
     this.#out = [];
-    cb(err);
+    if (err) this.#closeError ??= err;
+    // A stream must not crash its process because nobody listens for
+    // 'error' (a server that resets a stream a hostile agent opened, a peer
+    // reset nobody awaited): without a listener the stream just closes. The
+    // cause stays in `closeError` and `errored`, which pipeline() and
+    // finished() still see.
+    cb(err !== null && this.listenerCount('error') > 0 ? err : null);
   }
 }
 

@@ -173,6 +173,28 @@ describe('cancellation', () => {
     expect(err.message).toMatch(/upstream refused the connection/);
   });
 
+  it('survives destroy(err) on a stream nobody listens to, and tells the peer why', async () => {
+    pair = await readyPair();
+    pair.server.on('stream', (s: TunnelStream) => s.destroy(new Error('agents may not open streams')));
+    const s = pair.client.openStream();
+    const err = await errorOf(s);
+    expect(err).toMatchObject({ code: HtnErrorCode.INTERNAL, remote: true });
+    expect(err.message).toMatch(/agents may not open streams/);
+  });
+
+  it('keeps the cause of a stream ended without an error listener in closeError', async () => {
+    pair = await readyPair();
+    const incoming = nextStream(pair.server);
+    const s = pair.client.openStream();
+    s.write('x');
+    const remote = await incoming;
+    const closed = new Promise((r) => remote.once('close', r));
+    s.reset(0x1002, 'client went away');
+    await closed;
+    expect(remote.closeError).toMatchObject({ code: HtnErrorCode.STREAM_RESET, wireCode: 0x1002 });
+    expect(remote.errored).toBe(remote.closeError);
+  });
+
   it('destroys open streams with the session error when the session dies', async () => {
     pair = await readyPair();
     const incoming = nextStream(pair.server);
