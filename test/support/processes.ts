@@ -31,6 +31,8 @@ export function startProcess(command: string, args: string[], env: NodeJS.Proces
   }));
   const onLine = (line: string) => {
     lines.push(line);
+    // Long-running processes (the demo) keep only their recent output.
+    if (lines.length > 20_000) lines.splice(0, 10_000);
     if (process.env.HAWSER_TEST_VERBOSE) process.stderr.write(`[${args[1] ?? command}] ${line}\n`);
     let entry: Record<string, unknown>;
     try {
@@ -39,6 +41,7 @@ export function startProcess(command: string, args: string[], env: NodeJS.Proces
       return;
     }
     entries.push(entry);
+    if (entries.length > 20_000) entries.splice(0, 10_000);
     for (const w of waiters) {
       if (w.match(entry)) {
         waiters.delete(w);

@@ -16,6 +16,13 @@ export interface TestCluster {
   kubeletClientCaDir?: string;
 }
 
+let override: TestCluster | undefined;
+
+/** Points the helpers at a cluster outside vitest (the demo script). */
+export function useCluster(cluster: TestCluster): void {
+  override = cluster;
+}
+
 export function testCluster(): TestCluster {
-  return inject('cluster');
+  return override ?? inject('cluster');
 }
