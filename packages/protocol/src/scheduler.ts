@@ -31,6 +31,7 @@ export class Scheduler {
   #ring: DataSource[] = [];
   #inflight = 0;
   #pumping = false;
+  #pumpQueued = false;
   #dataEnabled = false;
   #stopped = false;
   #onSent: (err?: Error) => void;
@@ -74,6 +75,13 @@ export class Scheduler {
   control(frame: Buffer): void {
     if (this.#stopped) return;
     this.#control.push(frame);
+    this.#schedule();
+  }
+
+  /** Control frame that must reach the transport now (before a close). */
+  urgent(frame: Buffer): void {
+    if (this.#stopped) return;
+    this.#control.push(frame);
     this.pump();
   }
 
@@ -82,7 +90,7 @@ export class Scheduler {
     if (this.#stopped || source.scheduled || !source.hasSendable()) return;
     source.scheduled = true;
     this.#ring.push(source);
-    this.pump();
+    this.#schedule();
   }
 
   remove(source: DataSource): void {
@@ -98,6 +106,18 @@ export class Scheduler {
     for (const s of this.#ring) s.scheduled = false;
     this.#ring = [];
     this.#control = [];
+  }
+
+  #schedule(): void {
+    if (this.#pumpQueued || this.#pumping) return;
+    this.#pumpQueued = true;
+    setImmediate(schedulerPump, this);
+  }
+
+  /** @internal */
+  deferredPump(): void {
+    this.#pumpQueued = false;
+    this.pump();
   }
 
   pump(): void {
@@ -163,4 +183,8 @@ export class Scheduler {
     // Errors surface through the transport's onClose; here only the credit matters.
     this.pump();
   }
+}
+
+function schedulerPump(scheduler: Scheduler): void {
+  scheduler.deferredPump();
 }
