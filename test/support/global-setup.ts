@@ -70,9 +70,3 @@ async function describeExternal(path: string): Promise<TestCluster> {
       : '';
   return { kubeconfig: path, server: cluster.server, ca, external: true };
 }
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    cluster: TestCluster;
-  }
-}

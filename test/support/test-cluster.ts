@@ -16,6 +16,12 @@ export interface TestCluster {
   kubeletClientCaDir?: string;
 }
 
+declare module 'vitest' {
+  export interface ProvidedContext {
+    cluster: TestCluster;
+  }
+}
+
 let override: TestCluster | undefined;
 
 /** Points the helpers at a cluster outside vitest (the demo script). */

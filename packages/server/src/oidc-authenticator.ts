@@ -15,6 +15,12 @@ export interface OidcConfig {
   readonly jwksUrl?: string;
   /** Allowed clock skew in seconds. Default 60. */
   readonly clockSkewSeconds: number;
+  /**
+   * Least time between two JWKS fetches, in ms: a token naming an unknown
+   * key id refetches the set at most this often, so forged key ids cannot
+   * make Hawser hammer the IdP. Default 30 s.
+   */
+  readonly jwksCooldownMs?: number;
 }
 
 /** Asymmetric algorithms only: `none` and HMAC (key confusion) are never accepted. */
@@ -59,7 +65,7 @@ export class OidcAuthenticator {
       if (!doc.jwks_uri) throw new Error(`OIDC discovery at ${this.#config.issuer} has no jwks_uri`);
       url = doc.jwks_uri;
     }
-    this.#jwks = createRemoteJWKSet(new URL(url), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+    this.#jwks = createRemoteJWKSet(new URL(url), { cooldownDuration: this.#config.jwksCooldownMs ?? 30_000, cacheMaxAge: 10 * 60_000 });
     return this.#jwks;
   }
 }

@@ -1,0 +1,234 @@
+/**
+ * Relay benchmark: the same real API server reached two ways in one run,
+ * reported as ratios (Hawser / direct), since absolute times on a shared
+ * 2-core machine drift.
+ *
+ *   direct   HTTPS keep-alive client -> kube-apiserver (a ServiceAccount bound to view)
+ *   hawser   HTTPS keep-alive client -> hawser server (API token, tier read)
+ *            -> tunnel stream -> hawser-agent (as the chart's ServiceAccount)
+ *            -> kube-apiserver with impersonation
+ *
+ * Scenarios: small GET latency (p50/p99, concurrency 1), LIST of 5,000
+ * ConfigMaps, 100 concurrent watches with events (delivery delay p50/p99).
+ * Only 127.0.0.1; every loop is bounded. `npm run bench:relay [-- --quick]`.
+ * Results: stdout and bench/results/relay.{md,json}.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ControlPlane } from '../test/controlplane/control-plane.js';
+import { addCluster, agentReadiness, deployAgent, eventually, startServer } from '../test/support/hawser.js';
+import { adminCore, applyYaml, createNamespace, serviceAccountToken } from '../test/support/kube.js';
+import { useCluster } from '../test/support/test-cluster.js';
+import { fmtMs, ratio, summarize } from './lib/stats.js';
+
+const quick = process.argv.includes('--quick');
+const N = { gets: quick ? 200 : 1000, objects: 5000, lists: quick ? 3 : 8, watches: 100, events: quick ? 30 : 100, eventEveryMs: 50 };
+
+interface Target {
+  name: string;
+  base: string;
+  ca: string;
+  token: string;
+  agent: Agent;
+}
+
+function get(t: Target, path: string): Promise<{ status: number; bytes: number; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(t.base + path), { ca: t.ca, agent: t.agent, headers: { authorization: `Bearer ${t.token}`, accept: 'application/json' } }, (res) => {
+      let bytes = 0;
+      res.on('data', (d: Buffer) => (bytes += d.length));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, ms: performance.now() - started }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function smallGets(t: Target, ns: string): Promise<{ p50: number; p99: number }> {
+  for (let i = 0; i < 50; i++) await get(t, `/api/v1/namespaces/${ns}/configmaps/cm-${i}`);
+  const samples: number[] = [];
+  for (let i = 0; i < N.gets; i++) {
+    const r = await get(t, `/api/v1/namespaces/${ns}/configmaps/cm-${i % 100}`);
+    if (r.status !== 200) throw new Error(`${t.name}: GET answered ${r.status}`);
+    samples.push(r.ms);
+  }
+  const s = summarize(samples);
+  return { p50: s.p50, p99: s.p99 };
+}
+
+async function bigList(t: Target, ns: string): Promise<{ ms: number; mb: number }> {
+  await get(t, `/api/v1/namespaces/${ns}/configmaps`);
+  const times: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < N.lists; i++) {
+    const r = await get(t, `/api/v1/namespaces/${ns}/configmaps`);
+    if (r.status !== 200) throw new Error(`${t.name}: LIST answered ${r.status}`);
+    times.push(r.ms);
+    bytes = r.bytes;
+  }
+  return { ms: summarize(times).p50, mb: bytes / 1024 / 1024 };
+}
+
+/** Opens N watches, writes events, and measures write-ack -> event-received delay per watcher. */
+async function watchDelay(t: Target, ns: string): Promise<{ p50: number; p99: number; received: number; expected: number }> {
+  const sentAt = new Map<string, number>();
+  const delays: number[] = [];
+  let received = 0;
+  const reqs = await Promise.all(
+    Array.from({ length: N.watches }, () =>
+      new Promise<import('node:http').ClientRequest>((resolve, reject) => {
+        const req = request(new URL(`${t.base}/api/v1/namespaces/${ns}/configmaps?watch=true&allowWatchBookmarks=false`), {
+          ca: t.ca,
+          agent: t.agent,
+          headers: { authorization: `Bearer ${t.token}` },
+        });
+        req.on('response', (res) => {
+          let buf = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => {
+            buf += d;
+            let i: number;
+            while ((i = buf.indexOf('\n')) >= 0) {
+              const line = buf.slice(0, i);
+              buf = buf.slice(i + 1);
+              const ev = JSON.parse(line) as { type: string; object: { metadata: { name: string }; data?: Record<string, string> } };
+              const key = `${ev.object.metadata.name}@${ev.object.data?.v ?? ''}`;
+              const at = sentAt.get(key);
+              if (ev.type === 'MODIFIED' && at !== undefined) {
+                delays.push(performance.now() - at);
+                received++;
+              }
+            }
+          });
+          resolve(req);
+        });
+        req.on('error', reject);
+        req.end();
+      }),
+    ),
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  const core = adminCore();
+  for (let i = 0; i < N.events; i++) {
+    const name = `w-${i % 10}`;
+    const started = performance.now();
+    // Recorded before the write: the event can beat the write's own response.
+    sentAt.set(`${name}@${i}`, started);
+    await core.replaceNamespacedConfigMap({ name, namespace: ns, body: { metadata: { name }, data: { v: String(i) } } });
+    await new Promise((r) => setTimeout(r, N.eventEveryMs));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const req of reqs) req.destroy();
+  const s = summarize(delays);
+  return { p50: s.p50, p99: s.p99, received, expected: N.watches * N.events };
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'hawser-bench-'));
+  const cp = new ControlPlane(join(dir, 'cp'));
+  const log = (l: string) => process.stderr.write(`bench: ${l}\n`);
+  const state = await cp.start(log);
+  const cleanup: (() => Promise<unknown>)[] = [() => cp.stop(), () => rm(dir, { recursive: true, force: true })];
+  try {
+    const ca = await readFile(state.pki.ca, 'utf8');
+    useCluster({ kubeconfig: state.kubeconfig, server: state.apiServerUrl, ca, external: false, version: state.version });
+    log('starting hawser server and agent');
+    const server = await startServer({ args: ['--tier', 'read=bench', '--log-level', 'warn'] });
+    cleanup.unshift(() => server.remove());
+    const ns = await createNamespace('hawser-bench');
+    const { token: bootstrap } = await addCluster(server, 'bench');
+    const agentNs = await createNamespace('hawser-system');
+    const agent = await deployAgent({ namespace: agentNs.name, server, token: bootstrap, values: { set: ['tierBindings.enabled=true', 'logLevel=warn'] } });
+    cleanup.unshift(() => agent.remove());
+    await eventually(async () => {
+      if ((await agentReadiness(agent)).body.status !== 'connected') throw new Error('not connected');
+    }, 60_000);
+    const created = await server.cli(['token', 'create', '--user', 'bench', '--group', 'bench', '-o', 'json']);
+    const hawserToken = (JSON.parse(created.stdout) as { token: string }).token;
+
+    // The direct baseline acts with the same rights (view) as the operator.
+    await applyYaml(`apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: bench-view, namespace: ${ns.name} }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view }
+subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
+    const directToken = await serviceAccountToken(ns.name, 'bench');
+
+    log(`creating ${N.objects} ConfigMaps`);
+    const core = adminCore();
+    for (let i = 0; i < N.objects; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name: `cm-${i + j}` }, data: { v: 'x'.repeat(200) } } })));
+    }
+    const watchNs = await createNamespace('hawser-bench-watch');
+    await applyYaml(`apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: bench-view, namespace: ${watchNs.name} }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view }
+subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
+    for (let i = 0; i < 10; i++) await core.createNamespacedConfigMap({ namespace: watchNs.name, body: { metadata: { name: `w-${i}` }, data: { v: '' } } });
+
+    const direct: Target = { name: 'direct', base: state.apiServerUrl, ca, token: directToken, agent: new Agent({ keepAlive: true, maxSockets: 256 }) };
+    const hawser: Target = {
+      name: 'hawser',
+      base: `${server.publicUrl}/clusters/bench`,
+      ca: await readFile(join(server.dataDir, 'ca.crt'), 'utf8'),
+      token: hawserToken,
+      agent: new Agent({ keepAlive: true, maxSockets: 256 }),
+    };
+
+    const results: Record<string, Record<string, number>> = {};
+    // Interleave: direct, hawser, direct, hawser, so drift hits both.
+    for (const round of [1, 2]) {
+      for (const t of [direct, hawser]) {
+        log(`round ${round}: ${t.name} small GETs`);
+        const g = await smallGets(t, ns.name);
+        log(`round ${round}: ${t.name} LIST of ${N.objects}`);
+        const l = await bigList(t, ns.name);
+        const r = (results[t.name] ??= {});
+        r.getP50 = Math.min(r.getP50 ?? Infinity, g.p50);
+        r.getP99 = Math.min(r.getP99 ?? Infinity, g.p99);
+        r.listMs = Math.min(r.listMs ?? Infinity, l.ms);
+        r.listMb = l.mb;
+      }
+    }
+    for (const t of [direct, hawser]) {
+      log(`${t.name}: ${N.watches} watches, ${N.events} events`);
+      const w = await watchDelay(t, watchNs.name);
+      Object.assign(results[t.name]!, { watchP50: w.p50, watchP99: w.p99, watchReceived: w.received, watchExpected: w.expected });
+    }
+
+    const d = results.direct!;
+    const h = results.hawser!;
+    const rows = [
+      ['small GET p50 (ms)', fmtMs(d.getP50!), fmtMs(h.getP50!), ratio(h.getP50!, d.getP50!), `+${fmtMs(h.getP50! - d.getP50!)} ms`],
+      ['small GET p99 (ms)', fmtMs(d.getP99!), fmtMs(h.getP99!), ratio(h.getP99!, d.getP99!), `+${fmtMs(h.getP99! - d.getP99!)} ms`],
+      [`LIST ${N.objects} ConfigMaps, ${d.listMb!.toFixed(1)} MB (ms)`, fmtMs(d.listMs!), fmtMs(h.listMs!), ratio(h.listMs!, d.listMs!), `throughput ${((d.listMs! / h.listMs!) * 100).toFixed(0)}% of direct`],
+      [`${N.watches} watches: event delay p50 (ms)`, fmtMs(d.watchP50!), fmtMs(h.watchP50!), ratio(h.watchP50!, d.watchP50!), `+${fmtMs(h.watchP50! - d.watchP50!)} ms`],
+      [`${N.watches} watches: event delay p99 (ms)`, fmtMs(d.watchP99!), fmtMs(h.watchP99!), ratio(h.watchP99!, d.watchP99!), `+${fmtMs(h.watchP99! - d.watchP99!)} ms`],
+      ['watch events delivered', `${d.watchReceived}/${d.watchExpected}`, `${h.watchReceived}/${h.watchExpected}`, '', ''],
+    ];
+    const md = ['| scenario | direct | hawser | ratio | added |', '| --- | --- | --- | --- | --- |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+    process.stdout.write(`\n${md}\n`);
+    const out = fileURLToPath(new URL('./results/', import.meta.url));
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'relay.md'), md + '\n');
+    writeFileSync(join(out, 'relay.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, N, results }, null, 2));
+    direct.agent.destroy();
+    hawser.agent.destroy();
+  } finally {
+    for (const c of cleanup) await c().catch(() => undefined);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

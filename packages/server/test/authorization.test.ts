@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { authorize, type AuthorizationConfig } from '../src/authorization.js';
+import { resolveAuthorization } from '../src/operator-config.js';
+import { buildKubeconfig } from '../src/kubeconfig.js';
+
+const tiers = resolveAuthorization({ tierGroups: { read: ['devs'], write: ['leads'], admin: ['sre'] } });
+
+describe('authorization modes', () => {
+  it('maps IdP groups to the highest tier and impersonates prefixed user and tier group', () => {
+    expect(authorize({ username: 'alice', groups: ['devs', 'sre'], via: 'oidc' }, tiers)).toEqual({
+      allowed: true,
+      user: 'hawser:alice',
+      groups: ['hawser:tier:admin'],
+      tier: 'admin',
+    });
+    expect(authorize({ username: 'bob', groups: ['devs'], via: 'oidc' }, tiers)).toMatchObject({ groups: ['hawser:tier:read'], tier: 'read' });
+  });
+
+  it('refuses a user in no tier group', () => {
+    expect(authorize({ username: 'eve', groups: ['other'], via: 'oidc' }, tiers)).toMatchObject({ allowed: false, reason: expect.stringContaining('no group that maps') });
+  });
+
+  it('prefixes every IdP group in raw mode and impersonates nobody in shared mode', () => {
+    const raw: AuthorizationConfig = resolveAuthorization({ authorizationMode: 'raw', impersonationPrefix: 'corp:' });
+    expect(authorize({ username: 'a', groups: ['x', 'y'], via: 'api-token' }, raw)).toEqual({ allowed: true, user: 'corp:a', groups: ['corp:x', 'corp:y'] });
+    const shared = resolveAuthorization({ authorizationMode: 'shared' });
+    expect(authorize({ username: 'a', groups: [], via: 'api-token' }, shared)).toEqual({ allowed: true, groups: [] });
+  });
+
+  it('refuses names with control characters (they cannot travel in headers)', () => {
+    expect(authorize({ username: 'a\nb', groups: [], via: 'oidc' }, tiers).allowed).toBe(false);
+    expect(authorize({ username: 'a', groups: ['x\u0000'], via: 'oidc' }, tiers).allowed).toBe(false);
+  });
+
+  it('rejects a bad mode, a system: prefix and unknown tiers at start-up, naming the field', () => {
+    expect(() => resolveAuthorization({ authorizationMode: 'rbac' })).toThrow(/config.authorizationMode/);
+    expect(() => resolveAuthorization({ impersonationPrefix: 'system:' })).toThrow(/config.impersonationPrefix/);
+    expect(() => resolveAuthorization({ tierGroups: { owner: ['x'] } })).toThrow(/config.tierGroups.owner/);
+  });
+});
+
+describe('kubeconfig', () => {
+  it('has one context per cluster on the relay path, trusting the Hawser CA', () => {
+    const text = buildKubeconfig({
+      publicUrl: 'https://hawser.example.com/',
+      caBundle: ['-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n'],
+      clusters: ['prod-eu', 'dev'],
+      credential: { kind: 'token', token: 'hwt_x' },
+    });
+    expect(text).toContain('server: "https://hawser.example.com/clusters/prod-eu"');
+    expect(text).toContain('server: "https://hawser.example.com/clusters/dev"');
+    expect(text).toContain(`certificate-authority-data: "${Buffer.from('-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n').toString('base64')}"`);
+    expect(text).toContain('token: "hwt_x"');
+    expect(text).toContain('current-context: "prod-eu"');
+  });
+
+  it('uses the kubectl oidc-login exec plugin for OIDC users', () => {
+    const text = buildKubeconfig({ publicUrl: 'https://h', caBundle: [], clusters: ['a'], credential: { kind: 'oidc', issuer: 'https://idp', clientId: 'hawser' } });
+    expect(text).toContain('- oidc-login');
+    expect(text).toContain('"--oidc-issuer-url=https://idp"');
+    expect(text).not.toContain('token:');
+  });
+});
