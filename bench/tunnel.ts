@@ -162,11 +162,11 @@ const lines = [
   `| measure | direct | tunnel | tunnel/direct | tunnel-ka | tunnel-ka/direct | h2-over-ws | h2/direct | target (tunnel) |`,
   `| --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
 ];
-function line(label: string, key: string, unit: string, target: string, fmt: (v: number) => string = (v) => v.toFixed(2)): void {
+function line(label: string, key: string, unit: string, target: string, fmt: (v: number) => string = (v) => v.toFixed(2), ratios = true): void {
   const cells = names.map((n) => {
     const v = results[n]?.[key];
     if (v === undefined) return n === 'direct' ? '-' : '- | -';
-    return n === 'direct' ? `${fmt(v)} ${unit}` : `${fmt(v)} ${unit} | ${ratio(v, d[key] ?? NaN)}`;
+    return n === 'direct' ? `${fmt(v)} ${unit}` : `${fmt(v)} ${unit} | ${ratios ? ratio(v, d[key] ?? NaN) : '-'}`;
   });
   lines.push(`| ${label} | ${cells.join(' | ')} | ${target} |`);
 }
@@ -174,10 +174,10 @@ line('small GET p50, c=1', 'p50', 'ms', 'p50 <= direct + 1 ms', fmtMs);
 line('small GET p99, c=1', 'p99', 'ms', 'p99 <= direct + 3 ms', fmtMs);
 line('small GET throughput, c=64', 'rps64', 'req/s', 'ratio >= 0.50', (v) => Math.round(v).toString());
 line('50 MB body throughput', 'bigMbps', 'MB/s', 'ratio >= 0.50', (v) => v.toFixed(0));
-line('50 MB body: peak RSS growth, client+server process', 'bigRssMb', 'MB', 'bounded', (v) => v.toFixed(1));
-line('50 MB body: peak Buffer growth, client+server process', 'bigBuffersMb', 'MB', 'bounded', (v) => v.toFixed(1));
-line('50 MB body: peak RSS growth, agent+upstream process', 'bigAgentRssMb', 'MB', 'bounded', (v) => v.toFixed(1));
-line('50 MB body: peak Buffer growth, agent+upstream process', 'bigAgentBuffersMb', 'MB', 'bounded', (v) => v.toFixed(1));
+line('50 MB body: peak RSS growth, client+server process', 'bigRssMb', 'MB', 'bounded', (v) => v.toFixed(1), false);
+line('50 MB body: peak Buffer growth, client+server process', 'bigBuffersMb', 'MB', 'bounded', (v) => v.toFixed(1), false);
+line('50 MB body: peak RSS growth, agent+upstream process', 'bigAgentRssMb', 'MB', 'bounded', (v) => v.toFixed(1), false);
+line('50 MB body: peak Buffer growth, agent+upstream process', 'bigAgentBuffersMb', 'MB', 'bounded', (v) => v.toFixed(1), false);
 line('100 busy streams p99, no stall', 'busyP99', 'ms', '', fmtMs);
 line('100 busy streams p99, one stalled stream', 'busyStallP99', 'ms', 'within 10% of no-stall', fmtMs);
 line('1,000 watches: delivery delay p50', 'watchP50', 'ms', '', fmtMs);
