@@ -210,6 +210,9 @@ while (fed < iterations) {
       crash('session budget invariant', input, new Error(`committed ${session.committedBytes}`));
     }
   }
+  // Let the deferred scheduler pump and stream callbacks run before the case
+  // ends, so the send path is fuzzed too, not only the receive path.
+  await new Promise((resolve) => setImmediate(resolve));
   if (session.isClosed) closedWithError++;
   session.destroy();
 }
