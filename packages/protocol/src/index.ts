@@ -6,7 +6,7 @@ export { decodeFrames, encodeFrame, FrameType, FrameFlag, FRAME_HEADER_SIZE, MAX
 export type { Frame, HelloFrame, OpenFrame, DataFrame, WindowUpdateFrame, ResetFrame, PingFrame, GoAwayFrame } from './frame.js';
 export { negotiateVersion } from './handshake.js';
 export type { HelloInfo, PeerInfo, PeerSettings } from './handshake.js';
-export { CLOSE_NORMAL, CLOSE_CODE_BASE } from './transport.js';
+export { CLOSE_NORMAL, CLOSE_CODE_BASE, CLOSE_CODE_SPAN } from './transport.js';
 export type { Transport, TransportHandlers } from './transport.js';
 export { fromWebSocket } from './websocket-transport.js';
 export type { WebSocketLike } from './websocket-transport.js';

@@ -11,7 +11,7 @@ import { ReceiveBudget } from './receive-budget.js';
 import { Scheduler } from './scheduler.js';
 import { TunnelStream } from './stream.js';
 import type { StreamAddress, StreamHost } from './stream.js';
-import { CLOSE_CODE_BASE, CLOSE_NORMAL } from './transport.js';
+import { CLOSE_CODE_BASE, CLOSE_CODE_SPAN, CLOSE_NORMAL } from './transport.js';
 import type { Transport } from './transport.js';
 
 /** Which end of the tunnel this is; decides stream id parity (client odd, server even). */
@@ -550,7 +550,7 @@ export class Session extends EventEmitter {
         // The transport is already gone; closing below is all that is left.
       }
     }
-    this.#finish(err, CLOSE_CODE_BASE + Math.min(err.wireCode, 999), err.code, terminate);
+    this.#finish(err, err.wireCode < CLOSE_CODE_SPAN ? CLOSE_CODE_BASE + err.wireCode : CLOSE_CODE_BASE + WireCode.INTERNAL, err.code, terminate);
   }
 
   #finish(err: HtnError | undefined, code: number, reason: string, terminate = false): void {
@@ -568,7 +568,7 @@ export class Session extends EventEmitter {
   #onTransportClose(code: number, reason: string, error?: Error): void {
     if (this.#state === State.CLOSED) return;
     let err: HtnError | undefined;
-    if (code >= CLOSE_CODE_BASE && code < CLOSE_CODE_BASE + 1000 && code !== CLOSE_CODE_BASE) {
+    if (code > CLOSE_CODE_BASE && code < CLOSE_CODE_BASE + CLOSE_CODE_SPAN) {
       const wire = code - CLOSE_CODE_BASE;
       err = new HtnError(htnSessionCode(wire), `peer closed the session (${reason || 'no reason'})`, { wireCode: wire, remote: true });
     } else if (code === CLOSE_NORMAL && this.#state === State.OPEN && this.#streams.size === 0 && this.draining) {

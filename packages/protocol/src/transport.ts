@@ -35,5 +35,11 @@ export interface Transport {
 
 /** Normal closure (RFC 6455). */
 export const CLOSE_NORMAL = 1000;
-/** Close codes 4000 + wire code carry a tunnel error (private-use range of RFC 6455). */
+/**
+ * Close codes 4000 + wire code (4001..4099) carry a tunnel error (private-use
+ * range of RFC 6455). Codes 4100..4999 are left to the application (e.g. the
+ * server's 4403 "deregistered"); the session reports those as
+ * HTN_ERR_TRANSPORT with the code in the message.
+ */
 export const CLOSE_CODE_BASE = 4000;
+export const CLOSE_CODE_SPAN = 100;

@@ -366,6 +366,14 @@ describe('drain', () => {
     expect(await pair.server.closed).toBeUndefined();
   });
 
+  it('reports an application close code such as 4403 as HTN_ERR_TRANSPORT naming the code', async () => {
+    pair = await readyPair();
+    pair.serverTransport.close(4403, 'deregistered');
+    const err = await pair.client.closed;
+    expect(err?.code).toBe(HtnErrorCode.TRANSPORT);
+    expect(err?.message).toMatch(/4403, deregistered/);
+  });
+
   it('close() with no streams closes both sides cleanly', async () => {
     pair = await readyPair();
     await pair.client.close();
