@@ -71,7 +71,7 @@ export class Agent {
   async start(): Promise<{ healthPort: number }> {
     const addr = await this.#health.listen(this.#config.healthAddr.host, this.#config.healthAddr.port);
     this.#log.info({ health: `${addr.address}:${addr.port}`, mode: this.#config.mode, authzMode: this.#config.authzMode }, 'hawser-agent starting');
-    this.#target = KubeTarget.load(this.#config.kube);
+    this.#target = await KubeTarget.load(this.#config.kube);
     this.#store =
       this.#config.state.kind === 'secret'
         ? new SecretStateStore(this.#target, this.#config.state.namespace, this.#config.state.name)
@@ -271,8 +271,13 @@ export class Agent {
     const cert = new X509Certificate(state.certificate);
     const from = Date.parse(cert.validFrom);
     const to = Date.parse(cert.validTo);
+    const now = Date.now();
     const at = from + (to - from) * this.#config.renewAt;
-    const delay = Math.max(0, Math.min(at - Date.now(), 2 ** 31 - 1));
+    // Past the renewal point already (the agent was down, or notBefore is
+    // backdated for clock skew on a short-lived certificate): renew soon,
+    // but never in a tight loop: wait half of what is left, at most a minute.
+    const soonest = Math.min((to - now) / 2, 60_000);
+    const delay = Math.max(0, Math.min(Math.max(at - now, soonest), 2 ** 31 - 1));
     this.#renewTimer = setTimeout(() => void this.#renew(), delay);
     this.#renewTimer.unref();
   }

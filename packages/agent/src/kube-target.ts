@@ -1,7 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { KubeAccess } from './config.js';
 import { AgentError, AgentErrorCodes } from './errors.js';
 
@@ -36,9 +35,9 @@ export class KubeTarget {
     return token ? `Bearer ${token}` : undefined;
   }
 
-  static load(access: KubeAccess): KubeTarget {
+  static async load(access: KubeAccess): Promise<KubeTarget> {
     try {
-      return access.kind === 'in-cluster' ? KubeTarget.#inCluster(access.root) : KubeTarget.#fromKubeconfig(access.path, access.context);
+      return access.kind === 'in-cluster' ? KubeTarget.#inCluster(access.root) : await KubeTarget.#fromKubeconfig(access.path, access.context);
     } catch (err) {
       if (err instanceof AgentError) throw err;
       throw new AgentError(AgentErrorCodes.CONFIG_INVALID, `cannot load Kubernetes credentials: ${(err as Error).message}`, { cause: err });
@@ -60,7 +59,10 @@ export class KubeTarget {
     return new KubeTarget(url, { ca: readFileSync(join(dir, 'ca.crt')) }, tokenFile(join(dir, 'token')), namespace);
   }
 
-  static #fromKubeconfig(path: string, context?: string): KubeTarget {
+  static async #fromKubeconfig(path: string, context?: string): Promise<KubeTarget> {
+    // Loaded only outside a pod: the client library is large, and an agent
+    // in a pod (the case that counts for memory) never needs it.
+    const { KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
     kc.loadFromFile(path);
     if (context) kc.setCurrentContext(context);
