@@ -158,6 +158,36 @@ describe('operators reach clusters through Hawser', () => {
     });
     const k = (cluster: string, args: string[]) => kubectl(['--context', cluster, ...args], { kubeconfig });
 
+    it('applies server-side through a read-write agent, as an operator whose tier allows it', async () => {
+      const manifest = `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: applied, namespace: ${ns.name} }\ndata: { a: "1" }\n`;
+      const res = await kubectl(['--context', clusters['read-write'], 'apply', '--server-side', '--field-manager', 'ops', '-f', '-'], { kubeconfig, input: manifest });
+      expect(res.stderr).toBe('');
+      expect(res.stdout).toContain('configmap/applied serverside-applied');
+      const cm = await adminCore().readNamespacedConfigMap({ name: 'applied', namespace: ns.name });
+      expect(cm.metadata?.managedFields?.some((f) => f.manager === 'ops' && f.operation === 'Apply')).toBe(true);
+    });
+
+    it('serves discovery and OpenAPI (kubectl explain)', async () => {
+      const res = await k(clusters['read-only'], ['explain', 'pod.spec.nodeName']);
+      expect(res.stderr).toBe('');
+      expect(res.stdout).toMatch(/FIELD:\s+nodeName <string>/);
+    });
+
+    it('reads the audit with hawser audit, filtered by cluster, user and time', async () => {
+      await k(clusters['read-only'], ['get', 'configmaps', '-n', ns.name]);
+      const res = await eventually(async () => {
+        const r = await server.cli(['audit', '--cluster', clusters['read-only'], '--user', 'user-admin', '--since', '10m', '--type', 'request.relayed', '-o', 'json']);
+        expect(r.code, r.stderr).toBe(0);
+        const events = (JSON.parse(r.stdout) as { events: { actor: string; clusterId: string; details: { resource: string; cluster: string } }[] }).events;
+        expect(events.some((e) => e.details.resource === 'configmaps')).toBe(true);
+        return events;
+      });
+      expect(new Set(res.map((e) => e.actor))).toEqual(new Set(['user-admin']));
+      expect(new Set(res.map((e) => e.details.cluster))).toEqual(new Set([clusters['read-only']]));
+      const text = await server.cli(['audit', '--cluster', clusters['read-only'], '--since', '10m']);
+      expect(text.stdout).toMatch(/request\.relayed\s+user-admin\s+success\s+.* list configmaps -n /);
+    });
+
     it('lists pods across namespaces', async () => {
       const res = await k(clusters['read-only'], ['get', 'pods', '-A', '-o', 'name']);
       expect(res.stderr).toBe('');

@@ -5,6 +5,7 @@ import { IdentityHeaders, parseRequestInfo, type RequestInfo } from '@hawser/age
 import type { Session } from '@hawser/protocol';
 import { authorize, type Authorization, type AuthorizationConfig, type OperatorIdentity } from './authorization.js';
 import { sendKubeStatus, writeKubeStatus } from './kube-status.js';
+import { tunnelAgentFor } from './tunnel-agent.js';
 import type { Logger } from './log.js';
 import type { ClusterRecord } from './store.js';
 
@@ -104,9 +105,7 @@ export class ClusterRelay {
       method: req.method,
       path,
       headers,
-      // One stream per request; no `agent`, since Node uses createConnection
-      // only when no agent is given.
-      createConnection: () => session.openStream(),
+      agent: tunnelAgentFor(session),
     });
     const timer = setTimeout(() => {
       if (answered) return;
@@ -170,7 +169,14 @@ export class ClusterRelay {
     const { session, path, headers, event } = prepared;
     headers.connection = 'Upgrade';
     headers.upgrade = req.headers.upgrade;
-    const stream = session.openStream();
+    let stream: ReturnType<Session['openStream']>;
+    try {
+      stream = session.openStream();
+    } catch (err) {
+      writeKubeStatus(socket, 503, `cluster "${prepared.cluster.name}" cannot take another stream now (${(err as Error).message}); retry`, { 'retry-after': '1' });
+      this.#finish(event, 503, 0, started, (err as Error).message);
+      return;
+    }
     // Write the request head ourselves and splice bytes both ways: the
     // agent's reply (101 or an error) reaches the client unchanged.
     const lines = [`${req.method} ${path} HTTP/1.1`];
