@@ -39,21 +39,23 @@ export function cacheDir(component: Component): string {
   const spec = components[component];
   const moduleDir = join(here, 'go', spec.module);
   const hash = createHash('sha256');
-  for (const file of ['go.mod', 'go.sum']) hash.update(readFileSync(join(moduleDir, file)));
+  for (const file of ['go.mod', 'go.sum', ...(spec.sources ?? [])]) hash.update(readFileSync(join(moduleDir, file)));
   hash.update(JSON.stringify(spec));
   return join(cacheRoot(), `${component}-${versions[component]}-${hash.digest('hex').slice(0, 12)}`);
 }
 
 /** Absolute path of a built binary (built on first use). */
-export async function binary(name: 'kube-apiserver' | 'kube-controller-manager' | 'kubectl' | 'etcd' | 'helm'): Promise<string> {
-  const component: Component = name === 'etcd' ? 'etcd' : name === 'helm' ? 'helm' : 'kubernetes';
+export async function binary(
+  name: 'kube-apiserver' | 'kube-controller-manager' | 'kubectl' | 'etcd' | 'helm' | 'testkubelet',
+): Promise<string> {
+  const component: Component = name === 'etcd' || name === 'helm' || name === 'testkubelet' ? name : 'kubernetes';
   const dir = await ensureBuilt(component);
   return join(dir, 'bin', name);
 }
 
 /** Builds every component that is not cached yet, one after another. */
 export async function ensureAll(log: (line: string) => void = () => {}): Promise<void> {
-  for (const component of ['etcd', 'kubernetes', 'helm'] as const) await ensureBuilt(component, log);
+  for (const component of ['etcd', 'kubernetes', 'helm', 'testkubelet'] as const) await ensureBuilt(component, log);
 }
 
 function isComplete(dir: string, component: Component): boolean {

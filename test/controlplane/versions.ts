@@ -11,12 +11,27 @@ export const versions = {
   helm: 'v4.3.1',
   /** Oldest Go that builds all three (k8s.io/kubernetes v1.36 says `go 1.26.0`). */
   go: '1.26',
+  /**
+   * k8s.io/cri-streaming, the kubelet's streaming server from the same
+   * Kubernetes release, which the test kubelet (go/testkubelet) is built on.
+   */
+  testkubelet: 'v0.36.3',
 } as const;
 
-export type Component = 'kubernetes' | 'etcd' | 'helm';
+export type Component = 'kubernetes' | 'etcd' | 'helm' | 'testkubelet';
 
 /** What each wrapper module builds, and the version ldflags upstream's build sets. */
-export const components: Record<Component, { module: string; packages: string[]; binaries: string[]; ldflags: string[] }> = {
+export const components: Record<
+  Component,
+  {
+    module: string;
+    packages: string[];
+    binaries: string[];
+    ldflags: string[];
+    /** Source files of the wrapper module itself, hashed into the cache key with go.mod and go.sum. */
+    sources?: string[];
+  }
+> = {
   kubernetes: {
     module: 'kubernetes',
     packages: [
@@ -47,5 +62,12 @@ export const components: Record<Component, { module: string; packages: string[];
     packages: ['helm.sh/helm/v4/cmd/helm'],
     binaries: ['helm'],
     ldflags: [`-X helm.sh/helm/v4/internal/version.version=${versions.helm}`],
+  },
+  testkubelet: {
+    module: 'testkubelet',
+    packages: ['.'],
+    binaries: ['testkubelet'],
+    ldflags: [],
+    sources: ['main.go'],
   },
 };
