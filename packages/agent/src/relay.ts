@@ -1,6 +1,7 @@
 import { STATUS_CODES, createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
+import { AgentErrorCodes } from './errors.js';
 import type { KubeTarget } from './kube-target.js';
 import { kubeStatus, sendStatus } from './kube-status.js';
 import type { Logger } from './log.js';
@@ -77,7 +78,7 @@ export class Relay {
     const decision = this.#policy.decide(info, identity);
     if (!decision.allowed) {
       this.#log.warn(
-        { requestId, rule: decision.rule, verb: info.verb, resource: info.resource, subresource: info.subresource, namespace: info.namespace, user: identity.user },
+        { code: AgentErrorCodes.POLICY_DENIED, requestId, rule: decision.rule, verb: info.verb, resource: info.resource, subresource: info.subresource, namespace: info.namespace, user: identity.user },
         `refused by agent policy: ${decision.reason}`,
       );
       const details = { name: info.name || undefined, group: info.apiGroup || undefined, kind: info.resource || undefined, causes: [{ reason: decision.rule, message: decision.reason }] };
@@ -123,7 +124,7 @@ export class Relay {
         res.destroy(err);
         return;
       }
-      this.#log.warn({ err: err.message, url: req.url }, 'API server request failed');
+      this.#log.warn({ code: AgentErrorCodes.UPSTREAM_FAILED, err: err.message, url: req.url }, 'API server request failed');
       sendStatus(res, 502, `hawser-agent could not reach the API server: ${err.message}`);
     });
     // The caller went away (tunnel stream reset, client cancelled): abort
@@ -152,9 +153,20 @@ export class Relay {
       if (head.length) upSocket.write(head);
       upSocket.pipe(socket);
       socket.pipe(upSocket);
+      // Ends travel (pipe() ends the other side after what is queued, so the
+      // exit status the API server writes last still reaches kubectl); only
+      // an abrupt close on one side destroys the other.
       upSocket.on('error', () => socket.destroy());
-      upSocket.on('close', () => socket.destroy());
-      socket.on('close', () => upSocket.destroy());
+      upSocket.on('close', () => {
+        if (!upSocket.readableEnded) socket.destroy();
+      });
+      socket.on('close', () => {
+        // The tunnel stream is fully closed: nothing more can reach kubectl.
+        // Let what the client sent last reach the API server, then close.
+        if (!socket.readableEnded || upSocket.writableFinished) return void upSocket.destroy();
+        upSocket.once('finish', () => upSocket.destroy());
+        setTimeout(() => upSocket.destroy(), 5_000).unref();
+      });
     });
     // No upgrade: the API server answered with an error (403, 404, 400);
     // pass it through unchanged.

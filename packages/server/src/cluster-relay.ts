@@ -51,6 +51,8 @@ export interface ClusterRelayOptions {
 }
 
 const PREFIX = '/clusters/';
+/** How long an upgraded session may take to flush toward the agent after its client left. */
+const UPGRADE_FLUSH_MS = 5_000;
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 
 /** Drops what the client must not pass on: credentials, impersonation, our own identity headers. */
@@ -160,6 +162,8 @@ export class ClusterRelay {
   /** exec, attach, port-forward: an HTTP upgrade carried over one tunnel stream. */
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const started = performance.now();
+    // A client that resets during authentication must not become an
+    // unhandled 'error'.
     socket.on('error', () => socket.destroy());
     const prepared = await this.#prepare(req, (code, message, headers, event) => {
       writeKubeStatus(socket, code, message, headers);
@@ -186,19 +190,35 @@ export class ClusterRelay {
     stream.write(`${lines.join('\r\n')}\r\n\r\n`);
     if (head.length) stream.write(head);
     let bytes = 0;
-    stream.on('data', (d: Buffer) => (bytes += d.length));
+    let status = 0;
+    stream.on('data', (d: Buffer) => {
+      // The first bytes are the answer's status line: 101, or the agent's
+      // or API server's refusal, which the audit must record as such.
+      if (!status) status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(d.toString('latin1', 0, 16))?.[1] ?? 502);
+      bytes += d.length;
+    });
     stream.pipe(socket);
     socket.pipe(stream);
-    const done = () => {
-      stream.destroy();
-      socket.destroy();
-    };
-    stream.on('error', done);
+    // pipe() carries clean ends both ways after what is queued (the exec
+    // exit status is among the last bytes); only an abrupt close on one
+    // side destroys the other.
+    stream.on('error', () => socket.destroy());
+    socket.on('error', () => stream.destroy());
     stream.on('close', () => {
-      socket.end();
-      this.#finish(event, 101, bytes, started);
+      if (!stream.readableEnded) socket.destroy();
+      this.#finish(event, status || 502, bytes, started, status >= 400 || !status ? 'upgrade refused or failed' : undefined);
     });
-    socket.on('close', done);
+    socket.on('close', () => {
+      // The client is gone. Bytes it sent last may still be queued toward
+      // the agent: let them leave, then close the stream (a session whose
+      // far end never ends must not outlive its client).
+      if (!socket.readableEnded || stream.writableFinished) return void stream.destroy();
+      const timer = setTimeout(() => stream.destroy(), UPGRADE_FLUSH_MS);
+      stream.once('finish', () => {
+        clearTimeout(timer);
+        stream.destroy();
+      });
+    });
   }
 
   async #prepare(
