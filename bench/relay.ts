@@ -15,6 +15,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { ClientRequest } from 'node:http';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,7 +82,7 @@ async function watchDelay(t: Target, ns: string): Promise<{ p50: number; p99: nu
   let received = 0;
   const reqs = await Promise.all(
     Array.from({ length: N.watches }, () =>
-      new Promise<import('node:http').ClientRequest>((resolve, reject) => {
+      new Promise<ClientRequest>((resolve, reject) => {
         const req = request(new URL(`${t.base}/api/v1/namespaces/${ns}/configmaps?watch=true&allowWatchBookmarks=false`), {
           ca: t.ca,
           agent: t.agent,

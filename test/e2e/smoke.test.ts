@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
 import { applyYaml, createNamespace, kubeRequest, kubectl, serviceAccountToken, uniqueName } from '../support/kube.js';
 import { testCluster } from '../support/test-cluster.js';
 
@@ -108,15 +109,3 @@ subjects: [{ kind: User, name: ${user}, apiGroup: rbac.authorization.k8s.io }]`,
   });
 });
 
-/** RBAC changes reach the authorizer's cache within moments, not instantly. */
-async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { binary } from '../controlplane/binaries.js';
 import { applyYaml, kubectl } from './kube.js';
+import { runCommand } from './processes.js';
 
 /** Repository root (test/support/ -> ../..). */
 const root = resolve(import.meta.dirname, '../..');
@@ -18,17 +18,8 @@ export interface HelmResult {
 
 /** Runs the built helm with no cluster access; never throws on a non-zero exit. */
 export async function helm(args: string[]): Promise<HelmResult> {
-  const bin = await binary('helm');
-  return new Promise((done, reject) => {
-    // An empty KUBECONFIG keeps helm from reaching for any cluster.
-    const child = spawn(bin, args, { env: { ...process.env, KUBECONFIG: '/dev/null', HELM_NO_PLUGINS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => done({ code: code ?? 1, stdout, stderr }));
-  });
+  // An empty KUBECONFIG keeps helm from reaching for any cluster.
+  return runCommand(await binary('helm'), args, { env: { ...process.env, KUBECONFIG: '/dev/null', HELM_NO_PLUGINS: '1' } });
 }
 
 export interface RenderOptions {
@@ -125,15 +116,4 @@ export async function applyChart(yaml: string, namespace: string): Promise<() =>
   return remove;
 }
 
-/** RBAC changes reach the authorizer's cache within moments, not instantly. */
-export async function eventually(check: () => Promise<void>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
+export { eventually } from './eventually.js';

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -8,7 +7,7 @@ import { freePorts } from '../controlplane/control-plane.js';
 import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { adminConfig, applyYaml, inClusterLayout, serviceAccountToken } from './kube.js';
 import { helm } from './charts.js';
-import { startProcess, type TestProcess } from './processes.js';
+import { runCommand, startProcess, type CommandResult, type TestProcess } from './processes.js';
 import { testCluster } from './test-cluster.js';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -74,16 +73,8 @@ export async function startServer(opts: { dataDir?: string; databaseUrl?: string
   return server;
 }
 
-function runCli(cli: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code: code ?? 1, stdout, stderr }));
-  });
+function runCli(cli: string, args: string[]): Promise<CommandResult> {
+  return runCommand(process.execPath, [cli, ...args]);
 }
 
 /** Registers a cluster and returns its bootstrap token (from `hawser cluster add -o json`). */
@@ -225,16 +216,5 @@ export async function agentReadiness(agent: TestAgent): Promise<{ status: number
   return { status: res.status, body: (await res.json()) as { ready: boolean; status: string; detail?: string } };
 }
 
-/** Polls until `check` passes or the time is up. */
-export async function eventually<T>(check: () => Promise<T>, timeoutMs = 15_000, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, intervalMs));
-    }
-  }
-}
+export { eventually } from './eventually.js';
 

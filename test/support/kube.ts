@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
@@ -13,6 +12,7 @@ import {
 } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { binary } from '../controlplane/binaries.js';
+import { runCommand, type CommandResult } from './processes.js';
 import { testCluster } from './test-cluster.js';
 
 /** A DNS-1123 name unique to this run, so suites can share a real cluster. */
@@ -167,19 +167,9 @@ export function kubeRequest(
 export async function kubectl(
   args: string[],
   opts: { kubeconfig?: string; input?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const bin = await binary('kubectl');
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['--kubeconfig', opts.kubeconfig ?? testCluster().kubeconfig, ...args], {
-      env: { ...process.env, ...opts.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    child.stdin.end(opts.input ?? '');
+): Promise<CommandResult> {
+  return runCommand(await binary('kubectl'), ['--kubeconfig', opts.kubeconfig ?? testCluster().kubeconfig, ...args], {
+    env: { ...process.env, ...opts.env },
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
   });
 }

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { AuditEventTypes } from './audit.js';
 import type { RelayAuditEvent } from './cluster-relay.js';
 import type { Logger } from './log.js';
 import type { AuditEventRecord, Store } from './store.js';
 
-export const RELAYED_REQUEST = 'request.relayed';
+const RELAYED_REQUEST = AuditEventTypes.REQUEST_RELAYED;
 
 /** Pending rows beyond this are dropped (and counted) rather than slowing the relay. */
 const MAX_PENDING = 10_000;
