@@ -139,7 +139,7 @@ async function main(): Promise<void> {
     const ca = await readFile(state.pki.ca, 'utf8');
     useCluster({ kubeconfig: state.kubeconfig, server: state.apiServerUrl, ca, external: false, version: state.version });
     log('starting hawser server and agent');
-    const server = await startServer({ args: ['--tier', 'read=bench', '--log-level', 'warn'] });
+    const server = await startServer({ args: ['--tier', 'read=bench'] });
     cleanup.unshift(() => server.remove());
     const ns = await createNamespace('hawser-bench');
     const { token: bootstrap } = await addCluster(server, 'bench');

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { createServer, type AddressInfo, type Server } from 'node:net';
@@ -275,14 +275,21 @@ async function get(state: ControlPlaneState, path: string): Promise<{ status: nu
   });
 }
 
-function alive(pid: number): boolean {
+/** Whether a process runs; a zombie (exited, not yet reaped by its new parent) does not. */
+export function alive(pid: number): boolean {
   // pid 0 would address our own process group.
   if (!(pid > 0)) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    // /proc/PID/stat: "pid (comm) S ..."; comm may contain spaces or ")".
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 

@@ -82,3 +82,31 @@ describe('the agent over time', () => {
     });
   });
 });
+
+describe('the agent outside a cluster (development)', () => {
+  it('runs with --kubeconfig and --state-dir, and keeps its identity in the directory', async () => {
+    const { mkdtemp, readFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { startProcess } = await import('../support/processes.js');
+    const { AGENT_CLI } = await import('../support/hawser.js');
+    const { testCluster } = await import('../support/test-cluster.js');
+    const server = await startServer();
+    const dir = await mkdtemp(join(tmpdir(), 'hawser-agent-dev-'));
+    const { token } = await addCluster(server, uniqueName('dev'));
+    const agent = startProcess(
+      process.execPath,
+      [AGENT_CLI, '--kubeconfig', testCluster().kubeconfig, '--state-dir', dir, '--token', token, '--health-addr', '127.0.0.1:0'],
+      { PATH: process.env.PATH ?? '' },
+    );
+    try {
+      await agent.waitForLog((e) => e.msg === 'tunnel up', 30_000);
+      const state = JSON.parse(await readFile(join(dir, 'agent-state.json'), 'utf8')) as Record<string, string>;
+      expect(state['tls.crt']).toMatch(/BEGIN CERTIFICATE/);
+    } finally {
+      await agent.stop();
+      await server.remove();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -214,8 +214,15 @@ describe('operators reach clusters through Hawser', () => {
       const res = await k(clusters['read-only'], ['auth', 'can-i', '--list', '-n', ns.name]);
       expect(res.code, res.stderr).toBe(0);
       expect(res.stdout).toMatch(/pods\s+\[\]\s+\[\]\s+\[.*get.*\]/);
-      const whoami = await k(clusters['read-only'], ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
-      expect(whoami.stdout).toBe('hawser:user-admin');
+      // The API server sees the operator, the tier group, and the request id
+      // that Hawser's audit records (the cluster's audit log shows the same).
+      const whoami = await k(clusters['read-only'], ['auth', 'whoami', '-o', 'json']);
+      const info = (JSON.parse(whoami.stdout) as { status: { userInfo: { username: string; groups: string[]; extra: Record<string, string[]> } } }).status.userInfo;
+      expect(info.username).toBe('hawser:user-admin');
+      expect(info.groups).toContain('hawser:tier:admin');
+      const requestId = info.extra['hawser.dev/request-id']?.[0];
+      expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+      await eventually(async () => expect(server.process.lines.some((l) => l.includes('"request.relayed"') && l.includes(requestId!))).toBe(true));
     });
 
     it('watches and receives events created while it runs', async () => {
