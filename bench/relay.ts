@@ -144,7 +144,7 @@ async function main(): Promise<void> {
     const ns = await createNamespace('hawser-bench');
     const { token: bootstrap } = await addCluster(server, 'bench');
     const agentNs = await createNamespace('hawser-system');
-    const agent = await deployAgent({ namespace: agentNs.name, server, token: bootstrap, values: { set: ['tierBindings.enabled=true', 'logLevel=warn'] } });
+    const agent = await deployAgent({ namespace: agentNs.name, server, token: bootstrap, values: { set: ['tierBindings.enabled=true'] } });
     cleanup.unshift(() => agent.remove());
     await eventually(async () => {
       if ((await agentReadiness(agent)).body.status !== 'connected') throw new Error('not connected');

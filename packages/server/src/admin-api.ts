@@ -49,6 +49,8 @@ export interface AdminApiOptions {
   tunnels: TunnelRegistry;
   log: Logger;
   audit: AuditLog;
+  /** Called after an API token is revoked (the relay forgets cached tokens). */
+  onApiTokenRevoked?: () => void;
   /** Values for `GET /api/v1/server`. */
   serverInfo: () => { publicUrl: string; agentUrl: string; caHash: string; caBundle: readonly string[] };
 }
@@ -130,7 +132,7 @@ export function adminApi(options: AdminApiOptions) {
     });
 
     app.get('/server', async () => options.serverInfo());
-    operatorAdminRoutes(app, { store, audit: options.audit });
+    operatorAdminRoutes(app, { store, audit: options.audit, onRevoked: options.onApiTokenRevoked ?? (() => {}) });
 
     app.get('/clusters', async () => {
       const clusters = await store.listClusters();

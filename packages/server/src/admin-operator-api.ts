@@ -35,7 +35,7 @@ function invalid(message: string): HawserServerError {
  * automation, and the audit trail. Registered inside the admin API scope,
  * so its admin-token hook covers them.
  */
-export function operatorAdminRoutes(app: FastifyInstance, opts: { store: Store; audit: AuditLog }): void {
+export function operatorAdminRoutes(app: FastifyInstance, opts: { store: Store; audit: AuditLog; onRevoked: () => void }): void {
   const { store, audit } = opts;
 
   app.post('/tokens', async (request, reply) => {
@@ -78,6 +78,7 @@ export function operatorAdminRoutes(app: FastifyInstance, opts: { store: Store; 
       throw new HawserServerError(ErrorCodes.ROUTE_NOT_FOUND, `no API token with id ${request.params.id}`, { statusCode: 404 });
     }
     await store.revokeApiToken(target.id);
+    opts.onRevoked();
     await audit.record({
       type: 'api-token.revoked',
       actor: request.adminUser ?? 'admin',

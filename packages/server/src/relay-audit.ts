@@ -76,11 +76,13 @@ export class RelayAudit {
       this.#dropped = 0;
     }
     this.#flushing = (async () => {
-      for (const event of batch) {
+      // Bounded statements: 500 rows at most (5,000 parameters).
+      for (let i = 0; i < batch.length; i += 500) {
+        const part = batch.slice(i, i + 500);
         try {
-          await this.#store.insertAuditEvent(event);
+          await this.#store.insertAuditEvents(part);
         } catch (err) {
-          this.#log.error({ err, auditId: event.id }, 'audit event could not be stored');
+          this.#log.error({ err, rows: part.length }, 'audit events could not be stored');
         }
       }
     })();

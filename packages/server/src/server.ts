@@ -26,6 +26,7 @@ import type { TunnelHandler } from './tunnel-handler.js';
 import { TunnelEndpoint } from './tunnel-endpoint.js';
 import { TunnelRegistry } from './tunnel-registry.js';
 import { ClusterRelay } from './cluster-relay.js';
+import { cachedClusterLookup } from './cluster-lookup.js';
 import { operatorAuthenticator } from './operator-authenticator.js';
 import { RelayAudit } from './relay-audit.js';
 import { relayRoutes } from './relay-routes.js';
@@ -159,7 +160,11 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         caHash: secrets.ca.caHash,
         caBundle: secrets.ca.bundle,
       });
-      await operator.register(adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo }), { prefix: '/api/v1' });
+      const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc });
+      await operator.register(
+        adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, onApiTokenRevoked: () => authenticateOperator.forget() }),
+        { prefix: '/api/v1' },
+      );
       await agent.register(agentApi({ registrar, store, audit }));
       const sessions = new SessionDirectory({
         software: `hawser/${SERVER_VERSION}`,
@@ -200,8 +205,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       };
       const relayAudit = new RelayAudit(store, componentLogger(root, 'audit'));
       const relay = new ClusterRelay({
-        authenticate: operatorAuthenticator({ store, oidc: config.oidc }),
-        findCluster: (name) => store.getClusterByName(name),
+        authenticate: authenticateOperator,
+        findCluster: cachedClusterLookup(store),
         tunnels: sessions,
         authorization: config.authorization,
         audit: (event) => relayAudit.record(event),

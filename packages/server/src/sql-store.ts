@@ -260,22 +260,23 @@ export class SqlStore implements Store {
   }
 
   insertAuditEvent(e: AuditEventRecord): Promise<void> {
-    return this.#wrap('insert audit event', async () => {
+    return this.insertAuditEvents([e]);
+  }
+
+  insertAuditEvents(events: readonly AuditEventRecord[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
+    return this.#wrap('insert audit events', async () => {
+      // One multi-row INSERT: on embedded PGlite every statement runs on
+      // this process's event loop, so a row at a time would stall the relay.
+      const values: unknown[] = [];
+      const rows = events.map((e, i) => {
+        values.push(e.id, e.time, e.type, e.actor, e.clusterId, e.requestId, e.sourceIp, e.outcome, e.reason, JSON.stringify(e.details));
+        const b = i * 10;
+        return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9}, $${b + 10}::jsonb)`;
+      });
       await this.#db.query(
-        `INSERT INTO audit_events (id, time, type, actor, cluster_id, request_id, source_ip, outcome, reason, details)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)`,
-        [
-          e.id,
-          e.time,
-          e.type,
-          e.actor,
-          e.clusterId,
-          e.requestId,
-          e.sourceIp,
-          e.outcome,
-          e.reason,
-          JSON.stringify(e.details),
-        ],
+        `INSERT INTO audit_events (id, time, type, actor, cluster_id, request_id, source_ip, outcome, reason, details) VALUES ${rows.join(', ')}`,
+        values,
       );
     });
   }

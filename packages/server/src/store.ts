@@ -142,6 +142,8 @@ export interface Store {
   revokeApiToken(id: string): Promise<boolean>;
 
   insertAuditEvent(event: AuditEventRecord): Promise<void>;
+  /** Many events in one statement (the relay's batches). */
+  insertAuditEvents(events: readonly AuditEventRecord[]): Promise<void>;
   /** Events in time order, filtered; `since` is inclusive. Default limit 1000. */
   listAuditEvents(filter?: AuditFilter): Promise<AuditEventRecord[]>;
 
