@@ -300,8 +300,16 @@ async function terminate(pid: number): Promise<void> {
   } catch {
     return;
   }
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!alive(pid)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  // SIGKILL is delivered asynchronously: wait until the process is gone, so
+  // `down` returning means nothing runs any more.
   for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-  if (alive(pid)) process.kill(pid, 'SIGKILL');
 }
 
 /** Free loopback TCP ports, all held at once so they are distinct. */
