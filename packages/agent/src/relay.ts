@@ -57,8 +57,24 @@ export class Relay {
     this.#policy = opts.policy;
     this.#log = opts.log;
     this.server = createServer({ keepAliveTimeout: 0, requestTimeout: 0, headersTimeout: 30_000 });
-    this.server.on('request', (req, res) => this.#onRequest(req, res));
-    this.server.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
+    // A bug or a header Node refuses must cost one request, never the agent.
+    this.server.on('request', (req, res) => {
+      try {
+        this.#onRequest(req, res);
+      } catch (err) {
+        this.#log.error({ err }, 'relay failed');
+        if (!res.headersSent) sendStatus(res, 500, `hawser-agent failed to relay this request: ${(err as Error).message}`);
+        else res.destroy();
+      }
+    });
+    this.server.on('upgrade', (req, socket, head) => {
+      try {
+        this.#onUpgrade(req, socket, head);
+      } catch (err) {
+        this.#log.error({ err }, 'relay upgrade failed');
+        socket.destroy();
+      }
+    });
     this.server.on('clientError', onClientError);
   }
 

@@ -261,7 +261,16 @@ export class ClusterRelay {
     event.user = identity.username;
     event.groups = identity.groups;
 
-    const cluster = await this.#opts.findCluster(name);
+    let cluster: ClusterRecord | undefined;
+    try {
+      cluster = await this.#opts.findCluster(name);
+    } catch (err) {
+      // The store failed: answer, never leave the request hanging or let
+      // the rejection escape the relay.
+      this.#opts.log.error({ requestId, err }, 'relay: cluster lookup failed');
+      refuse(500, `Hawser could not look up cluster "${name}" (request ${requestId}); retry`, {}, { ...event, reason: (err as Error).message });
+      return undefined;
+    }
     if (!cluster) {
       refuse(404, `cluster "${name}" is not registered with Hawser`, {}, event);
       return undefined;

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ClusterRelay } from './cluster-relay.js';
+import { sendKubeStatus } from './kube-status.js';
 
 /**
  * Mounts the relay under /clusters on the operator listener. Bodies are
@@ -13,7 +14,12 @@ export function relayRoutes(relay: ClusterRelay) {
     scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
     scope.all('/*', (request, reply) => {
       reply.hijack();
-      void relay.handle(request.raw, reply.raw);
+      relay.handle(request.raw, reply.raw).catch((err: unknown) => {
+        // A bug must cost one request, never the process.
+        request.log.error({ err }, 'relay failed');
+        if (!reply.raw.headersSent) sendKubeStatus(reply.raw, 500, `Hawser failed to relay this request (${String(request.id)})`);
+        else reply.raw.destroy();
+      });
     });
   };
 }

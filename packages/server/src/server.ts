@@ -216,8 +216,11 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       const routes = options.operatorRoutes ?? relayRoutes(relay);
       await operator.register(async (scope) => routes(scope, ctx), { prefix: '/clusters' });
       (operator.server as unknown as HttpsServer).on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-        if (ClusterRelay.matches(req.url)) void relay.handleUpgrade(req, socket, head);
-        else socket.destroy();
+        if (!ClusterRelay.matches(req.url)) return void socket.destroy();
+        relay.handleUpgrade(req, socket, head).catch((err: unknown) => {
+          log.error({ err }, 'relay upgrade failed');
+          socket.destroy();
+        });
       });
       context = ctx;
 
