@@ -149,6 +149,14 @@ describe('operators reach clusters through Hawser', () => {
     expect(line.audit.requestId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('exposes Prometheus metrics of the relay and the tunnels', async () => {
+    const res = await fetchText(new URL('/metrics', server.publicUrl), ca);
+    expect(res).toMatch(/^hawser_tunnels_connected 2$/m);
+    expect(res).toMatch(/^hawser_relay_requests_total\{code="200",verb="list"\} [1-9]\d*$/m);
+    expect(res).toMatch(/^hawser_relay_requests_total\{code="403",verb="create"\} [1-9]\d*$/m);
+    expect(res).toMatch(/^hawser_relay_request_duration_seconds_count [1-9]\d*$/m);
+  });
+
   describe('kubectl with the kubeconfig hawser writes', () => {
     let kubeconfig: string;
     beforeAll(async () => {
@@ -307,3 +315,16 @@ function httpsJson(
   });
 }
 
+
+function fetchText(url: URL, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    request(url, { ca }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve(body));
+    })
+      .on('error', reject)
+      .end();
+  });
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { parse } from 'yaml';
 import { ControlPlane } from '../controlplane/control-plane.js';
-import { ControlPlaneUnavailableError } from '../controlplane/binaries.js';
+import { ControlPlaneUnavailableError, ensureAll, ensureBuilt } from '../controlplane/binaries.js';
 import type { TestCluster } from './test-cluster.js';
 
 /**
@@ -13,7 +13,17 @@ import type { TestCluster } from './test-cluster.js';
  * existing cluster instead and nothing is started.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const log = (line: string) => process.stderr.write(`controlplane: ${line}\n`);
   const external = process.env.HAWSER_E2E_KUBECONFIG;
+  // Every binary the suites use is built here, before any test runs, so a
+  // first run's builds (minutes) never count against a test's timeout.
+  try {
+    if (external) await ensureBuilt('helm', log);
+    else await ensureAll(log);
+  } catch (err) {
+    if (err instanceof ControlPlaneUnavailableError) throw new Error(`cannot build the end-to-end tools: ${err.message}`);
+    throw err;
+  }
   if (external) {
     project.provide('cluster', await describeExternal(external));
     return async () => {};
@@ -22,7 +32,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const cp = new ControlPlane(dir);
   let state;
   try {
-    state = await cp.start((line) => process.stderr.write(`controlplane: ${line}\n`));
+    state = await cp.start(log);
   } catch (err) {
     if (err instanceof ControlPlaneUnavailableError) {
       throw new Error(`cannot start the end-to-end control plane: ${err.message}`);

@@ -28,6 +28,7 @@ import { TunnelRegistry } from './tunnel-registry.js';
 import { ClusterRelay } from './cluster-relay.js';
 import { cachedClusterLookup } from './cluster-lookup.js';
 import { operatorAuthenticator } from './operator-authenticator.js';
+import { Metrics } from './metrics.js';
 import { RelayAudit } from './relay-audit.js';
 import { relayRoutes } from './relay-routes.js';
 import { SessionDirectory } from './session-directory.js';
@@ -204,12 +205,17 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         adminTokenFile: secrets.adminTokenFile,
       };
       const relayAudit = new RelayAudit(store, componentLogger(root, 'audit'));
+      const metrics = new Metrics(() => sessions.size);
+      operator.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
       const relay = new ClusterRelay({
         authenticate: authenticateOperator,
         findCluster: cachedClusterLookup(store),
         tunnels: sessions,
         authorization: config.authorization,
-        audit: (event) => relayAudit.record(event),
+        audit: (event) => {
+          relayAudit.record(event);
+          metrics.observe(event);
+        },
         log: componentLogger(root, 'relay'),
       });
       flushAudit = () => relayAudit.flush();
