@@ -54,24 +54,31 @@ describe('the agent over time', () => {
   describe('behind an HTTPS proxy', () => {
     let proxy: Server;
     const connects: string[] = [];
+    const sockets = new Set<Socket>();
     beforeAll(async () => {
       // A plain CONNECT proxy on loopback that remembers where it was asked to go.
       proxy = createServer((_req, res) => res.writeHead(405).end());
       proxy.on('connect', (req, client: Socket, head: Buffer) => {
         connects.push(req.url ?? '');
         const [host, port] = (req.url ?? '').split(':');
+        sockets.add(client);
         const upstream = connect(Number(port), host!, () => {
           client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
           if (head.length) upstream.write(head);
           upstream.pipe(client);
           client.pipe(upstream);
         });
+        sockets.add(upstream);
         upstream.on('error', () => client.destroy());
         client.on('error', () => upstream.destroy());
       });
       await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     });
-    afterAll(() => new Promise((r) => proxy.close(r)));
+    // Tunnelled sockets are no longer the HTTP server's to close.
+    afterAll(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((r) => proxy.close(r));
+    });
 
     it('registers and keeps its tunnel through the proxy (CONNECT), the only way out', async () => {
       const port = (proxy.address() as AddressInfo).port;
