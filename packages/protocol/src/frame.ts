@@ -71,6 +71,17 @@ function header(buf: Buffer, length: number, type: number, flags: number, stream
   buf.writeUInt32BE(streamId, 5);
 }
 
+/**
+ * Write a DATA frame into `buf` (at least FRAME_HEADER_SIZE + payload bytes)
+ * and return the view holding it: the bulk path's encoder, which lets the
+ * caller choose (and reuse) the memory.
+ */
+export function writeDataFrame(buf: Buffer, streamId: number, fin: boolean, payload: Uint8Array): Buffer {
+  header(buf, payload.length, FrameType.DATA, fin ? FrameFlag.FIN : 0, streamId);
+  buf.set(payload, FRAME_HEADER_SIZE);
+  return buf.subarray(0, FRAME_HEADER_SIZE + payload.length);
+}
+
 /** Serialize one frame. Throws on programmer errors (values out of range), never on peer input. */
 export function encodeFrame(frame: Frame): Buffer {
   switch (frame.type) {

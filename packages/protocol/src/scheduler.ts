@@ -1,3 +1,5 @@
+import { FrameBufferPool } from './frame-buffer-pool.js';
+import { FRAME_HEADER_SIZE } from './frame.js';
 import type { Transport } from './transport.js';
 
 /** Frames up to this size are coalesced with their neighbours into one message. */
@@ -7,8 +9,11 @@ const BATCH_FLUSH_BYTES = 16 * 1024;
 
 /** A stream as the scheduler sees it: something that may have a DATA frame ready. */
 export interface DataSource {
-  /** Produce the next DATA frame (already encoded), or undefined if blocked (no credit, nothing queued). */
-  takeFrame(maxPayload: number): Buffer | undefined;
+  /**
+   * Produce the next DATA frame (already encoded, in memory from `alloc`), or
+   * undefined if blocked (no credit, nothing queued).
+   */
+  takeFrame(maxPayload: number, alloc: (bytes: number) => Buffer): Buffer | undefined;
   /** True if {@link DataSource.takeFrame} would produce a frame now. */
   hasSendable(): boolean;
   /** Scheduler bookkeeping: whether the source is in the ready ring. */
@@ -38,6 +43,8 @@ export class Scheduler {
   #onIdle: () => void;
   #batch: Buffer[] = [];
   #batchBytes = 0;
+  #pool: FrameBufferPool;
+  #alloc: (bytes: number) => Buffer;
   maxPayload: number;
 
   constructor(transport: Transport, highWater: number, maxPayload: number, onIdle: () => void) {
@@ -46,6 +53,14 @@ export class Scheduler {
     this.maxPayload = maxPayload;
     this.#onIdle = onIdle;
     this.#onSent = this.#sent.bind(this);
+    this.#pool = this.#newPool(maxPayload);
+    this.#alloc = (bytes) => this.#pool.take(bytes);
+  }
+
+  // Enough buffers to cover what may be in flight at once, plus one being filled.
+  #newPool(maxPayload: number): FrameBufferPool {
+    const capacity = FRAME_HEADER_SIZE + maxPayload;
+    return new FrameBufferPool(capacity, BATCH_FRAME_MAX, Math.ceil(this.#highWater / capacity) + 2);
   }
 
   /** Bytes handed to the transport and not yet acknowledged by it. */
@@ -68,6 +83,7 @@ export class Scheduler {
   /** DATA is held back until the handshake has told us the peer's limits. */
   enableData(maxPayload: number): void {
     this.maxPayload = maxPayload;
+    this.#pool = this.#newPool(maxPayload);
     this.#dataEnabled = true;
     this.pump();
   }
@@ -106,6 +122,7 @@ export class Scheduler {
     for (const s of this.#ring) s.scheduled = false;
     this.#ring = [];
     this.#control = [];
+    this.#pool.clear();
   }
 
   #schedule(): void {
@@ -135,7 +152,7 @@ export class Scheduler {
         const source = this.#ring.shift();
         if (!source) break;
         source.scheduled = false;
-        const frame = source.takeFrame(this.maxPayload);
+        const frame = source.takeFrame(this.maxPayload, this.#alloc);
         if (frame) this.#send(frame);
         if (!source.scheduled && source.hasSendable()) {
           source.scheduled = true;
@@ -175,6 +192,8 @@ export class Scheduler {
     const n = frame.length;
     this.#transport.send(frame, (err) => {
       this.#inflight -= n;
+      // Whether sent or failed, the transport no longer reads the bytes.
+      this.#pool.give(frame);
       this.#onSent(err);
     });
   }

@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import { HtnError, HtnErrorCode, WireCode, htnCodeOf, isHtnError } from './errors.js';
-import { encodeFrame, FrameType } from './frame.js';
+import { encodeFrame, FRAME_HEADER_SIZE, FrameType, writeDataFrame } from './frame.js';
 import type { DataSource } from './scheduler.js';
 
 /** What a stream needs from its session; implemented privately by Session. */
@@ -25,6 +25,8 @@ export interface StreamAddress {
   localAddress?: string;
   localPort?: number;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 interface OutChunk { buf: Buffer; off: number; cb: (err?: Error | null) => void }
 
@@ -165,9 +167,14 @@ export class TunnelStream extends Duplex implements DataSource {
   onData(data: Uint8Array, fin: boolean): void {
     const payload = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (payload.length > 0) {
+      // The reader has kept up (nothing queued) and yet the peer has used
+      // over half of the window before our top-up reached it: the window,
+      // not the reader, is what limits this stream. (Waiting for the credit
+      // to run out entirely never happens once grants flow: each top-up
+      // lands while half the window is still open, and the sender idles in
+      // between.)
+      if (this.#inBytes === 0 && this.#recvCredit - payload.length <= this.#target / 2) this.#ranDry = true;
       this.#recvCredit -= payload.length;
-      // Nearly out of credit: the window, not the reader, is what limits this stream.
-      if (this.#recvCredit <= this.#target / 8) this.#ranDry = true;
       this.#inQueue.push(payload);
       this.#inBytes += payload.length;
       this.bytesRead += payload.length;
@@ -221,7 +228,7 @@ export class TunnelStream extends Duplex implements DataSource {
 
   /**
    * @internal This stream's receive window target: starts at the initial
-   * window and doubles, up to `max`, each time the sender used it all.
+   * window and doubles, up to `max`, each time the window held the sender back.
    */
   windowTarget(max: number): number {
     if (this.#ranDry) {
@@ -248,12 +255,12 @@ export class TunnelStream extends Duplex implements DataSource {
     return this.#finCb !== undefined && !this.#finSent;
   }
 
-  takeFrame(maxPayload: number): Buffer | undefined {
+  takeFrame(maxPayload: number, alloc: (bytes: number) => Buffer): Buffer | undefined {
     if (this.#wireClosed) return undefined;
     const head = this.#out[0];
     if (head === undefined) {
       if (this.#finCb === undefined || this.#finSent) return undefined;
-      return this.#sendFin(Buffer.alloc(0));
+      return this.#sendFin(writeDataFrame(alloc(FRAME_HEADER_SIZE), this.id, true, EMPTY));
     }
     if (this.#sendCredit <= 0) return undefined;
     const n = Math.min(head.buf.length - head.off, this.#sendCredit, maxPayload);
@@ -262,21 +269,21 @@ export class TunnelStream extends Duplex implements DataSource {
     this.#sendCredit -= n;
     this.bytesWritten += n;
     this.#lastActivity = Date.now();
-    if (head.off < head.buf.length) return encodeFrame({ type: FrameType.DATA, streamId: this.id, fin: false, payload });
+    const buf = alloc(FRAME_HEADER_SIZE + n);
+    if (head.off < head.buf.length) return writeDataFrame(buf, this.id, false, payload);
     this.#out.shift();
     // Piggy-back FIN on the last DATA frame when end() is already pending.
-    const frame = this.#out.length === 0 && this.#finCb !== undefined
-      ? this.#sendFin(payload)
-      : encodeFrame({ type: FrameType.DATA, streamId: this.id, fin: false, payload });
+    const fin = this.#out.length === 0 && this.#finCb !== undefined;
+    const frame = writeDataFrame(buf, this.id, fin, payload);
+    if (fin) this.#sendFin(frame);
     // The chunk has left the stream; let the writer continue. Node defers
     // its own work for synchronous callbacks, so calling it here is safe.
     head.cb();
     return frame;
   }
 
-  #sendFin(payload: Buffer): Buffer {
+  #sendFin(frame: Buffer): Buffer {
     this.#finSent = true;
-    const frame = encodeFrame({ type: FrameType.DATA, streamId: this.id, fin: true, payload });
     const cb = this.#finCb;
     this.#finCb = undefined;
     // Defer: _final's callback may synchronously lead to destroy() while the

@@ -286,6 +286,31 @@ describe('flow control', () => {
     expect((await readAll(stalledRemote!)).equals(data)).toBe(true);
   });
 
+  it('grows a bulk stream\'s window towards streamWindow when the reader keeps up', async () => {
+    // A 1 ms round trip (this transport acknowledges sends on delivery, so
+    // the sender's transportHighWater must not be what limits it).
+    pair = await readyPair({ limits: { transportHighWater: 4 * 1024 * 1024 } }, {}, { latencyMs: 1 });
+    const incoming = nextStream(pair.server);
+    const sender = pair.client.openStream();
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    let left = 64;
+    const produce = (): void => {
+      while (left > 0) {
+        left--;
+        if (left === 0) sender.end(chunk);
+        else if (!sender.write(chunk)) return void sender.once('drain', produce);
+      }
+    };
+    produce();
+    const receiver = await incoming;
+    let peakCredit = 0;
+    receiver.on('data', () => (peakCredit = Math.max(peakCredit, receiver.recvCredit)));
+    await new Promise((resolve) => receiver.once('end', resolve));
+    expect(receiver.bytesRead).toBe(64 * 64 * 1024);
+    expect(peakCredit).toBeGreaterThan(128 * 1024);
+    expect(peakCredit).toBeLessThanOrEqual(pair.server.limits.streamWindow);
+  });
+
   it('never commits more than maxBufferedBytes across streams and refuses opens beyond it', async () => {
     pair = await readyPair({}, { limits: { initialWindow: 64 * 1024, streamWindow: 64 * 1024, maxBufferedBytes: 256 * 1024 } });
     pair.server.on('stream', () => {});
