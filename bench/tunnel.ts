@@ -1,7 +1,8 @@
 /**
  * Tunnel benchmark: the same local HTTP upstream reached several ways in
- * one run. As in production, the cluster side (upstream, agent session,
- * relay) runs in its own process (bench/lib/agent-process.ts); this process
+ * one run. As in production, the agent (session, relay) and the upstream
+ * each run in a process of their own (bench/lib/agent-process.ts,
+ * bench/lib/upstream-process.ts); this process
  * is the server side and the HTTP client. Every scenario runs on all paths back to back (interleaved), so
  * load drift on the machine hits them alike; ratios against direct are what
  * count, not absolute times.

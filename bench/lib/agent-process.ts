@@ -1,8 +1,10 @@
 /**
- * The cluster side of the benchmark, in its own process as in production:
- * the upstream (stand-in for the kube-apiserver) and, on request, the agent
- * end of the tunnel (session + relay http.Server) or of the HTTP/2
- * alternative. Driven over IPC by bench/tunnel.ts; see bench/lib/agent-ipc.ts.
+ * The agent side of the benchmark, in its own process as in production:
+ * on request, the agent end of the tunnel (session + relay http.Server) or
+ * of the HTTP/2 alternative. The upstream (stand-in for the kube-apiserver)
+ * runs in a third process (bench/lib/upstream-process.ts), so the agent's
+ * CPU goes to relaying only. Driven over IPC by bench/tunnel.ts; see
+ * bench/lib/agent-ipc.ts.
  */
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -10,10 +12,35 @@ import { createWebSocketStream, WebSocket } from 'ws';
 import { fromWebSocket, Session } from '../../packages/protocol/src/index.js';
 import type { TunnelStream } from '../../packages/protocol/src/index.js';
 import { MemorySampler } from './stats.js';
-import { startUpstream } from './upstream.js';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { AgentReply, AgentRequest } from './agent-ipc.js';
 
-const upstream = await startUpstream();
+/** The upstream process (bench/lib/upstream-process.ts) and a tiny request/reply over its IPC channel. */
+const upstream = await (async () => {
+  const child = fork(fileURLToPath(new URL('./upstream-process.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting = new Map<number, (value: number) => void>();
+  let next = 1;
+  child.on('message', (m: { id: number; value: number }) => {
+    waiting.get(m.id)?.(m.value);
+    waiting.delete(m.id);
+  });
+  const ask = (type: string): Promise<number> => new Promise((resolve) => {
+    const id = next++;
+    waiting.set(id, resolve);
+    child.send({ type, id });
+  });
+  const port = await new Promise<number>((resolve) => waiting.set(0, resolve));
+  return {
+    port,
+    eventsSent: () => ask('events-sent'),
+    stopEvents: () => ask('stop-events'),
+    close: () => new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.send({ type: 'exit', id: next++ });
+    }),
+  };
+})();
 const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 const sessions: Session[] = [];
 let sampler: MemorySampler | undefined;
@@ -84,9 +111,9 @@ process.on('message', (msg: AgentRequest) => {
         await connectH2(msg.url);
         return reply({ type: 'ok', id: msg.id });
       case 'events-sent':
-        return reply({ type: 'value', id: msg.id, value: upstream.eventsSent() });
+        return reply({ type: 'value', id: msg.id, value: await upstream.eventsSent() });
       case 'stop-events':
-        upstream.stopEvents();
+        await upstream.stopEvents();
         return reply({ type: 'ok', id: msg.id });
       case 'mem-start':
         sampler = new MemorySampler(5, () => sessions.reduce((n, s) => n + s.bufferedBytes, 0));
