@@ -10,7 +10,7 @@ import { startTestKubelet, type TestKubelet } from '../support/test-kubelet.js';
 import { testCluster } from '../support/test-cluster.js';
 
 /**
- * exec, attach and port-forward end to end with real kubectl: kubectl ->
+ * exec, attach, port-forward and logs end to end with real kubectl: kubectl ->
  * Hawser server -> tunnel -> agent (its ServiceAccount + impersonation) ->
  * kube-apiserver -> kubelet. The kubelet is go/testkubelet: a Node whose
  * InternalIP is 127.0.0.1 and whose kubeletEndpoint port is a loopback
@@ -23,7 +23,7 @@ import { testCluster } from '../support/test-cluster.js';
  * to SPDY toward a kubelet that does not declare ExtendWebSocketsToKubelet,
  * so the last hop is SPDY either way. Both kubectl protocols are tested.
  */
-describe.skipIf(testCluster().external)('exec, attach and port-forward', () => {
+describe.skipIf(testCluster().external)('exec, attach, port-forward and logs', () => {
   let kubelet: TestKubelet;
   let ns: Awaited<ReturnType<typeof createNamespace>>;
   let echo: Server;
@@ -100,16 +100,43 @@ describe.skipIf(testCluster().external)('exec, attach and port-forward', () => {
     }
   }
 
+  /** `kubectl logs` and `logs -f`: a plain GET, streamed by the API server from the kubelet. */
+  function logsCases(label: string, target: () => Target) {
+    it(`${label}: kubectl logs prints the container's log`, async () => {
+      const res = await run(target(), ['logs', pod, '-n', ns.name], {});
+      expect(res).toMatchObject({ code: 0, stderr: '', stdout: 'main line 1\nmain line 2\nmain line 3\n' });
+    });
+
+    it(`${label}: kubectl logs -f streams new lines as they are written, until kubectl stops`, async () => {
+      const child = await spawnKubectl(target(), ['logs', '-f', pod, '-n', ns.name], {});
+      let out = '';
+      let exited = false;
+      child.stdout!.on('data', (d: Buffer) => (out += d));
+      child.on('exit', () => (exited = true));
+      try {
+        // The kubelet writes one line per 100 ms after the first three: line
+        // 8 can only arrive if the body is relayed as it is written.
+        await eventually(async () => expect(out).toContain('main line 8\n'), 20_000);
+        expect(exited).toBe(false);
+        expect(out.startsWith('main line 1\nmain line 2\nmain line 3\nmain line 4\n')).toBe(true);
+      } finally {
+        child.kill('SIGTERM');
+      }
+    });
+  }
+
   describe('directly against the API server (admin)', () => {
     streamingCases('direct', () => ({}));
+    logsCases('direct', () => ({}));
 
     it('reaches the test kubelet with the API server\'s kubelet client certificate, over SPDY', () => {
       const execs = kubelet.requests().filter((r) => r.kind === 'exec' && r.namespace === ns.name);
       expect(execs.length).toBeGreaterThan(0);
       for (const r of kubelet.requests()) {
         expect(r.clientCN).toBe('kube-apiserver-kubelet-client');
-        expect(r.upgrade).toBe('SPDY/3.1');
+        if (r.kind !== 'logs') expect(r.upgrade).toBe('SPDY/3.1');
       }
+      expect(kubelet.requests().filter((r) => r.kind === 'logs' && r.follow === true).length).toBeGreaterThan(0);
       expect(execs[0]).toMatchObject({ path: `/exec/${ns.name}/${pod}/main`, command: ['echo', 'hello', 'world'] });
       expect(kubelet.requests().some((r) => r.kind === 'portforward' && r.path === `/portForward/${ns.name}/${pod}`)).toBe(true);
     });
@@ -145,6 +172,17 @@ describe.skipIf(testCluster().external)('exec, attach and port-forward', () => {
     const via = (tier: 'admin' | 'read', mode: 'full' | 'read-only'): Target => ({ kubeconfig: kubeconfigs[tier], context: clusters[mode] });
 
     streamingCases('full agent, tier admin', () => via('admin', 'full'));
+    // Logs are a read (get pods/log): a read-only agent and the read tier (view) suffice.
+    logsCases('read-only agent, tier read', () => via('read', 'read-only'));
+
+    it('audits a followed log as one request once kubectl leaves, with the bytes relayed', async () => {
+      await eventually(async () => {
+        const follows = relayed({ cluster: clusters['read-only'], user: 'user-read', subresource: 'log', status: 200 });
+        // Both logs tests: the short one (3 lines) and the followed one (8+ lines).
+        expect(follows.length).toBeGreaterThanOrEqual(2);
+        expect(follows.some((e) => e.bytes >= 8 * 'main line 1\n'.length)).toBe(true);
+      });
+    });
 
     interface Relayed { cluster: string; verb: string; status: number; subresource: string; bytes: number; user: string; outcome: string }
     /** The server's audit of relayed streaming requests. */

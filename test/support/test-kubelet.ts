@@ -5,9 +5,9 @@ import { adminCore, uniqueName } from './kube.js';
 import { startProcess, type TestProcess } from './processes.js';
 import { testCluster } from './test-cluster.js';
 
-/** One streaming request as the test kubelet saw it (its stderr JSON line). */
+/** One streaming or logs request as the test kubelet saw it (its stderr JSON line). */
 export interface KubeletRequest {
-  kind: 'exec' | 'attach' | 'portforward' | 'unknown';
+  kind: 'exec' | 'attach' | 'portforward' | 'logs' | 'unknown';
   method: string;
   path: string;
   query: string;
@@ -23,6 +23,8 @@ export interface KubeletRequest {
   pod?: string;
   container?: string;
   command?: string[];
+  /** logs: whether the caller asked to follow. */
+  follow?: boolean;
 }
 
 export interface TestKubelet {

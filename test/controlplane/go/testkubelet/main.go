@@ -2,7 +2,8 @@
 // pods/portforward for the end-to-end suites, and nothing else.
 //
 // It serves the kubelet's streaming paths (/exec/{ns}/{pod}/{container},
-// /attach/..., /portForward/{ns}/{pod}) over HTTPS on loopback with the
+// /attach/..., /portForward/{ns}/{pod}) and container logs
+// (/containerLogs/{ns}/{pod}/{container}) over HTTPS on loopback with the
 // streaming server that container runtimes use (k8s.io/cri-streaming), so
 // the SPDY and WebSocket protocols, stream setup and exit-code statuses are
 // the real ones. Only the container is fake: no process is ever started.
@@ -14,6 +15,8 @@
 //	             anything else -> exit code 127
 //	attach:      "attached to CONTAINER" on stdout, then stdin copied to stdout
 //	portforward: port P is a TCP connection to 127.0.0.1:P
+//	logs:        "CONTAINER line 1" .. "CONTAINER line 3"; with follow=true one
+//	             more numbered line every 100 ms until the caller goes away
 //
 // It prints one JSON line {"port":N} on stdout once it listens, and one JSON
 // line per streaming request on stderr, which the tests read.
@@ -76,6 +79,7 @@ func main() {
 		mux.HandleFunc(method+" /portForward/{ns}/{pod}", servePortForward)
 		mux.HandleFunc(method+" /portForward/{ns}/{pod}/{uid}", servePortForward)
 	}
+	mux.HandleFunc("GET /containerLogs/{ns}/{pod}/{container}", serveLogs)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		logRequest(r, "unknown", nil)
 		http.NotFound(w, r)
@@ -191,6 +195,50 @@ func servePortForward(w http.ResponseWriter, r *http.Request) {
 	}
 	portforward.ServePortForward(w, r, container{}, r.PathValue("pod"), r.PathValue("uid"), opts,
 		idleTimeout, streamCreationTimeout, portforward.SupportedProtocols)
+}
+
+// serveLogs answers what the API server's pods/log asks the kubelet for:
+// plain text, streamed and flushed line by line when follow=true, as the
+// kubelet does for `kubectl logs -f`.
+func serveLogs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	follow := q.Get("follow") == "true"
+	logRequest(r, "logs", map[string]any{"namespace": r.PathValue("ns"), "pod": r.PathValue("pod"), "container": r.PathValue("container"), "follow": follow})
+	name := r.PathValue("container")
+	w.Header().Set("Content-Type", "text/plain")
+	flusher, _ := w.(http.Flusher)
+	line := 0
+	write := func() bool {
+		line++
+		if _, err := fmt.Fprintf(w, "%s line %d\n", name, line); err != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
+	for line < 3 {
+		if !write() {
+			return
+		}
+	}
+	if !follow {
+		return
+	}
+	ticker := time.NewTicker(100 * time.Millisecond)
+	defer ticker.Stop()
+	// Bounded, like every loop in the tests: ten minutes of lines at most.
+	for line < 6000 {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-ticker.C:
+			if !write() {
+				return
+			}
+		}
+	}
 }
 
 // container is the fake runtime behind every pod.
