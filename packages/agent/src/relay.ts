@@ -130,8 +130,9 @@ export class Relay {
     });
     upstream.on('response', (up) => {
       res.writeHead(up.statusCode ?? 502, up.statusMessage, filterResponseHeaders(up.headersDistinct));
-      // Flush headers now: a watch may send nothing for minutes.
-      res.flushHeaders();
+      // Flush headers now: a watch may send nothing for minutes. A body of
+      // known length follows at once, and its headers go out with it.
+      if (up.headers['content-length'] === undefined) res.flushHeaders();
       up.pipe(res);
       up.on('error', () => res.destroy());
     });
