@@ -44,6 +44,22 @@ const podSpec = (objects: Manifest[]): V1PodSpec =>
 const envOf = (objects: Manifest[]): Record<string, string> =>
   Object.fromEntries((podSpec(objects).containers[0]!.env ?? []).map((e) => [e.name, e.value ?? '(ref)']));
 
+/**
+ * What the agent's own ClusterRole adds to \`view\`, as \`kubectl auth can-i
+ * --list\` rows: cluster-scoped reads and its one state Secret.
+ */
+const AGENT_OWN_ROWS = [
+  'nodes [] [] [get list watch]',
+  'persistentvolumes [] [] [get list watch]',
+  'customresourcedefinitions.apiextensions.k8s.io [] [] [get list watch]',
+  'ingressclasses.networking.k8s.io [] [] [get list watch]',
+  'runtimeclasses.node.k8s.io [] [] [get list watch]',
+  'priorityclasses.scheduling.k8s.io [] [] [get list watch]',
+  'csidrivers.storage.k8s.io [] [] [get list watch]',
+  'storageclasses.storage.k8s.io [] [] [get list watch]',
+  'secrets [] [hawser-agent-state] [get update]',
+];
+
 describe('the hawser-agent chart, rendered', () => {
   const combos = modes.flatMap((mode) =>
     authz.flatMap((authorization) =>
@@ -387,15 +403,7 @@ subjects: [{ kind: ServiceAccount, name: ${reference}, namespace: ${ns.name} }]`
         [
           ...selfReviewRows,
           requestIdRow,
-          'nodes [] [] [get list watch]',
-          'persistentvolumes [] [] [get list watch]',
-          'customresourcedefinitions.apiextensions.k8s.io [] [] [get list watch]',
-          'ingressclasses.networking.k8s.io [] [] [get list watch]',
-          'runtimeclasses.node.k8s.io [] [] [get list watch]',
-          'priorityclasses.scheduling.k8s.io [] [] [get list watch]',
-          'csidrivers.storage.k8s.io [] [] [get list watch]',
-          'storageclasses.storage.k8s.io [] [] [get list watch]',
-          'secrets [] [hawser-agent-state] [get update]',
+          ...AGENT_OWN_ROWS,
           '*.* [] [] [impersonate-on:user-info:get impersonate-on:user-info:list impersonate-on:user-info:watch]',
           '[/api/*] [] [impersonate-on:user-info:get]',
           '[/api] [] [impersonate-on:user-info:get]',
@@ -460,17 +468,6 @@ describe('the hawser-agent chart on the real API server, per mode', () => {
   let refRows: string[];
   let removeRef: (() => Promise<void>) | undefined;
   const cleanups: (() => Promise<void>)[] = [];
-  const ownRows = [
-    'nodes [] [] [get list watch]',
-    'persistentvolumes [] [] [get list watch]',
-    'customresourcedefinitions.apiextensions.k8s.io [] [] [get list watch]',
-    'ingressclasses.networking.k8s.io [] [] [get list watch]',
-    'runtimeclasses.node.k8s.io [] [] [get list watch]',
-    'priorityclasses.scheduling.k8s.io [] [] [get list watch]',
-    'csidrivers.storage.k8s.io [] [] [get list watch]',
-    'storageclasses.storage.k8s.io [] [] [get list watch]',
-    'secrets [] [hawser-agent-state] [get update]',
-  ];
   const discoveryRows = ['/api/*', '/api', '/apis/*', '/apis', '/openapi/*', '/openapi', '/version'].map((u) => `[${u}] [] [impersonate-on:user-info:get]`);
 
   beforeAll(async () => {
@@ -508,7 +505,7 @@ subjects: [{ kind: ServiceAccount, name: ${reference}, namespace: ${ns.name} }]`
     const verbs = [...readVerbs, ...writeVerbs].map((v) => `impersonate-on:user-info:${v}`).sort().join(' ');
     expect(rows).toEqual(
       [
-        ...ownRows,
+        ...AGENT_OWN_ROWS,
         `*.* [] [] [${verbs}]`,
         ...selfReviewRows,
         ...discoveryRows,
@@ -521,14 +518,14 @@ subjects: [{ kind: ServiceAccount, name: ${reference}, namespace: ${ns.name} }]`
 
   it('grants no impersonation at all in shared mode', async () => {
     const { rows } = await extraRows({ 'authorization.mode': 'shared' }, '1.36.0');
-    expect(rows).toEqual([...ownRows].sort());
+    expect(rows).toEqual([...AGENT_OWN_ROWS].sort());
   });
 
   it('falls back to legacy impersonation for a 1.35 cluster, which the API server cannot cap', async () => {
     const { rows, namespace, token } = await extraRows({}, '1.35.0');
     expect(rows).toEqual(
       [
-        ...ownRows,
+        ...AGENT_OWN_ROWS,
         ...tierGroups.map((g) => `groups [] [${g}] [impersonate]`),
         'users [] [] [impersonate]',
         'userextras.authentication.k8s.io/hawser.dev/request-id [] [] [impersonate]',
