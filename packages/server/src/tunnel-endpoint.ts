@@ -162,10 +162,27 @@ export class TunnelEndpoint {
       });
     });
 
+    // The agent speaks first (its handshake) as soon as it sees the 101,
+    // while we still wait on the store below. A WebSocket drops messages
+    // that arrive with no listener, so they wait in the socket until the
+    // session listens (or the tunnel is refused and closed).
+    ws.pause();
+    try {
+      session = await this.#admit(ws, request, agent, connection, log);
+    } finally {
+      ws.resume();
+    }
+  }
+
+  /** Store checks and audit of an accepted tunnel, then its session; undefined if refused. */
+  async #admit(ws: WebSocket, request: IncomingMessage, agent: AuthenticatedAgent, connection: TunnelConnection, log: Logger): Promise<TunnelSession | void> {
+    const { cluster, certificate } = agent;
+    const id = connection.id;
     // A deregistration that ran while this upgrade was being authenticated
     // saw no tunnel to close; look again now that the tunnel is registered.
     const recheck = await this.#o.store.getCertificateByFingerprint(certificate.fingerprint);
     if (!recheck || recheck.revokedAt) {
+      ws.resume(); // the close handshake must be readable
       await connection.close(TunnelCloseCodes.DEREGISTERED, TunnelCloseReasons.DEREGISTERED);
       return;
     }
@@ -180,7 +197,7 @@ export class TunnelEndpoint {
       details: { connectionId: id, serial: certificate.serial, userAgent: request.headers['user-agent'] ?? null },
     });
     if (ws.readyState !== ws.OPEN) return;
-    session = await this.#o.handler.open({ socket: ws, cluster, certificate, request, connectionId: id, log });
+    return this.#o.handler.open({ socket: ws, cluster, certificate, request, connectionId: id, log });
   }
 
   #refreshLastSeen(): void {

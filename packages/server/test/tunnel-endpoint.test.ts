@@ -22,9 +22,14 @@ function closeOf(ws: WebSocket): Promise<{ code: number; reason: string; at: num
 describe('agent tunnel endpoint', () => {
   let h: Harness;
   const opened: TunnelContext[] = [];
+  /** What each cluster's agent sent, as the tunnel handler received it. */
+  const received = new Map<string, string[]>();
   const handler: TunnelHandler = {
     open(context) {
       opened.push(context);
+      context.socket.on('message', (m: Buffer) => {
+        received.set(context.cluster.id, [...(received.get(context.cluster.id) ?? []), m.toString()]);
+      });
     },
   };
 
@@ -72,6 +77,29 @@ describe('agent tunnel endpoint', () => {
       .toContain('agent.disconnected');
     const after = await h.server.context.store.getCluster(agent.clusterId);
     expect(after?.lastSeen).toBeInstanceOf(Date);
+  });
+
+  it('hands the tunnel handler what the agent sent at once, while the store was still being asked', async () => {
+    // An agent starts its handshake the moment it sees the 101; the server
+    // is then still checking the store and writing the audit row, which a
+    // busy database makes slow (here: 300 ms).
+    const agent = await registeredAgent(h, 'tun-eager');
+    const store = h.server.context.store;
+    const touch = store.touchLastSeen.bind(store);
+    store.touchLastSeen = async (id) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return touch(id);
+    };
+    try {
+      const out = await openTunnel(h, { cert: agent.certificate, key: agent.keyPem });
+      expect(out.kind).toBe('open');
+      if (out.kind !== 'open') return;
+      out.ws.send('hello');
+      await expect.poll(() => received.get(agent.clusterId)).toEqual(['hello']);
+      out.ws.close(1000, 'bye');
+    } finally {
+      store.touchLastSeen = touch;
+    }
   });
 
   it('refuses an agent without a client certificate with 401', async () => {
