@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Server as HttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
@@ -30,7 +30,7 @@ import { cachedClusterLookup } from './cluster-lookup.js';
 import { operatorAuthenticator } from './operator-authenticator.js';
 import { Metrics } from './metrics.js';
 import { RelayAudit } from './relay-audit.js';
-import { relayRoutes } from './relay-routes.js';
+import { relayListener } from './relay-listener.js';
 import { SessionDirectory } from './session-directory.js';
 import { SERVER_VERSION } from './version.js';
 
@@ -60,7 +60,7 @@ export type OperatorRoutes = (app: FastifyInstance, context: ServerContext) => P
 export interface CreateServerOptions {
   /** Receives each accepted agent WebSocket. Default: hold it open, do nothing. */
   tunnelHandler?: TunnelHandler;
-  /** Operator relay routes under `/clusters`. Default: none. */
+  /** Routes under `/clusters` in place of the operator relay (tests). Default: the relay. */
   operatorRoutes?: OperatorRoutes;
   /** Root logger. Default: pino JSON to stdout at config.logLevel. */
   logger?: Logger;
@@ -82,6 +82,9 @@ export interface HawserServer {
   /** Aborts: terminates tunnels and connections at once, then closes the store. */
   destroy(err?: Error): Promise<void>;
 }
+
+/** Idle keep-alive on the operator listener: fastify's default. */
+const OPERATOR_KEEP_ALIVE_MS = 72_000;
 
 function addressOf(app: FastifyInstance): AddressInfo {
   return app.server.address() as AddressInfo;
@@ -141,7 +144,23 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         genReqId: () => randomUUID(),
       };
 
-      const operator = Fastify({ ...fastifyOptions, https: tls }) as unknown as FastifyInstance;
+      // Relayed requests (/clusters/...) are answered before fastify: see
+      // relay-listener.ts. Everything else (admin API, health, metrics) is
+      // fastify's. The server is built here only to put that fork in front;
+      // its timeouts are fastify's defaults.
+      let relayed: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+      const operator = Fastify({
+        ...fastifyOptions,
+        https: tls,
+        serverFactory: (handler) => {
+          const server = createHttpsServer(tls, (req, res) => {
+            if (relayed && ClusterRelay.matches(req.url)) relayed(req, res);
+            else handler(req, res);
+          });
+          server.keepAliveTimeout = OPERATOR_KEEP_ALIVE_MS;
+          return server;
+        },
+      }) as unknown as FastifyInstance;
       const agent = Fastify({
         ...fastifyOptions,
         bodyLimit: 64 * 1024,
@@ -219,8 +238,9 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         log: componentLogger(root, 'relay'),
       });
       flushAudit = () => relayAudit.flush();
-      const routes = options.operatorRoutes ?? relayRoutes(relay);
-      await operator.register(async (scope) => routes(scope, ctx), { prefix: '/clusters' });
+      const routes = options.operatorRoutes;
+      if (routes) await operator.register(async (scope) => routes(scope, ctx), { prefix: '/clusters' });
+      else relayed = relayListener(relay, componentLogger(root, 'relay'));
       (operator.server as unknown as HttpsServer).on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (!ClusterRelay.matches(req.url)) return void socket.destroy();
         relay.handleUpgrade(req, socket, head).catch((err: unknown) => {
