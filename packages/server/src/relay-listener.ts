@@ -9,7 +9,7 @@ import type { Logger } from './log.js';
  * relay streams both ways itself and answers every error as a Kubernetes
  * Status), yet its request and reply objects, hooks and child logger were
  * a measurable part of a small GET's CPU time (docs/architecture.md,
- * "Where a small GET's time goes").
+ * "Performance: the relay end to end").
  */
 export function relayListener(relay: ClusterRelay, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
