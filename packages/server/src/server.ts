@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -34,7 +34,7 @@ import { relayListener } from './relay-listener.js';
 import { SessionDirectory } from './session-directory.js';
 import { SERVER_VERSION } from './version.js';
 
-/** Everything a route plugin may need; handed to `operatorRoutes`. */
+/** The running server's parts, for embedding and tests (`HawserServer.context`). */
 export interface ServerContext {
   readonly config: ServerConfig;
   readonly log: Logger;
@@ -49,19 +49,9 @@ export interface ServerContext {
   readonly adminTokenFile: string;
 }
 
-/**
- * Registers routes under `/clusters` on the operator listener. This is the
- * extension point for the operator relay (`/clusters/:name/…` -> tunnel);
- * it runs in its own fastify scope, so it brings its own authentication
- * (the admin hook does not cover it).
- */
-export type OperatorRoutes = (app: FastifyInstance, context: ServerContext) => Promise<void> | void;
-
 export interface CreateServerOptions {
   /** Receives each accepted agent WebSocket. Default: hold it open, do nothing. */
   tunnelHandler?: TunnelHandler;
-  /** Routes under `/clusters` in place of the operator relay (tests). Default: the relay. */
-  operatorRoutes?: OperatorRoutes;
   /** Root logger. Default: pino JSON to stdout at config.logLevel. */
   logger?: Logger;
   /** Where the default logger writes (tests capture lines here). */
@@ -144,17 +134,44 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         genReqId: () => randomUUID(),
       };
 
+      const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc });
+      const sessions = new SessionDirectory({
+        software: `hawser/${SERVER_VERSION}`,
+        onReady: async (tunnel, peer) => {
+          await store.updateAgentInfo(tunnel.cluster.id, {
+            agentVersion: peer.software.replace(/^hawser-agent\//, ''),
+            kubernetesVersion: peer.metadata.kubernetesVersion,
+            clusterUid: peer.metadata.clusterUid,
+          });
+        },
+      });
+      const relayLog = componentLogger(root, 'relay');
+      const relayAudit = new RelayAudit(store, componentLogger(root, 'audit'));
+      const metrics = new Metrics(() => sessions.size);
+      const relay = new ClusterRelay({
+        authenticate: authenticateOperator,
+        findCluster: cachedClusterLookup(store),
+        tunnels: sessions,
+        authorization: config.authorization,
+        audit: (event) => {
+          relayAudit.record(event);
+          metrics.observe(event);
+        },
+        log: relayLog,
+      });
+      flushAudit = () => relayAudit.flush();
       // Relayed requests (/clusters/...) are answered before fastify: see
       // relay-listener.ts. Everything else (admin API, health, metrics) is
-      // fastify's. The server is built here only to put that fork in front;
+      // fastify's.
+      const relayed = relayListener(relay, relayLog);
+      // The operator server is built here only to put that fork in front;
       // its timeouts are fastify's defaults.
-      let relayed: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
       const operator = Fastify({
         ...fastifyOptions,
         https: tls,
         serverFactory: (handler) => {
           const server = createHttpsServer(tls, (req, res) => {
-            if (relayed && ClusterRelay.matches(req.url)) relayed(req, res);
+            if (ClusterRelay.matches(req.url)) relayed(req, res);
             else handler(req, res);
           });
           server.keepAliveTimeout = OPERATOR_KEEP_ALIVE_MS;
@@ -173,6 +190,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       installErrorHandler(operator, httpLog);
       installErrorHandler(agent, httpLog);
       for (const app of apps) app.get('/healthz', async () => ({ status: 'ok' }));
+      operator.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
 
       const serverInfo = () => ({
         publicUrl: urls.publicUrl,
@@ -180,22 +198,11 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         caHash: secrets.ca.caHash,
         caBundle: secrets.ca.bundle,
       });
-      const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc });
       await operator.register(
         adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, onApiTokenRevoked: () => authenticateOperator.forget() }),
         { prefix: '/api/v1' },
       );
       await agent.register(agentApi({ registrar, store, audit }));
-      const sessions = new SessionDirectory({
-        software: `hawser/${SERVER_VERSION}`,
-        onReady: async (tunnel, peer) => {
-          await store.updateAgentInfo(tunnel.cluster.id, {
-            agentVersion: peer.software.replace(/^hawser-agent\//, ''),
-            kubernetesVersion: peer.metadata.kubernetesVersion,
-            clusterUid: peer.metadata.clusterUid,
-          });
-        },
-      });
       endpoint = new TunnelEndpoint({
         store,
         registry: tunnels,
@@ -223,24 +230,6 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         },
         adminTokenFile: secrets.adminTokenFile,
       };
-      const relayAudit = new RelayAudit(store, componentLogger(root, 'audit'));
-      const metrics = new Metrics(() => sessions.size);
-      operator.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
-      const relay = new ClusterRelay({
-        authenticate: authenticateOperator,
-        findCluster: cachedClusterLookup(store),
-        tunnels: sessions,
-        authorization: config.authorization,
-        audit: (event) => {
-          relayAudit.record(event);
-          metrics.observe(event);
-        },
-        log: componentLogger(root, 'relay'),
-      });
-      flushAudit = () => relayAudit.flush();
-      const routes = options.operatorRoutes;
-      if (routes) await operator.register(async (scope) => routes(scope, ctx), { prefix: '/clusters' });
-      else relayed = relayListener(relay, componentLogger(root, 'relay'));
       (operator.server as unknown as HttpsServer).on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (!ClusterRelay.matches(req.url)) return void socket.destroy();
         relay.handleUpgrade(req, socket, head).catch((err: unknown) => {
