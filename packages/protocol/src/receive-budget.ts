@@ -59,9 +59,9 @@ export class ReceiveBudget {
    * Top a stream's window back up to its target, in steps of at least a
    * quarter window so small reads do not each cost a frame. The target starts
    * at the initial window and doubles (up to `streamWindow`) each time the
-   * window rather than the reader held the sender back, so bulk streams get a large window and a
-   * thousand idle watches do not reserve one. Every grant is capped by the
-   * budget: credit granted is memory promised.
+   * window rather than the reader held the sender back, so bulk streams get
+   * a large window and a thousand idle watches do not reserve one. Every
+   * grant is capped by the budget: credit granted is memory promised.
    */
   grant(stream: TunnelStream): void {
     if (!this.active) return;
