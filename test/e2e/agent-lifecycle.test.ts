@@ -1,9 +1,14 @@
 import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { addCluster, agentReadiness, deployAgent, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
+import { addCluster, AGENT_CLI, agentReadiness, deployAgent, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
 import { adminCore, createNamespace, uniqueName } from '../support/kube.js';
+import { startProcess } from '../support/processes.js';
+import { testCluster } from '../support/test-cluster.js';
 
 async function stateCertificate(namespace: string): Promise<X509Certificate> {
   const secret = await adminCore().readNamespacedSecret({ name: 'hawser-agent-state', namespace });
@@ -92,12 +97,6 @@ describe('the agent over time', () => {
 
 describe('the agent outside a cluster (development)', () => {
   it('runs with --kubeconfig and --state-dir, and keeps its identity in the directory', async () => {
-    const { mkdtemp, readFile, rm } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { startProcess } = await import('../support/processes.js');
-    const { AGENT_CLI } = await import('../support/hawser.js');
-    const { testCluster } = await import('../support/test-cluster.js');
     const server = await startServer();
     const dir = await mkdtemp(join(tmpdir(), 'hawser-agent-dev-'));
     const { token } = await addCluster(server, uniqueName('dev'));

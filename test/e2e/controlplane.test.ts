@@ -10,7 +10,6 @@ import { testCluster } from '../support/test-cluster.js';
 const root = resolve(import.meta.dirname, '../..');
 const cli = (args: string[], env: NodeJS.ProcessEnv) => runCommand(process.execPath, ['--import', 'tsx', 'test/controlplane/cli.ts', ...args], { cwd: root, env });
 
-
 // `npm run controlplane -- up|status|down` as a developer uses it (the suites
 // themselves get theirs from the global setup).
 describe.skipIf(testCluster().external)('npm run controlplane', () => {
