@@ -1,0 +1,24 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { EXTERNAL_MEMORY_FLAG, tuneGarbageCollector } from '../src/gc-tuning.js';
+
+const major = Number.parseInt(process.versions.node, 10);
+
+describe('tuneGarbageCollector', () => {
+  it('leaves Node 20 alone: its V8 does not know the flag', () => {
+    expect(tuneGarbageCollector('20.19.0')).toBe(false);
+    const run = spawnSync(process.execPath, [EXTERNAL_MEMORY_FLAG, '-e', '0'], { encoding: 'utf8' });
+    if (major < 24) expect(run.stderr).toMatch(/bad option/);
+  });
+
+  // A tripwire for runtime upgrades: if a future V8 drops or renames the
+  // flag, this fails in CI instead of the relay silently losing a third of
+  // its throughput (and printing "unrecognized flag" at every start).
+  it.runIf(major >= 24)('the flag exists in this runtime and is applied without complaint', () => {
+    expect(execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' })).toContain(EXTERNAL_MEMORY_FLAG.slice(2));
+    const script = `import('${new URL('../src/gc-tuning.ts', import.meta.url).href}').then((m) => process.stdout.write(String(m.tuneGarbageCollector())))`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('true');
+  });
+});
