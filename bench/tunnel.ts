@@ -27,6 +27,9 @@ import { bigBody, busyBesideStall, latencyC1, throughput, watches } from './lib/
 import { fmtMs, MB, ratio } from './lib/stats.js';
 import { startTunnelPath } from './lib/tunnel-path.js';
 import { AgentProcess } from './lib/agent-ipc.js';
+import { benchGcTuning } from './lib/gc.js';
+
+const gcTuning = benchGcTuning();
 
 const quick = process.argv.includes('--quick');
 const N = {
@@ -195,12 +198,12 @@ const notes = [
   `Stall ratio (p99 with stall / without): ${['direct', 'tunnel', 'h2'].map((n) => `${n} ${ratio(results[n]?.busyStallP99 ?? NaN, results[n]?.busyP99 ?? NaN)}`).join(', ')}.`,
   t ? `Tunnel session buffered bytes (sampled every 5 ms): 50 MB body peak ${(t.bigSessionMb ?? 0).toFixed(2)} MB server side, ` +
     `${(t.bigAgentSessionMb ?? 0).toFixed(2)} MB agent side; server side while a stream was stalled, peak ${(t.stallSessionMb ?? 0).toFixed(2)} MB.` : '',
-  `Node ${process.version}, ${quick ? 'quick' : 'full'} run, ${new Date().toISOString()}.`,
+  `Node ${process.version} (GC tuning ${gcTuning}), ${quick ? 'quick' : 'full'} run, ${new Date().toISOString()}.`,
 ];
 const table = [...lines, ...notes].join('\n');
 console.log(`\n${table}\n`);
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(dir, { recursive: true });
 writeFileSync(`${dir}tunnel.md`, `${table}\n`);
-writeFileSync(`${dir}tunnel.json`, JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, N, results }, null, 2));
+writeFileSync(`${dir}tunnel.json`, JSON.stringify({ date: new Date().toISOString(), node: process.version, gcTuning, quick, N, results }, null, 2));
 process.exit(0);
