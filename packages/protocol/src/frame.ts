@@ -77,9 +77,14 @@ function header(buf: Buffer, length: number, type: number, flags: number, stream
  * caller choose (and reuse) the memory.
  */
 export function writeDataFrame(buf: Buffer, streamId: number, fin: boolean, payload: Uint8Array): Buffer {
-  header(buf, payload.length, FrameType.DATA, fin ? FrameFlag.FIN : 0, streamId);
+  writeDataHeader(buf, streamId, fin, payload.length);
   buf.set(payload, FRAME_HEADER_SIZE);
   return buf.subarray(0, FRAME_HEADER_SIZE + payload.length);
+}
+
+/** Write only the header of a DATA frame whose payload the caller puts at FRAME_HEADER_SIZE. */
+export function writeDataHeader(buf: Buffer, streamId: number, fin: boolean, payloadLength: number): void {
+  header(buf, payloadLength, FrameType.DATA, fin ? FrameFlag.FIN : 0, streamId);
 }
 
 /** Serialize one frame. Throws on programmer errors (values out of range), never on peer input. */

@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import { HtnError, HtnErrorCode, WireCode, htnCodeOf, isHtnError } from './errors.js';
-import { encodeFrame, FRAME_HEADER_SIZE, FrameType, writeDataFrame } from './frame.js';
+import { encodeFrame, FRAME_HEADER_SIZE, FrameType, writeDataFrame, writeDataHeader } from './frame.js';
 import type { DataSource } from './scheduler.js';
 
 /** What a stream needs from its session; implemented privately by Session. */
@@ -28,7 +28,16 @@ export interface StreamAddress {
 
 const EMPTY = Buffer.alloc(0);
 
-interface OutChunk { buf: Buffer; off: number; cb: (err?: Error | null) => void }
+interface OutChunk { buf: Buffer; off: number }
+
+/**
+ * Bytes a stream accepts from its writer before the writer must wait: one
+ * default-sized frame. Up to this much, write callbacks run at once, so a
+ * writer fed in small chunks (a TLS socket hands over 16 KiB records) queues
+ * a whole frame's worth while the tunnel is busy, and takeFrame() sends it
+ * as one frame instead of one per chunk.
+ */
+const OUT_QUEUE_BYTES = 64 * 1024;
 
 /**
  * One multiplexed stream: a Node `Duplex` that behaves enough like a
@@ -66,6 +75,10 @@ export class TunnelStream extends Duplex implements DataSource {
   /** Bytes we still let the peer send (our window for this stream). */
   #recvCredit: number;
   #out: OutChunk[] = [];
+  /** Bytes in #out not yet taken into frames. */
+  #outBytes = 0;
+  /** The writer's callback, held while #out is full (backpressure). */
+  #writeCb: ((err?: Error | null) => void) | undefined;
   #finCb: ((err?: Error | null) => void) | undefined;
   #finSent = false;
   #finReceived = false;
@@ -263,23 +276,55 @@ export class TunnelStream extends Duplex implements DataSource {
       return this.#sendFin(writeDataFrame(alloc(FRAME_HEADER_SIZE), this.id, true, EMPTY));
     }
     if (this.#sendCredit <= 0) return undefined;
-    const n = Math.min(head.buf.length - head.off, this.#sendCredit, maxPayload);
-    const payload = head.buf.subarray(head.off, head.off + n);
-    head.off += n;
+    const n = Math.min(this.#outBytes, this.#sendCredit, maxPayload);
+    this.#outBytes -= n;
     this.#sendCredit -= n;
     this.bytesWritten += n;
     this.#lastActivity = Date.now();
     const buf = alloc(FRAME_HEADER_SIZE + n);
-    if (head.off < head.buf.length) return writeDataFrame(buf, this.id, false, payload);
-    this.#out.shift();
+    if (head.buf.length - head.off > n) {
+      // Part of one chunk: the rest waits for credit or the next turn.
+      writeDataFrame(buf, this.id, false, head.buf.subarray(head.off, head.off + n));
+      head.off += n;
+      this.#releaseWriter();
+      return buf;
+    }
+    // Whole chunks, as many as fit: a frame gathers what the writer queued
+    // since the last turn. Sources that hand over small chunks (a TLS
+    // socket reads 16 KiB records) would otherwise pay every per-message
+    // cost (WebSocket frame, TLS record tail, dispatch on the far side) once
+    // per chunk.
+    let at = FRAME_HEADER_SIZE;
+    let written = 0;
+    const end = FRAME_HEADER_SIZE + n;
+    while (at < end) {
+      const chunk = this.#out[written] as OutChunk;
+      const take = Math.min(chunk.buf.length - chunk.off, end - at);
+      chunk.buf.copy(buf, at, chunk.off, chunk.off + take);
+      chunk.off += take;
+      at += take;
+      if (chunk.off === chunk.buf.length) written++;
+    }
+    this.#out.splice(0, written);
     // Piggy-back FIN on the last DATA frame when end() is already pending.
     const fin = this.#out.length === 0 && this.#finCb !== undefined;
-    const frame = writeDataFrame(buf, this.id, fin, payload);
-    if (fin) this.#sendFin(frame);
-    // The chunk has left the stream; let the writer continue. Node defers
-    // its own work for synchronous callbacks, so calling it here is safe.
-    head.cb();
-    return frame;
+    writeDataHeader(buf, this.id, fin, n);
+    if (fin) this.#sendFin(buf);
+    this.#releaseWriter();
+    return buf;
+  }
+
+  /**
+   * Let a held writer continue once the queue has room. Node defers its own
+   * work for callbacks made outside _write, so calling it from the
+   * scheduler is safe; it runs after the frame is complete because the
+   * writer may queue more (or destroy the stream) from inside it.
+   */
+  #releaseWriter(): void {
+    const cb = this.#writeCb;
+    if (cb === undefined || this.#outBytes >= OUT_QUEUE_BYTES) return;
+    this.#writeCb = undefined;
+    cb();
   }
 
   #sendFin(frame: Buffer): Buffer {
@@ -353,8 +398,13 @@ export class TunnelStream extends Duplex implements DataSource {
       cb();
       return;
     }
-    this.#out.push({ buf: chunk, off: 0, cb });
+    this.#out.push({ buf: chunk, off: 0 });
+    this.#outBytes += chunk.length;
     this.#host.ready(this);
+    // Accepted while the queue holds less than a frame; otherwise the writer
+    // waits until takeFrame() makes room (see OUT_QUEUE_BYTES).
+    if (this.#outBytes < OUT_QUEUE_BYTES) cb();
+    else this.#writeCb = cb;
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -380,6 +430,8 @@ export class TunnelStream extends Duplex implements DataSource {
     this.#inBytes = 0;
     this.#inQueue = [];
     this.#out = [];
+    this.#outBytes = 0;
+    this.#writeCb = undefined;
     if (err) this.#closeError ??= err;
     // A stream must not crash its process because nobody listens for
     // 'error' (a server that resets a stream a hostile agent opened, a peer

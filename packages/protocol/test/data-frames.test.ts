@@ -1,0 +1,91 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { closePair, nextStream, patternBytes, readAll, readyPair, tick } from './helpers.js';
+import type { Pair } from './helpers.js';
+
+const KiB = 1024;
+let pair: Pair | undefined;
+afterEach(() => {
+  if (pair) closePair(pair);
+  pair = undefined;
+});
+
+describe('DATA frames from queued writes', () => {
+  it('gathers small chunks written in one turn into one frame, FIN included', async () => {
+    pair = await readyPair({ limits: { initialWindow: 256 * KiB } }, { limits: { initialWindow: 256 * KiB } });
+    const accepted = nextStream(pair.server);
+    const stream = pair.client.openStream();
+    const peer = await accepted;
+    const received = readAll(peer);
+    await tick();
+    const before = pair.clientTransport.sentMessages;
+    const body = patternBytes(48 * KiB);
+    const callbacks: number[] = [];
+    // Three 16 KiB chunks, the size a TLS socket hands over.
+    for (let i = 0; i < 3; i++) stream.write(body.subarray(i * 16 * KiB, (i + 1) * 16 * KiB), () => callbacks.push(i));
+    stream.end();
+    expect((await received).equals(body)).toBe(true);
+    expect(pair.clientTransport.sentMessages - before).toBe(1);
+    expect(callbacks).toEqual([0, 1, 2]);
+  });
+
+  it('splits chunks across frames at the frame size and keeps every byte in order', async () => {
+    pair = await readyPair({ limits: { initialWindow: 256 * KiB, maxFrameSize: 16 * KiB } }, { limits: { initialWindow: 256 * KiB } });
+    const accepted = nextStream(pair.server);
+    const stream = pair.client.openStream();
+    const peer = await accepted;
+    const received = readAll(peer);
+    await tick();
+    const before = pair.clientTransport.sentMessages;
+    const body = patternBytes(100 * KiB, 7);
+    // Chunks that straddle frame boundaries: 10, 30, 25 and 35 KiB.
+    let at = 0;
+    for (const size of [10, 30, 25, 35]) {
+      stream.write(body.subarray(at, at + size * KiB));
+      at += size * KiB;
+    }
+    stream.end();
+    expect((await received).equals(body)).toBe(true);
+    // 100 KiB in frames of at most 16 KiB: seven frames, not one per chunk piece.
+    expect(pair.clientTransport.sentMessages - before).toBe(7);
+  });
+
+  it('holds the writer once a frame\'s worth is queued, and lets it go when the frame leaves', async () => {
+    pair = await readyPair();
+    const accepted = nextStream(pair.server);
+    const stream = pair.client.openStream();
+    const peer = await accepted;
+    const received = readAll(peer);
+    await tick();
+    const body = patternBytes(256 * KiB, 3);
+    let drains = 0;
+    stream.on('drain', () => drains++);
+    let ok = true;
+    let written = 0;
+    while (ok && written < 16) ok = stream.write(body.subarray(written * 16 * KiB, ++written * 16 * KiB));
+    // The stream's queue takes a frame's worth (64 KiB) before a write waits
+    // on it; then Node's own high-water mark (16 KiB) says stop.
+    expect(ok).toBe(false);
+    expect(written).toBe(4);
+    await new Promise((resolve) => stream.once('drain', resolve));
+    stream.end();
+    expect((await received).equals(body.subarray(0, written * 16 * KiB))).toBe(true);
+    expect(drains).toBe(1);
+  });
+
+  it('a frame never takes more than the peer window allows', async () => {
+    pair = await readyPair({}, { limits: { initialWindow: 8 * KiB, streamWindow: 8 * KiB } });
+    const accepted = nextStream(pair.server);
+    const stream = pair.client.openStream();
+    const peer = await accepted;
+    peer.pause();
+    await tick();
+    for (let i = 0; i < 4; i++) stream.write(patternBytes(4 * KiB, i + 1));
+    await tick(20);
+    // The reader is paused: only its window (8 KiB) may have crossed.
+    expect(peer.readableLength + peer.bufferedBytes).toBeLessThanOrEqual(8 * KiB);
+    const received = readAll(peer);
+    peer.resume();
+    stream.end();
+    expect((await received).length).toBe(16 * KiB);
+  });
+});
