@@ -15,9 +15,6 @@ import { MemorySampler } from './stats.js';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AgentReply, AgentRequest } from './agent-ipc.js';
-import { benchGcTuning } from './gc.js';
-
-benchGcTuning();
 
 /** The upstream process (bench/lib/upstream-process.ts) and a tiny request/reply over its IPC channel. */
 const upstream = await (async () => {

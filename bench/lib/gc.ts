@@ -1,11 +1,10 @@
-import { tuneGarbageCollector } from '../../packages/protocol/src/index.js';
+import { tuneGarbageCollector } from '../../packages/server/src/gc-tuning.js';
 
 /**
- * The bench's processes stand in for the agent and server, so they run with
- * the same garbage-collector settings as the real entry points.
- * BENCH_GC_TUNING=off leaves V8's defaults, for an A/B in one run of each.
+ * The bench process stands in for the server, so it runs with the server's
+ * garbage-collector settings (the agent process, like the real agent, keeps
+ * V8's defaults). HAWSER_GC_TUNING=off turns them off here too, for an A/B.
  */
-export function benchGcTuning(): 'on' | 'off' | 'n/a' {
-  if (process.env.BENCH_GC_TUNING === 'off') return 'off';
-  return tuneGarbageCollector() ? 'on' : 'n/a';
+export function benchGcTuning(): 'on' | 'off' {
+  return tuneGarbageCollector() ? 'on' : 'off';
 }

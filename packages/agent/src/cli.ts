@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { tuneGarbageCollector } from '@hawser/protocol';
 import { AGENT_VERSION, Agent } from './agent.js';
 import { loadConfig } from './config.js';
 import { AgentError } from './errors.js';
@@ -92,8 +91,6 @@ async function main(): Promise<number> {
   return -1;
 }
 
-// Before any traffic flows; why: packages/protocol/src/gc-tuning.ts.
-tuneGarbageCollector();
 main().then(
   (code) => {
     if (code >= 0) process.exit(code);

@@ -20,4 +20,3 @@ export { Backoff } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { Reconnector } from './reconnector.js';
 export type { ReconnectorOptions } from './reconnector.js';
-export { tuneGarbageCollector, EXTERNAL_MEMORY_FLAG } from './gc-tuning.js';

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-import { tuneGarbageCollector } from '@hawser/protocol';
 import { main } from './cli-main.js';
+import { tuneGarbageCollector } from './gc-tuning.js';
 
-// Before any traffic flows; why: packages/protocol/src/gc-tuning.ts.
+// Before any traffic flows; why: gc-tuning.ts.
 tuneGarbageCollector();
 
 process.exitCode = await main(process.argv.slice(2), {

@@ -4,6 +4,7 @@ export * from './audit.js';
 export * from './bootstrap-token.js';
 export * from './certificate-authority.js';
 export * from './client-certificate.js';
+export * from './gc-tuning.js';
 export * from './cluster-names.js';
 export * from './config.js';
 export * from './data-dir.js';

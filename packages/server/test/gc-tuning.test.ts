@@ -11,9 +11,13 @@ describe('tuneGarbageCollector', () => {
     if (major < 24) expect(run.stderr).toMatch(/bad option/);
   });
 
+  it('HAWSER_GC_TUNING=off keeps V8 defaults', () => {
+    expect(tuneGarbageCollector('24.11.0', { HAWSER_GC_TUNING: 'off' })).toBe(false);
+  });
+
   // A tripwire for runtime upgrades: if a future V8 drops or renames the
-  // flag, this fails in CI instead of the relay silently losing a third of
-  // its throughput (and printing "unrecognized flag" at every start).
+  // flag, this fails in CI instead of the server silently losing a third of
+  // its CPU headroom (and printing "unrecognized flag" at every start).
   it.runIf(major >= 24)('the flag exists in this runtime and is applied without complaint', () => {
     expect(execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' })).toContain(EXTERNAL_MEMORY_FLAG.slice(2));
     const script = `import('${new URL('../src/gc-tuning.ts', import.meta.url).href}').then((m) => process.stdout.write(String(m.tuneGarbageCollector())))`;
