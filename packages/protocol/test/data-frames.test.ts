@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { closePair, nextStream, patternBytes, readAll, readyPair, tick } from './helpers.js';
 import type { Pair } from './helpers.js';
+import type { TunnelStream } from '../src/index.js';
 
 const KiB = 1024;
 let pair: Pair | undefined;
@@ -9,12 +10,18 @@ afterEach(() => {
   pair = undefined;
 });
 
+/** A stream from the client session and its accepted end on the server, with the open settled. */
+async function streamPair(p: Pair): Promise<{ stream: TunnelStream; peer: TunnelStream }> {
+  const accepted = nextStream(p.server);
+  const stream = p.client.openStream();
+  const peer = await accepted;
+  return { stream, peer };
+}
+
 describe('DATA frames from queued writes', () => {
   it('gathers small chunks written in one turn into one frame, FIN included', async () => {
     pair = await readyPair({ limits: { initialWindow: 256 * KiB } }, { limits: { initialWindow: 256 * KiB } });
-    const accepted = nextStream(pair.server);
-    const stream = pair.client.openStream();
-    const peer = await accepted;
+    const { stream, peer } = await streamPair(pair);
     const received = readAll(peer);
     await tick();
     const before = pair.clientTransport.sentMessages;
@@ -30,9 +37,7 @@ describe('DATA frames from queued writes', () => {
 
   it('splits chunks across frames at the frame size and keeps every byte in order', async () => {
     pair = await readyPair({ limits: { initialWindow: 256 * KiB, maxFrameSize: 16 * KiB } }, { limits: { initialWindow: 256 * KiB } });
-    const accepted = nextStream(pair.server);
-    const stream = pair.client.openStream();
-    const peer = await accepted;
+    const { stream, peer } = await streamPair(pair);
     const received = readAll(peer);
     await tick();
     const before = pair.clientTransport.sentMessages;
@@ -51,9 +56,7 @@ describe('DATA frames from queued writes', () => {
 
   it('holds the writer once a frame\'s worth is queued, and lets it go when the frame leaves', async () => {
     pair = await readyPair();
-    const accepted = nextStream(pair.server);
-    const stream = pair.client.openStream();
-    const peer = await accepted;
+    const { stream, peer } = await streamPair(pair);
     const received = readAll(peer);
     await tick();
     const body = patternBytes(256 * KiB, 3);
@@ -74,9 +77,7 @@ describe('DATA frames from queued writes', () => {
 
   it('a frame never takes more than the peer window allows', async () => {
     pair = await readyPair({}, { limits: { initialWindow: 8 * KiB, streamWindow: 8 * KiB } });
-    const accepted = nextStream(pair.server);
-    const stream = pair.client.openStream();
-    const peer = await accepted;
+    const { stream, peer } = await streamPair(pair);
     peer.pause();
     await tick();
     for (let i = 0; i < 4; i++) stream.write(patternBytes(4 * KiB, i + 1));
