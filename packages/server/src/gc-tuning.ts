@@ -9,9 +9,9 @@ import v8 from 'node:v8';
  * socket read is a fresh ArrayBuffer, Node's HTTP parser copies every body
  * chunk into another, TLS adds its own). From V8 13 (Node 24) each fixed
  * budget spent starts a full marking cycle however small the heap: the
- * server ran 41 full collections per 500 MB relayed, and with the flag 25.
- * Measured on the real path (Node 24, a 39 MB LIST from a real API server,
- * seven times): the server's CPU fell from 2.0-3.7 s to 1.3-1.9 s.
+ * bench's server process ran 41 full collections per 500 MB relayed, and
+ * with the flag 25. On the real path (Node 24, a 39 MB LIST from a real API
+ * server, seven times) the server's CPU fell from 2.0-3.7 s to 1.3-1.9 s.
  *
  * The agent does not use it: its CPU on the same path did not change
  * beyond the noise, and it runs under a 128 MiB memory limit, where buffers
