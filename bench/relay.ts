@@ -9,7 +9,9 @@
  *            -> kube-apiserver with impersonation
  *
  * Scenarios: small GET latency (p50/p99, concurrency 1), LIST of 5,000
- * ConfigMaps, 100 concurrent watches with events (delivery delay p50/p99).
+ * ConfigMaps, a LIST of about 50 MB (2,500 ConfigMaps of 20 KB: the
+ * design's "one 50 MB LIST body", here from a real API server over TLS on
+ * both paths), 100 concurrent watches with events (delivery delay p50/p99).
  * Only 127.0.0.1; every loop is bounded. `npm run bench:relay [-- --quick]`.
  * Results: stdout and bench/results/relay.{md,json}.
  */
@@ -27,7 +29,7 @@ import { useCluster } from '../test/support/test-cluster.js';
 import { fmtMs, ratio, summarize } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
-const N = { gets: quick ? 400 : 3000, warmup: quick ? 500 : 1500, objects: 5000, lists: quick ? 3 : 8, watches: 100, events: quick ? 30 : 100, eventEveryMs: 50 };
+const N = { gets: quick ? 400 : 3000, warmup: quick ? 500 : 1500, objects: 5000, lists: quick ? 3 : 8, bigObjects: 2500, bigObjectBytes: 20_000, bigLists: quick ? 1 : 3, watches: 100, events: quick ? 30 : 100, eventEveryMs: 50 };
 
 interface Target {
   name: string;
@@ -77,11 +79,11 @@ async function smallGets(targets: Target[], ns: string): Promise<Map<string, { p
   }));
 }
 
-async function bigList(t: Target, ns: string): Promise<{ ms: number; mb: number }> {
+async function bigList(t: Target, ns: string, lists: number): Promise<{ ms: number; mb: number }> {
   await get(t, `/api/v1/namespaces/${ns}/configmaps`);
   const times: number[] = [];
   let bytes = 0;
-  for (let i = 0; i < N.lists; i++) {
+  for (let i = 0; i < lists; i++) {
     const r = await get(t, `/api/v1/namespaces/${ns}/configmaps`);
     if (r.status !== 200) throw new Error(`${t.name}: LIST answered ${r.status}`);
     times.push(r.ms);
@@ -180,6 +182,16 @@ subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
     for (let i = 0; i < N.objects; i += 100) {
       await Promise.all(Array.from({ length: 100 }, (_, j) => core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name: `cm-${i + j}` }, data: { v: 'x'.repeat(200) } } })));
     }
+    const bigNs = await createNamespace('hawser-bench-big');
+    log(`creating ${N.bigObjects} ConfigMaps of ${N.bigObjectBytes / 1000} KB`);
+    for (let i = 0; i < N.bigObjects; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => core.createNamespacedConfigMap({ namespace: bigNs.name, body: { metadata: { name: `big-${i + j}` }, data: { v: 'y'.repeat(N.bigObjectBytes) } } })));
+    }
+    await applyYaml(`apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: bench-view, namespace: ${bigNs.name} }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view }
+subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
     const watchNs = await createNamespace('hawser-bench-watch');
     await applyYaml(`apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -208,10 +220,19 @@ subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
     for (const round of [1, 2]) {
       for (const t of [direct, hawser]) {
         log(`round ${round}: ${t.name} LIST of ${N.objects}`);
-        const l = await bigList(t, ns.name);
+        const l = await bigList(t, ns.name, N.lists);
         const r = results[t.name]!;
         r.listMs = Math.min(r.listMs ?? Infinity, l.ms);
         r.listMb = l.mb;
+      }
+    }
+    for (const round of [1, 2]) {
+      for (const t of [direct, hawser]) {
+        log(`round ${round}: ${t.name} LIST of ${N.bigObjects} ConfigMaps of ${N.bigObjectBytes / 1000} KB`);
+        const l = await bigList(t, bigNs.name, N.bigLists);
+        const r = results[t.name]!;
+        r.bigListMs = Math.min(r.bigListMs ?? Infinity, l.ms);
+        r.bigListMb = l.mb;
       }
     }
     for (const t of [direct, hawser]) {
@@ -226,6 +247,7 @@ subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
       ['small GET p50 (ms)', fmtMs(d.getP50!), fmtMs(h.getP50!), ratio(h.getP50!, d.getP50!), `+${fmtMs(h.getP50! - d.getP50!)} ms`],
       ['small GET p99 (ms)', fmtMs(d.getP99!), fmtMs(h.getP99!), ratio(h.getP99!, d.getP99!), `+${fmtMs(h.getP99! - d.getP99!)} ms`],
       [`LIST ${N.objects} ConfigMaps, ${d.listMb!.toFixed(1)} MB (ms)`, fmtMs(d.listMs!), fmtMs(h.listMs!), ratio(h.listMs!, d.listMs!), `throughput ${((d.listMs! / h.listMs!) * 100).toFixed(0)}% of direct`],
+      [`LIST ${N.bigObjects} ConfigMaps, ${d.bigListMb!.toFixed(1)} MB (ms)`, fmtMs(d.bigListMs!), fmtMs(h.bigListMs!), ratio(h.bigListMs!, d.bigListMs!), `throughput ${((d.bigListMs! / h.bigListMs!) * 100).toFixed(0)}% of direct`],
       [`${N.watches} watches: event delay p50 (ms)`, fmtMs(d.watchP50!), fmtMs(h.watchP50!), ratio(h.watchP50!, d.watchP50!), `+${fmtMs(h.watchP50! - d.watchP50!)} ms`],
       [`${N.watches} watches: event delay p99 (ms)`, fmtMs(d.watchP99!), fmtMs(h.watchP99!), ratio(h.watchP99!, d.watchP99!), `+${fmtMs(h.watchP99! - d.watchP99!)} ms`],
       ['watch events delivered', `${d.watchReceived}/${d.watchExpected}`, `${h.watchReceived}/${h.watchExpected}`, '', ''],
