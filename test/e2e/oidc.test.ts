@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binary } from '../controlplane/binaries.js';
 import { OidcProvider } from '../support/oidc-provider.js';
 import { addCluster, agentReadiness, deployAgent, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
-import { adminCore, createNamespace, kubectl } from '../support/kube.js';
+import { adminCore, createNamespace, kubectl, uniqueName } from '../support/kube.js';
 
 const AUDIENCE = 'hawser';
 
@@ -35,7 +35,7 @@ describe('operators signed in with OIDC', () => {
     server = await startServer({ args: ['--oidc-issuer', idp.issuer, '--oidc-audience', AUDIENCE, '--tier', 'read=sre'] });
     ns = await createNamespace();
     await adminCore().createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name: 'settings' }, data: { a: 'b' } } });
-    cluster = `oidc-${Date.now().toString(36)}`;
+    cluster = uniqueName('oidc');
     const { token } = await addCluster(server, cluster);
     const agentNs = await createNamespace();
     agent = await deployAgent({ namespace: agentNs.name, server, token, values: { set: ['tierBindings.enabled=true'] } });
@@ -50,7 +50,7 @@ describe('operators signed in with OIDC', () => {
   });
 
   async function tokenKubeconfig(token: string): Promise<string> {
-    const path = join(work, `token-${Math.random().toString(36).slice(2)}.kubeconfig`);
+    const path = join(work, `${uniqueName('token')}.kubeconfig`);
     const res = await server.cli(['kubeconfig', cluster, '--token', token, '--output', path]);
     expect(res.code, res.stderr).toBe(0);
     return path;
