@@ -7,6 +7,11 @@
  *   hawser   HTTPS keep-alive client -> hawser server (API token, tier read)
  *            -> tunnel stream -> hawser-agent (as the chart's ServiceAccount)
  *            -> kube-apiserver with impersonation
+ *   floor    HTTPS keep-alive client -> bare reverse proxy (TLS) -> bare reverse
+ *            proxy -> kube-apiserver with the agent's token and the same
+ *            impersonation: the same hops in two processes with none of
+ *            Hawser's work (bench/lib/floor-proxy.ts), so hawser - floor is
+ *            what Hawser costs and floor - direct what the hops cost here
  *
  * Scenarios: small GET latency (p50/p99, concurrency 1), LIST of 5,000
  * ConfigMaps, a LIST of about 50 MB (2,500 ConfigMaps of 20 KB: the
@@ -15,6 +20,7 @@
  * Only 127.0.0.1; every loop is bounded. `npm run bench:relay [-- --quick]`.
  * Results: stdout and bench/results/relay.{md,json}.
  */
+import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
@@ -23,9 +29,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ControlPlane } from '../test/controlplane/control-plane.js';
+import { createCertificate } from '../test/controlplane/pki.js';
 import { addCluster, agentReadiness, deployAgent, eventually, startServer } from '../test/support/hawser.js';
 import { adminCore, applyYaml, createNamespace, serviceAccountToken } from '../test/support/kube.js';
 import { useCluster } from '../test/support/test-cluster.js';
+import type { FloorProxyConfig } from './lib/floor-proxy.js';
 import { fmtMs, ratio, summarize } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -37,6 +45,22 @@ interface Target {
   ca: string;
   token: string;
   agent: Agent;
+}
+
+/** One bare reverse proxy in its own process (bench/lib/floor-proxy.ts). */
+async function startFloorProxy(config: FloorProxyConfig): Promise<{ port: number; stop(): Promise<void> }> {
+  const child = fork(fileURLToPath(new URL('./lib/floor-proxy.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  child.send(config);
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { port: number }) => resolve(m.port));
+    child.once('exit', (code) => reject(new Error(`floor proxy exited with ${code}`)));
+  });
+  const stop = (): Promise<void> => new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill();
+  });
+  return { port, stop };
 }
 
 function get(t: Target, path: string): Promise<{ status: number; bytes: number; ms: number }> {
@@ -177,6 +201,15 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view }
 subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
     const directToken = await serviceAccountToken(ns.name, 'bench');
 
+    // The floor: the agent's own token and the headers the agent would set
+    // for this operator (tier read), behind a TLS front like the server's.
+    const agentToken = await serviceAccountToken(agentNs.name, 'hawser-agent');
+    const back = await startFloorProxy({ upstream: state.apiServerUrl, ca, impersonate: { token: agentToken, user: 'hawser:bench', groups: ['hawser:tier:read'] } });
+    cleanup.unshift(() => back.stop());
+    const caPair = { cert: ca, key: await readFile(state.pki.caKey, 'utf8') };
+    const front = await startFloorProxy({ upstream: `http://127.0.0.1:${back.port}`, tls: createCertificate({ subject: { cn: 'hawser-bench-floor' }, issuer: caPair, serverNames: { ip: ['127.0.0.1'] } }) });
+    cleanup.unshift(() => front.stop());
+
     log(`creating ${N.objects} ConfigMaps`);
     const core = adminCore();
     for (let i = 0; i < N.objects; i += 100) {
@@ -209,16 +242,19 @@ subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
       agent: new Agent({ keepAlive: true, maxSockets: 256 }),
     };
 
-    const results: Record<string, Record<string, number>> = { direct: {}, hawser: {} };
+    const floor: Target = { name: 'floor', base: `https://127.0.0.1:${front.port}`, ca, token: directToken, agent: new Agent({ keepAlive: true, maxSockets: 256 }) };
+    const targets = [direct, floor, hawser];
+
+    const results: Record<string, Record<string, number>> = { direct: {}, floor: {}, hawser: {} };
     log(`small GETs, ${N.gets} on each target, alternating in blocks`);
-    const gets = await smallGets([direct, hawser], ns.name);
-    for (const t of [direct, hawser]) {
+    const gets = await smallGets(targets, ns.name);
+    for (const t of targets) {
       results[t.name]!.getP50 = gets.get(t.name)!.p50;
       results[t.name]!.getP99 = gets.get(t.name)!.p99;
     }
-    // Interleave: direct, hawser, direct, hawser, so drift hits both.
+    // Interleave: direct, floor, hawser, then again, so drift hits all.
     for (const round of [1, 2]) {
-      for (const t of [direct, hawser]) {
+      for (const t of targets) {
         log(`round ${round}: ${t.name} LIST of ${N.objects}`);
         const l = await bigList(t, ns.name, N.lists);
         const r = results[t.name]!;
@@ -227,7 +263,7 @@ subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
       }
     }
     for (const round of [1, 2]) {
-      for (const t of [direct, hawser]) {
+      for (const t of targets) {
         log(`round ${round}: ${t.name} LIST of ${N.bigObjects} ConfigMaps of ${N.bigObjectBytes / 1000} KB`);
         const l = await bigList(t, bigNs.name, N.bigLists);
         const r = results[t.name]!;
@@ -235,31 +271,39 @@ subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
         r.bigListMb = l.mb;
       }
     }
-    for (const t of [direct, hawser]) {
+    for (const t of targets) {
       log(`${t.name}: ${N.watches} watches, ${N.events} events`);
       const w = await watchDelay(t, watchNs.name);
       Object.assign(results[t.name]!, { watchP50: w.p50, watchP99: w.p99, watchReceived: w.received, watchExpected: w.expected });
     }
 
     const d = results.direct!;
+    const f = results.floor!;
     const h = results.hawser!;
+    const added = (x: number, base: number): string => `${x - base >= 0 ? '+' : ''}${fmtMs(x - base)} ms`;
+    const share = (ms: number, base: number): string => `${((base / ms) * 100).toFixed(0)}% of direct`;
     const rows = [
-      ['small GET p50 (ms)', fmtMs(d.getP50!), fmtMs(h.getP50!), ratio(h.getP50!, d.getP50!), `+${fmtMs(h.getP50! - d.getP50!)} ms`],
-      ['small GET p99 (ms)', fmtMs(d.getP99!), fmtMs(h.getP99!), ratio(h.getP99!, d.getP99!), `+${fmtMs(h.getP99! - d.getP99!)} ms`],
-      [`LIST ${N.objects} ConfigMaps, ${d.listMb!.toFixed(1)} MB (ms)`, fmtMs(d.listMs!), fmtMs(h.listMs!), ratio(h.listMs!, d.listMs!), `throughput ${((d.listMs! / h.listMs!) * 100).toFixed(0)}% of direct`],
-      [`LIST ${N.bigObjects} ConfigMaps, ${d.bigListMb!.toFixed(1)} MB (ms)`, fmtMs(d.bigListMs!), fmtMs(h.bigListMs!), ratio(h.bigListMs!, d.bigListMs!), `throughput ${((d.bigListMs! / h.bigListMs!) * 100).toFixed(0)}% of direct`],
-      [`${N.watches} watches: event delay p50 (ms)`, fmtMs(d.watchP50!), fmtMs(h.watchP50!), ratio(h.watchP50!, d.watchP50!), `+${fmtMs(h.watchP50! - d.watchP50!)} ms`],
-      [`${N.watches} watches: event delay p99 (ms)`, fmtMs(d.watchP99!), fmtMs(h.watchP99!), ratio(h.watchP99!, d.watchP99!), `+${fmtMs(h.watchP99! - d.watchP99!)} ms`],
-      ['watch events delivered', `${d.watchReceived}/${d.watchExpected}`, `${h.watchReceived}/${h.watchExpected}`, '', ''],
+      ['small GET p50 (ms)', fmtMs(d.getP50!), fmtMs(f.getP50!), fmtMs(h.getP50!), ratio(h.getP50!, d.getP50!), added(h.getP50!, d.getP50!), added(f.getP50!, d.getP50!), added(h.getP50!, f.getP50!)],
+      ['small GET p99 (ms)', fmtMs(d.getP99!), fmtMs(f.getP99!), fmtMs(h.getP99!), ratio(h.getP99!, d.getP99!), added(h.getP99!, d.getP99!), added(f.getP99!, d.getP99!), added(h.getP99!, f.getP99!)],
+      [`LIST ${N.objects} ConfigMaps, ${d.listMb!.toFixed(1)} MB (ms)`, fmtMs(d.listMs!), fmtMs(f.listMs!), fmtMs(h.listMs!), ratio(h.listMs!, d.listMs!), share(h.listMs!, d.listMs!), share(f.listMs!, d.listMs!), `${((f.listMs! / h.listMs!) * 100).toFixed(0)}% of floor`],
+      [`LIST ${N.bigObjects} ConfigMaps, ${d.bigListMb!.toFixed(1)} MB (ms)`, fmtMs(d.bigListMs!), fmtMs(f.bigListMs!), fmtMs(h.bigListMs!), ratio(h.bigListMs!, d.bigListMs!), share(h.bigListMs!, d.bigListMs!), share(f.bigListMs!, d.bigListMs!), `${((f.bigListMs! / h.bigListMs!) * 100).toFixed(0)}% of floor`],
+      [`${N.watches} watches: event delay p50 (ms)`, fmtMs(d.watchP50!), fmtMs(f.watchP50!), fmtMs(h.watchP50!), ratio(h.watchP50!, d.watchP50!), added(h.watchP50!, d.watchP50!), added(f.watchP50!, d.watchP50!), added(h.watchP50!, f.watchP50!)],
+      [`${N.watches} watches: event delay p99 (ms)`, fmtMs(d.watchP99!), fmtMs(f.watchP99!), fmtMs(h.watchP99!), ratio(h.watchP99!, d.watchP99!), added(h.watchP99!, d.watchP99!), added(f.watchP99!, d.watchP99!), added(h.watchP99!, f.watchP99!)],
+      ['watch events delivered', `${d.watchReceived}/${d.watchExpected}`, `${f.watchReceived}/${f.watchExpected}`, `${h.watchReceived}/${h.watchExpected}`, '', '', '', ''],
     ];
-    const md = ['| scenario | direct | hawser | ratio | added |', '| --- | --- | --- | --- | --- |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+    const md = [
+      '| scenario | direct | floor | hawser | hawser/direct | hawser vs direct | floor vs direct | hawser vs floor |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
+      ...rows.map((r) => `| ${r.join(' | ')} |`),
+      '',
+      `Node ${process.version}, ${quick ? 'quick' : 'full'} run, ${new Date().toISOString()}.`,
+    ].join('\n');
     process.stdout.write(`\n${md}\n`);
     const out = fileURLToPath(new URL('./results/', import.meta.url));
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'relay.md'), md + '\n');
     writeFileSync(join(out, 'relay.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, N, results }, null, 2));
-    direct.agent.destroy();
-    hawser.agent.destroy();
+    for (const t of targets) t.agent.destroy();
   } finally {
     for (const c of cleanup) await c().catch(() => undefined);
   }

@@ -8,6 +8,9 @@
  * count, not absolute times.
  *
  *   direct     HTTP client -> keep-alive http.Agent -> upstream (loopback TCP)
+ *   proxy      HTTP client -> keep-alive http.Agent -> http.Server (the same relay
+ *              as the agent's, in the agent process) -> upstream: the floor, what
+ *              one extra process forwarding HTTP costs here, tunnel or not
  *   tunnel     HTTP client -> http.Agent, one tunnel stream per request -> session
  *              over real ws on loopback -> session -> http.Server (agent relay) -> upstream
  *   tunnel-ka  the same with a keep-alive http.Agent (idle streams reused)
@@ -62,9 +65,12 @@ const upstreamPort = agentProcess.upstreamPort;
 const directAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 const tunnel = await startTunnelPath(agentProcess);
 const h2 = await startH2Path(agentProcess);
+const proxyPort = await agentProcess.value('listen-proxy');
+const proxyAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 const tunnelBuffered = (): number => tunnel.server.bufferedBytes;
 const paths: Path[] = [
   { name: 'direct', req: http1Requester('direct', directAgent, upstreamPort) },
+  { name: 'proxy', req: http1Requester('proxy', proxyAgent, proxyPort) },
   { name: 'tunnel', req: http1Requester('tunnel', tunnel.agent, upstreamPort), buffered: tunnelBuffered },
   { name: 'tunnel-ka', req: http1Requester('tunnel-ka', tunnel.keepAliveAgent, upstreamPort), buffered: tunnelBuffered },
   { name: 'h2', req: h2Requester('h2', h2.session) },
@@ -157,23 +163,31 @@ try {
   }
 } finally {
   directAgent.destroy();
+  proxyAgent.destroy();
   await tunnel.close();
   await h2.close();
   await agentProcess.stop();
 }
 
 const d = results.direct!;
-const names = ['direct', 'tunnel', 'tunnel-ka', 'h2'];
+/** Columns after "direct": each path, then its ratio to each base named. */
+const columns: { name: string; label: string; bases: string[] }[] = [
+  { name: 'proxy', label: 'proxy', bases: ['direct'] },
+  { name: 'tunnel', label: 'tunnel', bases: ['direct', 'proxy'] },
+  { name: 'tunnel-ka', label: 'tunnel-ka', bases: ['direct'] },
+  { name: 'h2', label: 'h2-over-ws', bases: ['direct'] },
+];
 const lines = [
-  `| measure | direct | tunnel | tunnel/direct | tunnel-ka | tunnel-ka/direct | h2-over-ws | h2/direct | target (tunnel) |`,
-  `| --- | --- | --- | --- | --- | --- | --- | --- | --- |`,
+  `| measure | direct | ${columns.map((c) => [c.label, ...c.bases.map((b) => `${c.label}/${b}`)].join(' | ')).join(' | ')} | target (tunnel) |`,
+  `| --- | --- | ${columns.map((c) => Array(1 + c.bases.length).fill('---').join(' | ')).join(' | ')} | --- |`,
 ];
 function line(label: string, key: string, unit: string, target: string, fmt: (v: number) => string = (v) => v.toFixed(2), ratios = true): void {
-  const cells = names.map((n) => {
-    const v = results[n]?.[key];
-    if (v === undefined) return n === 'direct' ? '-' : '- | -';
-    return n === 'direct' ? `${fmt(v)} ${unit}` : `${fmt(v)} ${unit} | ${ratios ? ratio(v, d[key] ?? NaN) : '-'}`;
-  });
+  const cells = [d[key] === undefined ? '-' : `${fmt(d[key]!)} ${unit}`];
+  for (const c of columns) {
+    const v = results[c.name]?.[key];
+    cells.push(v === undefined ? '-' : `${fmt(v)} ${unit}`);
+    for (const b of c.bases) cells.push(v === undefined || !ratios ? '-' : ratio(v, results[b]?.[key] ?? NaN));
+  }
   lines.push(`| ${label} | ${cells.join(' | ')} | ${target} |`);
 }
 line('small GET p50, c=1', 'p50', 'ms', 'p50 <= direct + 1 ms', fmtMs);
@@ -191,11 +205,11 @@ line('1,000 watches: delivery delay p99, every event', 'watchP99', 'ms', 'includ
 line('1,000 watches: delivery delay p50, established streams', 'watchSteadyP50', 'ms', '', fmtMs);
 line('1,000 watches: delivery delay p99, established streams', 'watchSteadyP99', 'ms', 'p99 <= direct + 20 ms', fmtMs);
 const delivered = (n: string): string => (results[n]?.watchReceived !== undefined ? `${results[n]!.watchReceived}/${results[n]!.watchSent}` : '-');
-lines.push(`| 1,000 watches: events delivered | ${delivered('direct')} | ${delivered('tunnel')} | | - | | ${delivered('h2')} | | all |`);
+lines.push(`| 1,000 watches: events delivered | ${delivered('direct')} | ${columns.map((c) => [delivered(c.name), ...c.bases.map(() => '')].join(' | ')).join(' | ')} | all |`);
 const t = results.tunnel;
 const notes = [
   '',
-  `Stall ratio (p99 with stall / without): ${['direct', 'tunnel', 'h2'].map((n) => `${n} ${ratio(results[n]?.busyStallP99 ?? NaN, results[n]?.busyP99 ?? NaN)}`).join(', ')}.`,
+  `Stall ratio (p99 with stall / without): ${['direct', 'proxy', 'tunnel', 'h2'].map((n) => `${n} ${ratio(results[n]?.busyStallP99 ?? NaN, results[n]?.busyP99 ?? NaN)}`).join(', ')}.`,
   t ? `Tunnel session buffered bytes (sampled every 5 ms): 50 MB body peak ${(t.bigSessionMb ?? 0).toFixed(2)} MB server side, ` +
     `${(t.bigAgentSessionMb ?? 0).toFixed(2)} MB agent side; server side while a stream was stalled, peak ${(t.stallSessionMb ?? 0).toFixed(2)} MB.` : '',
   `Node ${process.version} (GC tuning ${gcTuning}), ${quick ? 'quick' : 'full'} run, ${new Date().toISOString()}.`,

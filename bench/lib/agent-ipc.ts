@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 /** Messages to the agent process (bench/lib/agent-process.ts). */
 export type AgentRequest =
   | { type: 'connect-tunnel' | 'connect-h2'; id: number; url: string }
-  | { type: 'events-sent' | 'stop-events' | 'mem-start' | 'mem-stop' | 'exit'; id: number };
+  | { type: 'listen-proxy' | 'events-sent' | 'stop-events' | 'mem-start' | 'mem-stop' | 'exit'; id: number };
 
 export type AgentReply =
   | { type: 'ready'; id: 0; upstreamPort: number }
@@ -49,7 +49,7 @@ export class AgentProcess {
     });
   }
 
-  async value(type: 'events-sent'): Promise<number> {
+  async value(type: 'events-sent' | 'listen-proxy'): Promise<number> {
     const r = await this.request({ type });
     return r.type === 'value' ? r.value : NaN;
   }

@@ -1,7 +1,7 @@
 /**
  * The agent side of the benchmark, in its own process as in production:
  * on request, the agent end of the tunnel (session + relay http.Server) or
- * of the HTTP/2 alternative. The upstream (stand-in for the kube-apiserver)
+ * of the HTTP/2 alternative, or a plain proxy (no tunnel). The upstream (stand-in for the kube-apiserver)
  * runs in a third process (bench/lib/upstream-process.ts), so the agent's
  * CPU goes to relaying only. Driven over IPC by bench/tunnel.ts; see
  * bench/lib/agent-ipc.ts.
@@ -97,6 +97,17 @@ function connectH2(url: string): Promise<void> {
   });
 }
 
+/**
+ * The proxy path: the same relay on a plain listening socket, no tunnel.
+ * It is the least an agent-side process can do (accept HTTP, forward it),
+ * so tunnel/proxy is what the tunnel itself costs, and proxy/direct is what
+ * any extra process costs on this machine.
+ */
+function listenProxy(): Promise<number> {
+  const server = http.createServer({ keepAliveTimeout: 30_000 }, relay);
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+}
+
 function reply(msg: AgentReply): void {
   process.send?.(msg);
 }
@@ -110,6 +121,8 @@ process.on('message', (msg: AgentRequest) => {
       case 'connect-h2':
         await connectH2(msg.url);
         return reply({ type: 'ok', id: msg.id });
+      case 'listen-proxy':
+        return reply({ type: 'value', id: msg.id, value: await listenProxy() });
       case 'events-sent':
         return reply({ type: 'value', id: msg.id, value: await upstream.eventsSent() });
       case 'stop-events':
