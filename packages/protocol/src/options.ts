@@ -9,7 +9,7 @@ export const PROTOCOL_VERSION_MAX = 1;
  * validated once, at construction, before any I/O.
  */
 export interface SessionLimits {
-  /** Largest frame payload this side accepts, in bytes (1 KiB .. 16 MiB - 1). Default 64 KiB. */
+  /** Largest frame payload this side accepts, in bytes (1 KiB .. 16 MiB - 1). Default 256 KiB. */
   maxFrameSize: number;
   /** Largest OPEN payload and HELLO body, in bytes. Default 16 KiB. */
   maxHeaderSize: number;
@@ -48,7 +48,7 @@ export interface SessionTimings {
 }
 
 export const defaultLimits: Readonly<SessionLimits> = Object.freeze({
-  maxFrameSize: 64 * 1024,
+  maxFrameSize: 256 * 1024,
   maxHeaderSize: 16 * 1024,
   maxConcurrentStreams: 2048,
   maxBufferedBytes: 64 * 1024 * 1024,

@@ -57,10 +57,8 @@ export class Scheduler {
     this.#alloc = (bytes) => this.#pool.take(bytes);
   }
 
-  // Enough buffers to cover what may be in flight at once, plus one being filled.
   #newPool(maxPayload: number): FrameBufferPool {
-    const capacity = FRAME_HEADER_SIZE + maxPayload;
-    return new FrameBufferPool(capacity, BATCH_FRAME_MAX, Math.ceil(this.#highWater / capacity) + 2);
+    return FrameBufferPool.shared(FRAME_HEADER_SIZE + maxPayload, BATCH_FRAME_MAX);
   }
 
   /** Bytes handed to the transport and not yet acknowledged by it. */
@@ -122,7 +120,6 @@ export class Scheduler {
     for (const s of this.#ring) s.scheduled = false;
     this.#ring = [];
     this.#control = [];
-    this.#pool.clear();
   }
 
   #schedule(): void {

@@ -157,6 +157,7 @@ export class Session extends EventEmitter {
       consumed: (s, n) => this.#budget.consumed(s, n),
       release: (n) => this.#budget.release(n),
       done: (s) => this.#streamDone(s),
+      dataFrameSize: () => this.#scheduler.maxPayload,
     };
     this.#scheduler = new Scheduler(transport, this.#limits.transportHighWater, 1024, () => this.#onIdle());
     this.#budget = new ReceiveBudget(this.#limits.maxBufferedBytes, this.#limits.streamWindow, (f) => this.#scheduler.control(f));

@@ -15,6 +15,8 @@ export interface StreamHost {
   release(bytes: number): void;
   /** Both directions are finished on the wire, or the stream was reset. */
   done(stream: TunnelStream): void;
+  /** Largest DATA payload the session sends now (the smaller of both sides' maxFrameSize). */
+  dataFrameSize(): number;
 }
 
 /** Address facts a stream reports, so code written for sockets can log something. */
@@ -31,11 +33,18 @@ const EMPTY = Buffer.alloc(0);
 interface OutChunk { buf: Buffer; off: number }
 
 /**
- * Bytes a stream accepts from its writer before the writer must wait: one
- * default-sized frame. Up to this much, write callbacks run at once, so a
- * writer fed in small chunks (a TLS socket hands over 16 KiB records) queues
- * a whole frame's worth while the tunnel is busy, and takeFrame() sends it
- * as one frame instead of one per chunk.
+ * Bytes a stream accepts from its writer before the writer must wait, when
+ * the peer has given it no credit: a stalled stream holds at most this (plus
+ * the chunk that crossed it), whatever the frame size.
+ *
+ * A stream with credit accepts up to one frame's worth instead (the smaller
+ * of its credit and the DATA frame size), so a writer fed in small chunks (a
+ * TLS socket hands over 16 KiB records, a socket read 64 KiB) queues a whole
+ * frame while the tunnel is busy, and takeFrame() sends it as one frame
+ * instead of one per chunk. Every per-frame cost on both sides (WebSocket
+ * frame, dispatch, the far side's reassembly and stream push) is paid once
+ * per frame, which is what the 256 KiB default frame buys (docs/protocol.md,
+ * "Frame size").
  */
 const OUT_QUEUE_BYTES = 64 * 1024;
 
@@ -322,7 +331,7 @@ export class TunnelStream extends Duplex implements DataSource {
    */
   #releaseWriter(): void {
     const cb = this.#writeCb;
-    if (cb === undefined || this.#outBytes >= OUT_QUEUE_BYTES) return;
+    if (cb === undefined || this.#outBytes >= this.#queueLimit()) return;
     this.#writeCb = undefined;
     cb();
   }
@@ -403,8 +412,13 @@ export class TunnelStream extends Duplex implements DataSource {
     this.#host.ready(this);
     // Accepted while the queue holds less than a frame; otherwise the writer
     // waits until takeFrame() makes room (see OUT_QUEUE_BYTES).
-    if (this.#outBytes < OUT_QUEUE_BYTES) cb();
+    if (this.#outBytes < this.#queueLimit()) cb();
     else this.#writeCb = cb;
+  }
+
+  /** See OUT_QUEUE_BYTES: one frame's worth while credit allows, 64 KiB without. */
+  #queueLimit(): number {
+    return Math.max(OUT_QUEUE_BYTES, Math.min(this.#sendCredit, this.#host.dataFrameSize()));
   }
 
   override _final(cb: (err?: Error | null) => void): void {

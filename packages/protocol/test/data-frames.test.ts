@@ -65,8 +65,9 @@ describe('DATA frames from queued writes', () => {
     let ok = true;
     let written = 0;
     while (ok && written < 16) ok = stream.write(body.subarray(written * 16 * KiB, ++written * 16 * KiB));
-    // The stream's queue takes a frame's worth (64 KiB: four chunks, the
-    // fourth waiting on its callback); then Node's own buffer fills to its
+    // With only the initial 32 KiB of credit, the stream's queue takes
+    // 64 KiB (four chunks, the fourth waiting on its callback), not a
+    // 256 KiB frame's worth; then Node's own buffer fills to its
     // high-water mark, which counts the waiting chunk (16 KiB on Node 20,
     // 64 KiB from Node 22), and write() says stop.
     expect(ok).toBe(false);
@@ -75,6 +76,25 @@ describe('DATA frames from queued writes', () => {
     stream.end();
     expect((await received).equals(body.subarray(0, written * 16 * KiB))).toBe(true);
     expect(drains).toBe(1);
+  });
+
+  it('with credit for a whole frame, takes up to a frame\'s worth (256 KiB) from the writer and sends it as one message', async () => {
+    const limits = { initialWindow: 256 * KiB };
+    pair = await readyPair({ limits }, { limits });
+    const { stream, peer } = await streamPair(pair);
+    const received = readAll(peer);
+    await tick();
+    const before = pair.clientTransport.sentMessages;
+    const body = patternBytes(240 * KiB, 5);
+    // Fifteen 16 KiB chunks, each accepted at once: the stream has credit
+    // for all of them, so the queue limit is the frame size, not 64 KiB
+    // (which would hold the writer at the fourth and send several frames).
+    const accepted: number[] = [];
+    for (let i = 0; i < 15; i++) stream.write(body.subarray(i * 16 * KiB, (i + 1) * 16 * KiB), () => accepted.push(i));
+    stream.end();
+    expect((await received).equals(body)).toBe(true);
+    expect(pair.clientTransport.sentMessages - before).toBe(1);
+    expect(accepted).toHaveLength(15);
   });
 
   it('a frame never takes more than the peer window allows', async () => {

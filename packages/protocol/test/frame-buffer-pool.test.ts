@@ -32,3 +32,15 @@ describe('FrameBufferPool', () => {
     expect(pool.take(500).buffer).not.toBe(pool.take(500).buffer);
   });
 });
+
+describe('FrameBufferPool.shared', () => {
+  it('is one pool per buffer size for the whole process, with a bounded free list', () => {
+    const a = FrameBufferPool.shared(5000, 100);
+    expect(FrameBufferPool.shared(5000, 100)).toBe(a);
+    expect(FrameBufferPool.shared(6000, 100)).not.toBe(a);
+    // Many sessions giving back at once: the process keeps at most 8.
+    const lent = Array.from({ length: 20 }, () => a.take(4000));
+    for (const b of lent) a.give(b);
+    expect(a.freeCount).toBe(8);
+  });
+});
