@@ -38,12 +38,12 @@ export interface BigBodyResult {
 }
 
 /**
- * One large body: throughput (median of `runs`, after two unmeasured
- * warm-up transfers, because the first transfers mostly measure the JIT) and
+ * One large body: throughput (median of `runs`, after `warmups` unmeasured
+ * transfers, because the first transfers mostly measure the JIT) and
  * peak memory (rss and Buffer memory above the start) on both sides.
  */
-export async function bigBody(req: Requester, agent: AgentProcess, bytes: number, extra?: () => number, runs = 3): Promise<BigBodyResult> {
-  for (let i = 0; i < 2; i++) await req.get(`/big?size=${bytes}`);
+export async function bigBody(req: Requester, agent: AgentProcess, bytes: number, extra?: () => number, runs = 3, warmups = 2): Promise<BigBodyResult> {
+  for (let i = 0; i < warmups; i++) await req.get(`/big?size=${bytes}`);
   await agent.request({ type: 'mem-start' });
   const mem = new MemorySampler(5, extra);
   const speeds: number[] = [];
