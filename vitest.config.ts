@@ -16,6 +16,10 @@ export default defineConfig({
     projects: [
       {
         resolve,
+        test: { name: 'contract', root: 'packages/contract', include: ['test/**/*.test.ts'] },
+      },
+      {
+        resolve,
         test: { name: 'protocol', root: 'packages/protocol', include: ['test/**/*.test.ts'] },
       },
       {

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { Reconnector, Session, fromWebSocket, type TunnelStream } from '@hawser/protocol';
+import { AgentPaths, ERROR_CODE_HEADER, TunnelCloseCodes, meansDeregistered } from '@hawser/contract';
 import { WebSocket } from 'ws';
 import { readBootstrapToken } from './bootstrap-token.js';
 import type { AgentConfig } from './config.js';
@@ -20,9 +21,6 @@ import { discoverServerCA, serverConnector } from './server-connection.js';
 import type { AgentState, StateStore } from './state-store.js';
 
 export const AGENT_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-/** Close code the server uses for "deregistered, stop" (mirrors HTTP 403). */
-const CLOSE_DEREGISTERED = 4403;
 
 /** Knobs tests turn; production uses the defaults. */
 export interface AgentTimings {
@@ -171,7 +169,7 @@ export class Agent {
       void this.#establish();
       return Promise.reject(new AgentError(AgentErrorCodes.CERTIFICATE_EXPIRED, `client certificate expired at ${state.notAfter}`));
     }
-    const url = new URL('/agent/v1/tunnel', state.serverUrl);
+    const url = new URL(AgentPaths.TUNNEL, state.serverUrl);
     url.protocol = 'wss:';
     const ws = new WebSocket(url, {
       createConnection: serverConnector(url, { ca: state.caBundle, cert: state.certificate, key: state.key }, this.#config.proxy) as never,
@@ -195,17 +193,17 @@ export class Agent {
     });
     session.on('stream', (stream: TunnelStream) => this.#relay!.accept(stream));
     ws.on('unexpected-response', (_req: unknown, res: IncomingMessage) => {
-      const code = String(res.headers['x-hawser-error'] ?? '');
+      const code = String(res.headers[ERROR_CODE_HEADER] ?? '');
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
       res.on('end', () => {
-        if (code === 'HSR_ERR_CLUSTER_DEREGISTERED' || /revoked|deregistered/.test(body)) this.#deregistered = true;
+        if (meansDeregistered(code)) this.#deregistered = true;
         session.destroy(new Error(`server refused the tunnel: ${res.statusCode} ${code} ${body.slice(0, 200)}`));
       });
     });
     ws.on('close', (code: number, reason: Buffer) => {
-      if (code === CLOSE_DEREGISTERED) {
+      if (code === TunnelCloseCodes.DEREGISTERED) {
         this.#deregistered = true;
         this.#log.warn({ reason: reason.toString() }, 'the server closed the tunnel: cluster deregistered');
       }

@@ -1,10 +1,17 @@
+import {
+  AUTHORIZATION_MODES,
+  DEFAULT_AUTHORIZATION_MODE,
+  DEFAULT_IMPERSONATION_PREFIX,
+  IMPERSONATION_PREFIX_RULE,
+  SPKI_HASH_PATTERN,
+  isAuthorizationMode,
+  isImpersonationPrefix,
+  type AuthorizationMode,
+} from '@hawser/contract';
 import { AgentError, AgentErrorCodes } from './errors.js';
 
 export const AgentModes = ['read-only', 'read-write', 'full'] as const;
 export type AgentMode = (typeof AgentModes)[number];
-
-export const AuthzModes = ['tier', 'raw', 'shared'] as const;
-export type AuthzMode = (typeof AuthzModes)[number];
 
 export const LogLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LogLevels)[number];
@@ -33,7 +40,7 @@ export interface AgentConfig {
   readonly kube: KubeAccess;
   /** Verb ceiling. Default read-only: get, list, watch. */
   readonly mode: AgentMode;
-  readonly authzMode: AuthzMode;
+  readonly authzMode: AuthorizationMode;
   /** Prefix every impersonated user and group must carry. Default `hawser:`. */
   readonly impersonationPrefix: string;
   /** Resources (plural, optionally `resource.group`) refused whatever the verb. */
@@ -82,26 +89,21 @@ export function loadConfig({ flags, env }: ConfigInput): AgentConfig {
   }
 
   const caHash = pick('ca-hash', 'HAWSER_CA_HASH');
-  if (caHash !== undefined && !/^sha256:[0-9a-f]{64}$/.test(caHash)) {
+  if (caHash !== undefined && !SPKI_HASH_PATTERN.test(caHash)) {
     invalid('CA hash (--ca-hash / HAWSER_CA_HASH)', '"sha256:" followed by 64 lowercase hex digits', caHash);
   }
 
   const mode = pick('mode', 'HAWSER_MODE') ?? 'read-only';
   if (!(AgentModes as readonly string[]).includes(mode)) invalid('mode (--mode / HAWSER_MODE)', `one of ${AgentModes.join(', ')}`, mode);
 
-  const authzMode = pick('authz-mode', 'HAWSER_AUTHZ_MODE') ?? 'tier';
-  if (!(AuthzModes as readonly string[]).includes(authzMode)) {
-    invalid('authorization mode (--authz-mode / HAWSER_AUTHZ_MODE)', `one of ${AuthzModes.join(', ')}`, authzMode);
+  const authzMode = pick('authz-mode', 'HAWSER_AUTHZ_MODE') ?? DEFAULT_AUTHORIZATION_MODE;
+  if (!isAuthorizationMode(authzMode)) {
+    invalid('authorization mode (--authz-mode / HAWSER_AUTHZ_MODE)', `one of ${AUTHORIZATION_MODES.join(', ')}`, authzMode);
   }
 
-  const impersonationPrefix = pick('impersonation-prefix', 'HAWSER_IMPERSONATION_PREFIX') ?? 'hawser:';
-  // An empty prefix or one under system: would let the server name any identity.
-  if (!/^[a-z0-9][a-z0-9.-]*:$/.test(impersonationPrefix) || impersonationPrefix.startsWith('system:')) {
-    invalid(
-      'impersonation prefix (--impersonation-prefix / HAWSER_IMPERSONATION_PREFIX)',
-      'lowercase letters, digits, "." or "-" ending in ":", not "system:"',
-      impersonationPrefix,
-    );
+  const impersonationPrefix = pick('impersonation-prefix', 'HAWSER_IMPERSONATION_PREFIX') ?? DEFAULT_IMPERSONATION_PREFIX;
+  if (!isImpersonationPrefix(impersonationPrefix)) {
+    invalid('impersonation prefix (--impersonation-prefix / HAWSER_IMPERSONATION_PREFIX)', IMPERSONATION_PREFIX_RULE, impersonationPrefix);
   }
 
   const denyResources = (pick('deny-resources', 'HAWSER_DENY_RESOURCES') ?? '')
@@ -168,7 +170,7 @@ export function loadConfig({ flags, env }: ConfigInput): AgentConfig {
     state,
     kube,
     mode: mode as AgentMode,
-    authzMode: authzMode as AuthzMode,
+    authzMode,
     impersonationPrefix,
     denyResources,
     healthAddr,

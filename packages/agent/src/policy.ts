@@ -1,5 +1,5 @@
-import type { AgentMode, AuthzMode } from './config.js';
-import type { RequestInfo } from './request-info.js';
+import { TIERS, tierGroup, type AuthorizationMode, type RequestInfo } from '@hawser/contract';
+import type { AgentMode } from './config.js';
 
 /**
  * The agent's last word on what it will do in its cluster, whatever the
@@ -9,7 +9,7 @@ import type { RequestInfo } from './request-info.js';
  */
 export interface PolicyOptions {
   mode: AgentMode;
-  authzMode: AuthzMode;
+  authzMode: AuthorizationMode;
   impersonationPrefix: string;
   denyResources: readonly string[];
 }
@@ -60,7 +60,6 @@ const reviewResources = new Set([
   'authorization.k8s.io/selfsubjectrulesreviews',
   'authentication.k8s.io/selfsubjectreviews',
 ]);
-export const TIERS = ['read', 'triage', 'write', 'maintain', 'admin'] as const;
 
 export class Policy {
   readonly #opts: PolicyOptions;
@@ -68,7 +67,7 @@ export class Policy {
 
   constructor(opts: PolicyOptions) {
     this.#opts = opts;
-    this.#tierGroups = new Set(TIERS.map((t) => `${opts.impersonationPrefix}tier:${t}`));
+    this.#tierGroups = new Set(TIERS.map((t) => tierGroup(opts.impersonationPrefix, t)));
   }
 
   decide(info: RequestInfo, identity: Identity): PolicyDecision {

@@ -1,17 +1,9 @@
 import { request } from 'node:https';
+import { AgentPaths, meansDeregistered, type ErrorBody, type IssuedCertificate } from '@hawser/contract';
 import { createKeyAndCsr } from './csr.js';
 import { AgentError, AgentErrorCodes } from './errors.js';
 import { serverConnector, type ProxySettings, type TlsSettings } from './server-connection.js';
 import type { AgentState } from './state-store.js';
-
-/** The server's answer to register and renew. */
-interface IssuedCertificate {
-  clusterId: string;
-  clusterName: string;
-  certificate: string;
-  caBundle: string[];
-  notAfter: string;
-}
 
 export interface AgentFacts {
   agentVersion: string;
@@ -33,7 +25,7 @@ export async function register(opts: {
 }): Promise<AgentState> {
   const { key, csr } = createKeyAndCsr('hawser-agent');
   const issued = await postJson<IssuedCertificate>(
-    new URL('/agent/v1/register', opts.serverUrl),
+    new URL(AgentPaths.REGISTER, opts.serverUrl),
     { token: opts.token, csr, ...opts.facts },
     { ca: opts.serverCA },
     opts.proxy,
@@ -49,7 +41,7 @@ export async function register(opts: {
 export async function renew(state: AgentState, proxy: ProxySettings, facts: AgentFacts): Promise<AgentState> {
   const { key, csr } = createKeyAndCsr('hawser-agent');
   const issued = await postJson<IssuedCertificate>(
-    new URL('/agent/v1/renew', state.serverUrl),
+    new URL(AgentPaths.RENEW, state.serverUrl),
     { csr, ...facts },
     { ca: state.caBundle, cert: state.certificate, key: state.key },
     proxy,
@@ -75,21 +67,20 @@ function postJson<T>(url: URL, body: unknown, tls: TlsSettings, proxy: ProxySett
         res.on('data', (d: string) => (text += d));
         res.on('end', () => {
           const status = res.statusCode ?? 0;
-          let json: Record<string, unknown> = {};
+          let json: unknown = {};
           try {
-            json = JSON.parse(text) as Record<string, unknown>;
-            // The server wraps errors as { error: { code, message } }.
-            if (json.error && typeof json.error === 'object') json = json.error as Record<string, unknown>;
+            json = JSON.parse(text);
           } catch {
             // an error page from a proxy, say
           }
           if (status >= 200 && status < 300) return resolve(json as T);
-          const message = typeof json.message === 'string' ? json.message : text.slice(0, 200);
-          const code = typeof json.code === 'string' ? json.code : '';
-          if (status === 410 || code === 'HSR_ERR_CLUSTER_DEREGISTERED') {
+          const error = (json as Partial<ErrorBody>)?.error;
+          const message = typeof error?.message === 'string' ? error.message : text.slice(0, 200);
+          const code = typeof error?.code === 'string' ? error.code : '';
+          if (meansDeregistered(code)) {
             return reject(new AgentError(AgentErrorCodes.DEREGISTERED, `the server says this cluster was deregistered: ${message}`));
           }
-          const what = url.pathname.endsWith('/renew') ? AgentErrorCodes.RENEWAL_FAILED : AgentErrorCodes.REGISTRATION_REFUSED;
+          const what = url.pathname === AgentPaths.RENEW ? AgentErrorCodes.RENEWAL_FAILED : AgentErrorCodes.REGISTRATION_REFUSED;
           reject(new AgentError(what, `${url.pathname} answered ${status}: ${message}`));
         });
       },

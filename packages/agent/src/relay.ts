@@ -1,39 +1,15 @@
 import { STATUS_CODES, createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
+import { HOP_BY_HOP_HEADERS, IdentityHeaders, REQUEST_ID_EXTRA, parseRequestInfo } from '@hawser/contract';
 import { AgentErrorCodes } from './errors.js';
 import type { KubeTarget } from './kube-target.js';
 import { kubeStatus, sendStatus } from './kube-status.js';
 import type { Logger } from './log.js';
 import type { Identity, Policy } from './policy.js';
-import { parseRequestInfo } from './request-info.js';
-
-/** Headers the server uses to tell the agent who is asking; never forwarded. */
-export const IdentityHeaders = {
-  USER: 'x-hawser-user',
-  GROUP: 'x-hawser-group',
-  REQUEST_ID: 'x-hawser-request-id',
-} as const;
-
-/** The extra the cluster's audit log shows, matching Hawser's own audit event. */
-export const REQUEST_ID_EXTRA = 'hawser.dev/request-id';
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) plus every credential a caller might smuggle. */
-const dropped = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'authorization',
-  'x-remote-user',
-  'x-remote-group',
-]);
+const dropped = new Set([...HOP_BY_HOP_HEADERS, 'authorization', 'x-remote-user', 'x-remote-group']);
 
 function forwardable(name: string): boolean {
   return !dropped.has(name) && !name.startsWith('impersonate-') && !name.startsWith('x-hawser-') && !name.startsWith('x-remote-extra-');

@@ -1,6 +1,7 @@
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { connect as tlsConnect, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
+import { spkiHash } from '@hawser/contract';
 import { AgentError, AgentErrorCodes } from './errors.js';
 import { bypassesProxy, connectThroughProxy } from './https-proxy.js';
 
@@ -67,12 +68,6 @@ export function serverConnector(url: URL, tls: TlsSettings, proxy: ProxySettings
     );
     return undefined;
   };
-}
-
-/** `sha256:<hex>` of a certificate's SubjectPublicKeyInfo, kubeadm's discovery-hash form. */
-export function spkiHash(cert: X509Certificate): string {
-  const der = cert.publicKey.export({ type: 'spki', format: 'der' });
-  return `sha256:${createHash('sha256').update(der).digest('hex')}`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Policy, PolicyRules, type Identity } from '../src/policy.js';
-import { parseRequestInfo } from '../src/request-info.js';
+import { parseRequestInfo } from '@hawser/contract';
 
 const alice: Identity = { user: 'hawser:alice', groups: ['hawser:tier:admin'] };
 const req = (method: string, url: string) => parseRequestInfo(method, url);

@@ -1,16 +1,11 @@
 import type { TLSSocket } from 'node:tls';
+import { AgentPaths } from '@hawser/contract';
 import type { FastifyInstance } from 'fastify';
 import type { AuditLog } from './audit.js';
 import { authenticateAgent, ClientCertificateError } from './client-certificate.js';
 import type { Registrar } from './registrar.js';
 import type { Store } from './store.js';
 
-/** Paths of the agent listener. */
-export const AgentPaths = {
-  REGISTER: '/agent/v1/register',
-  RENEW: '/agent/v1/renew',
-  TUNNEL: '/agent/v1/tunnel',
-} as const;
 
 export interface AgentApiOptions {
   registrar: Registrar;

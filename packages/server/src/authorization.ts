@@ -1,10 +1,4 @@
-import { TIERS } from '@hawser/agent';
-
-export { TIERS };
-export type Tier = (typeof TIERS)[number];
-
-export const AuthorizationModes = ['tier', 'raw', 'shared'] as const;
-export type AuthorizationMode = (typeof AuthorizationModes)[number];
+import { TIERS, tierGroup, type AuthorizationMode, type Tier } from '@hawser/contract';
 
 /** Who an operator is, once authenticated (before any prefixing). */
 export interface OperatorIdentity {
@@ -66,7 +60,7 @@ export function authorize(identity: OperatorIdentity, config: AuthorizationConfi
         return { allowed: false, reason: `user "${identity.username}" is in no group that maps to a Hawser tier` };
       }
       const tier = TIERS[best]!;
-      return { allowed: true, user, groups: [`${config.prefix}tier:${tier}`], tier };
+      return { allowed: true, user, groups: [tierGroup(config.prefix, tier)], tier };
     }
   }
 }

@@ -1,33 +1,17 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import { BOOTSTRAP_AUDIENCE, type BootstrapClaims } from '@hawser/contract';
 import { SignJWT, jwtVerify } from 'jose';
 
-/** `aud` of every bootstrap token. */
-export const BOOTSTRAP_AUDIENCE = 'hawser-agent-bootstrap';
+export { BOOTSTRAP_AUDIENCE };
+export type { BootstrapClaims };
+
 /** JOSE header `typ`; checked on verify so no other JWT of ours can pass as one. */
 export const BOOTSTRAP_TOKEN_TYPE = 'hawser-bootstrap+jwt';
 /** The only algorithm accepted: the allow-list is what stops `alg: none` and HS256-with-the-public-key forgeries. */
 export const BOOTSTRAP_ALGORITHMS = ['ES256'] as const;
 /** Tokens longer than this are refused before parsing. */
 const MAX_TOKEN_LENGTH = 4096;
-
-/** The claims of a bootstrap token, as the agent reads them (it may decode without verifying). */
-export interface BootstrapClaims {
-  /** Unique token id; the store records its single use. */
-  readonly jti: string;
-  /** Cluster id (uuid). */
-  readonly cid: string;
-  /** Cluster name. */
-  readonly cnm: string;
-  /** Agent endpoint URL the agent dials (`https://host:port`). */
-  readonly url: string;
-  /** `sha256:<hex>` of the server CA's SubjectPublicKeyInfo, to pin on first contact. */
-  readonly cah: string;
-  readonly aud: typeof BOOTSTRAP_AUDIENCE;
-  readonly iss: string;
-  readonly iat: number;
-  readonly exp: number;
-}
 
 /** Why a token was refused. Logged and audited; the caller only ever hears "invalid". */
 export const BootstrapRefusals = {

@@ -1,5 +1,6 @@
-import { X509Certificate, createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { spkiHash } from '@hawser/contract';
 import forge from 'node-forge';
 import { ErrorCodes, HawserServerError } from './errors.js';
 
@@ -49,15 +50,6 @@ export function generateRsaKeyPem(bits: number = LEAF_RSA_BITS): { privateKeyPem
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   });
   return { privateKeyPem: privateKey, publicKeyPem: publicKey };
-}
-
-/**
- * `sha256:<hex>` of the certificate's SubjectPublicKeyInfo DER: the form of
- * kubeadm's `--discovery-token-ca-cert-hash`, which agents pin on first contact.
- */
-export function spkiSha256(certPem: string): string {
-  const spki = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
-  return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
 }
 
 /** SHA-256 of a certificate's DER as lower-case hex (matches Node's `fingerprint256` without colons). */
@@ -160,7 +152,7 @@ export class CertificateAuthority {
 
   /** `sha256:<hex>` of the signing CA's SPKI (what bootstrap tokens carry). */
   get caHash(): string {
-    return spkiSha256(this.#signer.certPem);
+    return spkiHash(this.#signer.certPem);
   }
 
   /**

@@ -29,7 +29,11 @@ export class ClientCertificateError extends HawserServerError {
   readonly clusterId: string | undefined;
 
   constructor(
-    code: typeof ErrorCodes.CERTIFICATE_REQUIRED | typeof ErrorCodes.CERTIFICATE_INVALID | typeof ErrorCodes.CLUSTER_DEREGISTERED,
+    code:
+      | typeof ErrorCodes.CERTIFICATE_REQUIRED
+      | typeof ErrorCodes.CERTIFICATE_INVALID
+      | typeof ErrorCodes.CERTIFICATE_REVOKED
+      | typeof ErrorCodes.CLUSTER_DEREGISTERED,
     reason: CertificateRefusal,
     message: string,
     clusterId?: string,
@@ -85,7 +89,7 @@ export async function authenticateAgent(socket: TLSSocket, store: Store): Promis
     if (cluster?.status === 'deregistered') {
       throw new ClientCertificateError(ErrorCodes.CLUSTER_DEREGISTERED, 'cluster-deregistered', 'cluster deregistered', record.clusterId);
     }
-    throw new ClientCertificateError(ErrorCodes.CERTIFICATE_INVALID, 'certificate-revoked', 'client certificate revoked', record.clusterId);
+    throw new ClientCertificateError(ErrorCodes.CERTIFICATE_REVOKED, 'certificate-revoked', 'client certificate revoked', record.clusterId);
   }
   const commonName = typeof peer.subject?.CN === 'string' ? peer.subject.CN : '';
   if (commonName !== record.clusterId) {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { request, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { IdentityHeaders, parseRequestInfo, type RequestInfo } from '@hawser/agent';
+import { HOP_BY_HOP_HEADERS, IdentityHeaders, parseRequestInfo, type RequestInfo } from '@hawser/contract';
 import type { Session } from '@hawser/protocol';
 import { authorize, type Authorization, type AuthorizationConfig, type OperatorIdentity } from './authorization.js';
 import { sendKubeStatus, writeKubeStatus } from './kube-status.js';
@@ -53,7 +53,7 @@ export interface ClusterRelayOptions {
 const PREFIX = '/clusters/';
 /** How long an upgraded session may take to flush toward the agent after its client left. */
 const UPGRADE_FLUSH_MS = 5_000;
-const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+const hopByHop = HOP_BY_HOP_HEADERS;
 
 /** Drops what the client must not pass on: credentials, impersonation, our own identity headers. */
 function forwardable(name: string): boolean {

@@ -1,19 +1,18 @@
+import { AgentWireErrorCodes } from '@hawser/contract';
+
 /**
  * Stable error codes of the server. Callers and log queries match on `code`,
  * never on the message. docs/errors.md lists every code; a test keeps the two
  * in sync both ways.
  */
 export const ErrorCodes = {
+  // The codes an agent acts on are part of the agent contract.
+  ...AgentWireErrorCodes,
   CONFIG_INVALID: 'HSR_ERR_CONFIG_INVALID',
   CLUSTER_NAME_INVALID: 'HSR_ERR_CLUSTER_NAME_INVALID',
   CLUSTER_LABEL_INVALID: 'HSR_ERR_CLUSTER_LABEL_INVALID',
   CLUSTER_EXISTS: 'HSR_ERR_CLUSTER_EXISTS',
   CLUSTER_NOT_FOUND: 'HSR_ERR_CLUSTER_NOT_FOUND',
-  CLUSTER_DEREGISTERED: 'HSR_ERR_CLUSTER_DEREGISTERED',
-  TOKEN_INVALID: 'HSR_ERR_TOKEN_INVALID',
-  CSR_INVALID: 'HSR_ERR_CSR_INVALID',
-  CERTIFICATE_REQUIRED: 'HSR_ERR_CERTIFICATE_REQUIRED',
-  CERTIFICATE_INVALID: 'HSR_ERR_CERTIFICATE_INVALID',
   UNAUTHORIZED: 'HSR_ERR_UNAUTHORIZED',
   REQUEST_INVALID: 'HSR_ERR_REQUEST_INVALID',
   ROUTE_NOT_FOUND: 'HSR_ERR_ROUTE_NOT_FOUND',
@@ -41,6 +40,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   HSR_ERR_CSR_INVALID: 400,
   HSR_ERR_CERTIFICATE_REQUIRED: 401,
   HSR_ERR_CERTIFICATE_INVALID: 403,
+  HSR_ERR_CERTIFICATE_REVOKED: 403,
   HSR_ERR_UNAUTHORIZED: 401,
   HSR_ERR_REQUEST_INVALID: 400,
   HSR_ERR_ROUTE_NOT_FOUND: 404,

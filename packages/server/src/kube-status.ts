@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
-import { kubeStatus } from '@hawser/agent';
+import { kubeStatus } from '@hawser/contract';
 
 export { kubeStatus };
 

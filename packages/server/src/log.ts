@@ -1,37 +1,8 @@
+import { REDACT_PATHS } from '@hawser/contract';
 import { pino } from 'pino';
 import type { DestinationStream, Logger, LevelWithSilent } from 'pino';
 
 export type { Logger } from 'pino';
-
-/**
- * Paths pino replaces with `[redacted]`. Secrets reach logs mostly by
- * accident (a whole request body, a header object, an error's context), so
- * the list is generous: bearer headers, bootstrap and admin tokens, keys and
- * CSRs (a CSR carries no private key, but agents sometimes send key material
- * by mistake and a CSR is noise in a log anyway).
- */
-export const REDACT_PATHS: readonly string[] = [
-  'authorization',
-  'headers.authorization',
-  'req.headers.authorization',
-  'request.headers.authorization',
-  'token',
-  '*.token',
-  'adminToken',
-  '*.adminToken',
-  'bootstrapToken',
-  '*.bootstrapToken',
-  'csr',
-  '*.csr',
-  'key',
-  '*.key',
-  'privateKey',
-  '*.privateKey',
-  'password',
-  '*.password',
-  'body.token',
-  'body.csr',
-];
 
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {

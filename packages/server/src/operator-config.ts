@@ -1,4 +1,14 @@
-import { AuthorizationModes, TIERS, type AuthorizationConfig, type Tier } from './authorization.js';
+import {
+  AUTHORIZATION_MODES,
+  DEFAULT_AUTHORIZATION_MODE,
+  DEFAULT_IMPERSONATION_PREFIX,
+  IMPERSONATION_PREFIX_RULE,
+  TIERS,
+  isAuthorizationMode,
+  isImpersonationPrefix,
+  type Tier,
+} from '@hawser/contract';
+import type { AuthorizationConfig } from './authorization.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
 import type { OidcConfig } from './oidc-authenticator.js';
 
@@ -25,13 +35,11 @@ function invalid(field: string, expected: string, got: unknown): never {
 }
 
 export function resolveAuthorization(input: OperatorConfigInput): AuthorizationConfig {
-  const mode = input.authorizationMode ?? 'tier';
-  if (!(AuthorizationModes as readonly string[]).includes(mode)) invalid('authorizationMode', AuthorizationModes.join(' | '), mode);
-  const prefix = input.impersonationPrefix ?? 'hawser:';
-  // Must match what agents accept: lowercase, ends in ":", never system:.
-  if (!/^[a-z0-9][a-z0-9.-]*:$/.test(prefix) || prefix.startsWith('system:')) {
-    invalid('impersonationPrefix', 'lowercase letters, digits, "." or "-" ending in ":", not "system:"', prefix);
-  }
+  const mode = input.authorizationMode ?? DEFAULT_AUTHORIZATION_MODE;
+  if (!isAuthorizationMode(mode)) invalid('authorizationMode', AUTHORIZATION_MODES.join(' | '), mode);
+  const prefix = input.impersonationPrefix ?? DEFAULT_IMPERSONATION_PREFIX;
+  // The agents apply the same rule (@hawser/contract), so a prefix one end accepts the other does too.
+  if (!isImpersonationPrefix(prefix)) invalid('impersonationPrefix', IMPERSONATION_PREFIX_RULE, prefix);
   const tierGroups = {} as Record<Tier, readonly string[]>;
   for (const key of Object.keys(input.tierGroups ?? {})) {
     if (!(TIERS as readonly string[]).includes(key)) invalid(`tierGroups.${key}`, `a tier (${TIERS.join(', ')})`, key);
@@ -41,7 +49,7 @@ export function resolveAuthorization(input: OperatorConfigInput): AuthorizationC
     if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string' || g === '')) invalid(`tierGroups.${tier}`, 'a list of group names', groups);
     tierGroups[tier] = Object.freeze([...groups]);
   }
-  return Object.freeze({ mode: mode as AuthorizationConfig['mode'], prefix, tierGroups: Object.freeze(tierGroups) });
+  return Object.freeze({ mode, prefix, tierGroups: Object.freeze(tierGroups) });
 }
 
 export function resolveOidc(input: OperatorConfigInput['oidc']): OidcConfig | undefined {

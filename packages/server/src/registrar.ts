@@ -8,7 +8,7 @@ import { installCommands } from './install-commands.js';
 import type { InstallCommands } from './install-commands.js';
 import type { Logger } from './log.js';
 import type { ClusterRecord, Store } from './store.js';
-import { TunnelCloseCodes, TunnelCloseReasons } from './tunnel-handler.js';
+import { TunnelCloseCodes, TunnelCloseReasons } from '@hawser/contract';
 import type { PeerCertificateInfo } from './tunnel-handler.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
 

@@ -21,7 +21,7 @@ import type { Logger } from './log.js';
 import { Registrar } from './registrar.js';
 import { openStore } from './store.js';
 import type { Store } from './store.js';
-import { TunnelCloseCodes, TunnelCloseReasons } from './tunnel-handler.js';
+import { TunnelCloseCodes, TunnelCloseReasons } from '@hawser/contract';
 import type { TunnelHandler } from './tunnel-handler.js';
 import { TunnelEndpoint } from './tunnel-endpoint.js';
 import { TunnelRegistry } from './tunnel-registry.js';

@@ -3,15 +3,14 @@ import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { AgentPaths, ERROR_CODE_HEADER, TunnelCloseCodes, TunnelCloseReasons } from '@hawser/contract';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import { AgentPaths } from './agent-api.js';
 import type { AuditLog } from './audit.js';
 import { authenticateAgent, ClientCertificateError } from './client-certificate.js';
 import type { AuthenticatedAgent } from './client-certificate.js';
 import type { Logger } from './log.js';
 import type { Store } from './store.js';
-import { TunnelCloseCodes, TunnelCloseReasons } from './tunnel-handler.js';
 import type { TunnelHandler, TunnelSession } from './tunnel-handler.js';
 import type { TunnelConnection, TunnelRegistry } from './tunnel-registry.js';
 
@@ -45,7 +44,7 @@ function refuseUpgrade(socket: Duplex, status: number, code: string, message: st
       'Connection: close\r\n' +
       'Content-Type: application/json\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-      `X-Hawser-Error: ${code}\r\n` +
+      `${ERROR_CODE_HEADER}: ${code}\r\n` +
       '\r\n' +
       body,
   );

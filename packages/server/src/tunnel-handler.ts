@@ -1,29 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
+// The close codes a tunnel ends with are part of the agent contract.
+export { TunnelCloseCodes, TunnelCloseReasons } from '@hawser/contract';
+export type { TunnelCloseCode } from '@hawser/contract';
 import type { Logger } from './log.js';
 import type { ClusterRecord } from './store.js';
-
-/**
- * WebSocket close codes the server sends to agents. 4000-4999 is the
- * application range; 4403 mirrors HTTP 403 so an agent can tell "stop, you
- * are no longer allowed" from "reconnect later".
- */
-export const TunnelCloseCodes = {
-  /** Server drain or shutdown: reconnect (elsewhere) with backoff. */
-  GOING_AWAY: 1001,
-  /** Cluster deregistered or certificate revoked: stop retrying; re-register only with a new token. */
-  DEREGISTERED: 4403,
-  /** A newer tunnel from the same cluster replaced this one. */
-  SUPERSEDED: 4409,
-} as const;
-export type TunnelCloseCode = (typeof TunnelCloseCodes)[keyof typeof TunnelCloseCodes];
-
-/** The reason texts that go with the close codes (WebSocket reasons are at most 123 bytes). */
-export const TunnelCloseReasons = {
-  GOING_AWAY: 'server shutting down',
-  DEREGISTERED: 'cluster deregistered',
-  SUPERSEDED: 'superseded by a newer tunnel',
-} as const;
 
 /** The verified client certificate a tunnel was opened with. */
 export interface PeerCertificateInfo {

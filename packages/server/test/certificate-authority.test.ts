@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { spkiHash } from '@hawser/contract';
 import forge from 'node-forge';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -7,7 +8,6 @@ import {
   createCsr,
   generateRsaKeyPem,
   isServerError,
-  spkiSha256,
 } from '../src/index.js';
 
 const DAY = 86_400_000;
@@ -30,7 +30,7 @@ describe('certificate authority', () => {
 
   it('exposes the CA public key hash in the kubeadm sha256:<hex> form', () => {
     expect(ca.caHash).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(ca.caHash).toBe(spkiSha256(ca.certPem));
+    expect(ca.caHash).toBe(spkiHash(ca.certPem));
     expect(ca.bundle).toEqual([ca.certPem]);
   });
 
@@ -164,6 +164,6 @@ describe('certificate authority', () => {
     const next = createCaCertificate('Next');
     const rotated = new CertificateAuthority(next, [ca.certPem, next.certPem]);
     expect(rotated.bundle).toEqual([next.certPem, ca.certPem]);
-    expect(rotated.caHash).toBe(spkiSha256(next.certPem));
+    expect(rotated.caHash).toBe(spkiHash(next.certPem));
   });
 });

@@ -132,7 +132,7 @@ describe('agent tunnel endpoint', () => {
     const agent = await registeredAgent(h, 'tun-revoked');
     const serial = normalizeSerial(new X509Certificate(agent.certificate).serialNumber);
     expect(await h.server.context.store.revokeCertificate(serial)).toBe(true);
-    await expectRefused({ cert: agent.certificate, key: agent.keyPem }, 403, 'HSR_ERR_CERTIFICATE_INVALID', 'certificate-revoked');
+    await expectRefused({ cert: agent.certificate, key: agent.keyPem }, 403, 'HSR_ERR_CERTIFICATE_REVOKED', 'certificate-revoked');
   });
 
   it('refuses a certificate signed by our CA that the store never recorded', async () => {

@@ -1,0 +1,24 @@
+// @hawser/contract: what the server and the agent agree on. It imports
+// nothing outside itself (node:crypto only, for the SPKI hash) and does no
+// I/O, so either side can depend on it without pulling in the other.
+export { AgentPaths, AgentWireErrorCodes, ERROR_CODE_HEADER, TunnelCloseCodes, TunnelCloseReasons, meansDeregistered } from './agent-api.js';
+export type { AgentWireErrorCode, ErrorBody, IssuedCertificate, TunnelCloseCode } from './agent-api.js';
+export { BOOTSTRAP_AUDIENCE } from './bootstrap-claims.js';
+export type { AgentBootstrapClaims, BootstrapClaims } from './bootstrap-claims.js';
+export {
+  AUTHORIZATION_MODES,
+  DEFAULT_AUTHORIZATION_MODE,
+  DEFAULT_IMPERSONATION_PREFIX,
+  IMPERSONATION_PREFIX_RULE,
+  TIERS,
+  isAuthorizationMode,
+  isImpersonationPrefix,
+  tierGroup,
+} from './impersonation.js';
+export type { AuthorizationMode, Tier } from './impersonation.js';
+export { kubeStatus } from './kube-status.js';
+export { REDACT_PATHS } from './redaction.js';
+export { HAWSER_HEADER_PREFIX, HOP_BY_HOP_HEADERS, IdentityHeaders, REQUEST_ID_EXTRA } from './relay-headers.js';
+export { parseRequestInfo } from './request-info.js';
+export type { RequestInfo } from './request-info.js';
+export { SPKI_HASH_PATTERN, spkiHash } from './spki-hash.js';
