@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { main } from './cli-main.js';
+import { main } from './cli/cli-main.js';
 import { tuneGarbageCollector } from './gc-tuning.js';
 
 // Before any traffic flows; why: gc-tuning.ts.

@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
 import { parseDuration } from './duration.js';
-import type { AuthorizationConfig } from './authorization.js';
+import type { AuthorizationConfig } from './auth/authorization.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
-import type { OidcConfig } from './oidc-authenticator.js';
-import { resolveAuthorization, resolveOidc, type OperatorConfigInput } from './operator-config.js';
+import type { OidcConfig } from './auth/oidc-authenticator.js';
+import { resolveAuthorization, resolveOidc, type OperatorConfigInput } from './auth/operator-config.js';
 
 /** A host and port to listen on. Port 0 picks a free port (tests). */
 export interface ListenAddress {

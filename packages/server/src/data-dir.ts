@@ -3,8 +3,8 @@ import type { KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { CertificateAuthority, createCaCertificate } from './certificate-authority.js';
-import type { KeyedCertificate } from './certificate-authority.js';
+import { CertificateAuthority, createCaCertificate } from './registration/certificate-authority.js';
+import type { KeyedCertificate } from './registration/certificate-authority.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
 
 /** File names inside the data directory. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { authorize, type AuthorizationConfig } from '../src/authorization.js';
-import { resolveAuthorization } from '../src/operator-config.js';
-import { buildKubeconfig } from '../src/kubeconfig.js';
+import { authorize, type AuthorizationConfig } from '../src/auth/authorization.js';
+import { resolveAuthorization } from '../src/auth/operator-config.js';
+import { buildKubeconfig } from '../src/cli/kubeconfig.js';
 
 const tiers = resolveAuthorization({ tierGroups: { read: ['devs'], write: ['leads'], admin: ['sre'] } });
 

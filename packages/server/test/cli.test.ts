@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli-main.js';
+import { main } from '../src/cli/cli-main.js';
 import { startServer, tempDir } from './support/harness.js';
 import type { Harness } from './support/harness.js';
 

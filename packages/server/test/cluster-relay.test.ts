@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryTransportPair, Session, type TunnelStream } from '@hawser/protocol';
-import { ClusterRelay, type RelayAuditEvent } from '../src/cluster-relay.js';
-import type { ClusterRecord } from '../src/store.js';
+import { ClusterRelay, type RelayAuditEvent } from '../src/relay/cluster-relay.js';
+import type { ClusterRecord } from '../src/store/store.js';
 
 /**
  * The relay's own timeout, which no end-to-end test can reach without an

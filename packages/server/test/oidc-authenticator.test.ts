@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OidcAuthenticator } from '../src/oidc-authenticator.js';
+import { OidcAuthenticator } from '../src/auth/oidc-authenticator.js';
 
 /** A minimal OIDC issuer on loopback: discovery document and a JWKS whose keys a test can rotate. */
 describe('OIDC ID tokens', () => {

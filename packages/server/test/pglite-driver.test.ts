@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { openPgliteDriver } from '../src/pglite-driver.js';
-import { sqlState, UNIQUE_VIOLATION } from '../src/sql-driver.js';
+import { openPgliteDriver } from '../src/store/pglite-driver.js';
+import { sqlState, UNIQUE_VIOLATION } from '../src/store/sql-driver.js';
 
 describe('embedded PGlite driver', () => {
   it('answers statements in order and carries the SQLSTATE of a failure', async () => {

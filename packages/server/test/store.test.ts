@@ -4,8 +4,8 @@ import { startPostgres } from '../../../test/support/postgres.js';
 import type { TestPostgres } from '../../../test/support/postgres.js';
 import { isServerError, MIGRATIONS, migrate, openStore } from '../src/index.js';
 import type { Store } from '../src/index.js';
-import { openPgliteDriver } from '../src/pglite-driver.js';
-import { openPostgresDriver } from '../src/postgres-driver.js';
+import { openPgliteDriver } from '../src/store/pglite-driver.js';
+import { openPostgresDriver } from '../src/store/postgres-driver.js';
 import { tempDir } from './support/harness.js';
 
 let postgres: TestPostgres;

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { ADMIN_GROUP } from './admin-api.js';
+import { hashApiToken, mintApiToken } from '../auth/api-token.js';
+import { isPrintableName } from '../auth/authorization.js';
+import type { AuditLog } from '../audit/audit.js';
+import { parseDuration } from '../duration.js';
+import { ErrorCodes, HawserServerError } from '../errors.js';
+import type { ApiTokenRecord, AuditEventRecord, Store } from '../store/store.js';
+
+/** An API token as the admin API shows it: never its secret or hash. */
+export interface ApiTokenView {
+  id: string;
+  user: string;
+  groups: string[];
+  createdAt: string;
+  expiresAt: string | null;
+}
+
+export interface AuditEventView extends Omit<AuditEventRecord, 'time'> {
+  time: string;
+}
+
+
+function tokenView(t: ApiTokenRecord): ApiTokenView {
+  return { id: t.id, user: t.user, groups: [...t.groups], createdAt: t.createdAt.toISOString(), expiresAt: t.expiresAt?.toISOString() ?? null };
+}
+
+function invalid(message: string): HawserServerError {
+  return new HawserServerError(ErrorCodes.REQUEST_INVALID, message);
+}
+
+/**
+ * Admin routes for operators' access: Hawser API tokens for people and
+ * automation, and the audit trail. Registered inside the admin API scope,
+ * so its admin-token hook covers them.
+ */
+export function operatorAdminRoutes(app: FastifyInstance, opts: { store: Store; audit: AuditLog; onRevoked: () => void }): void {
+  const { store, audit } = opts;
+
+  app.post('/tokens', async (request, reply) => {
+    const body = (request.body ?? {}) as { user?: unknown; groups?: unknown; ttl?: unknown };
+    if (typeof body.user !== 'string' || !isPrintableName(body.user)) throw invalid('user: expected a user name (1-256 printable characters)');
+    const groups = body.groups ?? [];
+    if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string' || !isPrintableName(g))) throw invalid('groups: expected a list of group names');
+    if (groups.includes(ADMIN_GROUP)) throw invalid(`groups: ${ADMIN_GROUP} is reserved for the admin token`);
+    let expiresAt: Date | null = null;
+    if (body.ttl !== undefined) {
+      if (typeof body.ttl !== 'string' && typeof body.ttl !== 'number') throw invalid('ttl: expected a duration such as 12h or 90d');
+      try {
+        expiresAt = new Date(Date.now() + parseDuration(body.ttl, 'ttl'));
+      } catch {
+        throw invalid('ttl: expected a duration such as 12h or 90d');
+      }
+    }
+    const token = mintApiToken();
+    const id = randomUUID();
+    await store.insertApiToken({ id, hash: hashApiToken(token), user: body.user, groups: groups as string[], expiresAt });
+    await audit.record({
+      type: 'api-token.created',
+      actor: request.adminUser ?? 'admin',
+      requestId: String(request.id),
+      sourceIp: request.ip,
+      details: { id, user: body.user, groups, expiresAt: expiresAt?.toISOString() ?? null },
+    });
+    return reply.status(201).send({ token, ...tokenView({ id, hash: '', user: body.user, groups: groups as string[], createdAt: new Date(), expiresAt, revokedAt: null }) });
+  });
+
+  app.get('/tokens', async () => {
+    const tokens = await store.listApiTokens();
+    return { tokens: tokens.filter((t) => !t.groups.includes(ADMIN_GROUP)).map(tokenView) };
+  });
+
+  app.delete<{ Params: { id: string } }>('/tokens/:id', async (request) => {
+    const tokens = await store.listApiTokens();
+    const target = tokens.find((t) => t.id === request.params.id);
+    if (!target || target.groups.includes(ADMIN_GROUP)) {
+      throw new HawserServerError(ErrorCodes.ROUTE_NOT_FOUND, `no API token with id ${request.params.id}`, { statusCode: 404 });
+    }
+    await store.revokeApiToken(target.id);
+    opts.onRevoked();
+    await audit.record({
+      type: 'api-token.revoked',
+      actor: request.adminUser ?? 'admin',
+      requestId: String(request.id),
+      sourceIp: request.ip,
+      details: { id: target.id, user: target.user },
+    });
+    return { revoked: tokenView(target) };
+  });
+
+  app.get<{ Querystring: { cluster?: string; user?: string; since?: string; type?: string; limit?: string } }>('/audit', async (request) => {
+    const q = request.query;
+    let clusterId: string | undefined;
+    if (q.cluster) {
+      const cluster = (await store.listClusters({ includeDeregistered: true })).find((c) => c.name === q.cluster || c.id === q.cluster);
+      if (!cluster) return { events: [] };
+      clusterId = cluster.id;
+    }
+    let since: Date | undefined;
+    if (q.since) {
+      since = /^\d{4}-\d\d-\d\d/.test(q.since) ? new Date(q.since) : new Date(Date.now() - safeDuration(q.since));
+      if (Number.isNaN(since.getTime())) throw invalid('since: expected a duration such as 1h or an ISO time');
+    }
+    const limit = q.limit === undefined ? 1000 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw invalid('limit: expected 1..10000');
+    const events = await store.listAuditEvents({
+      ...(clusterId ? { clusterId } : {}),
+      ...(q.user ? { actor: q.user } : {}),
+      ...(q.type ? { type: q.type } : {}),
+      ...(since ? { since } : {}),
+      limit,
+    });
+    return { events: events.map((e): AuditEventView => ({ ...e, time: e.time.toISOString() })) };
+  });
+}
+
+function safeDuration(text: string): number {
+  try {
+    return parseDuration(text, 'since');
+  } catch {
+    throw invalid('since: expected a duration such as 1h or an ISO time');
+  }
+}

@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../log.js';
+import type { AuditEventRecord, AuditOutcome, Store } from '../store/store.js';
+
+/** Every control-plane event type. New types are added here, never renamed. */
+export const AuditEventTypes = {
+  CLUSTER_ADDED: 'cluster.added',
+  CLUSTER_REMOVED: 'cluster.removed',
+  TOKEN_MINTED: 'token.minted',
+  TOKEN_USED: 'token.used',
+  TOKEN_REFUSED: 'token.refused',
+  CERTIFICATE_ISSUED: 'certificate.issued',
+  CERTIFICATE_RENEWED: 'certificate.renewed',
+  CERTIFICATE_REVOKED: 'certificate.revoked',
+  CERTIFICATE_REFUSED: 'certificate.refused',
+  AGENT_CONNECTED: 'agent.connected',
+  AGENT_DISCONNECTED: 'agent.disconnected',
+  ADMIN_REFUSED: 'admin.refused',
+  API_TOKEN_CREATED: 'api-token.created',
+  API_TOKEN_REVOKED: 'api-token.revoked',
+  /** One per request relayed to a cluster (see relay-audit.ts). */
+  REQUEST_RELAYED: 'request.relayed',
+} as const;
+export type AuditEventType = (typeof AuditEventTypes)[keyof typeof AuditEventTypes];
+
+/** What a caller supplies; id and time are filled in. */
+export interface AuditInput {
+  type: AuditEventType;
+  /** `admin`, `agent:<clusterId>`, `anonymous` or a user name. */
+  actor: string;
+  clusterId?: string | null | undefined;
+  requestId?: string | null | undefined;
+  sourceIp?: string | null | undefined;
+  /** Default `success`. */
+  outcome?: AuditOutcome;
+  /** Specific reason of a failure (never sent to the caller). */
+  reason?: string | null | undefined;
+  /** Non-secret extras: serials, names, versions. */
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Writes each event twice: a row in the store (the record) and a JSON log
+ * line (for log pipelines). A store failure is logged, never thrown: losing
+ * an audit row must not turn a successful deregistration into an error the
+ * admin retries.
+ */
+export class AuditLog {
+  readonly #store: Store;
+  readonly #log: Logger;
+
+  constructor(store: Store, log: Logger) {
+    this.#store = store;
+    this.#log = log;
+  }
+
+  async record(input: AuditInput): Promise<AuditEventRecord> {
+    const event: AuditEventRecord = {
+      id: randomUUID(),
+      time: new Date(),
+      type: input.type,
+      actor: input.actor,
+      clusterId: input.clusterId ?? null,
+      requestId: input.requestId ?? null,
+      sourceIp: input.sourceIp ?? null,
+      outcome: input.outcome ?? 'success',
+      reason: input.reason ?? null,
+      details: input.details ?? {},
+    };
+    const level = event.outcome === 'success' ? 'info' : 'warn';
+    this.#log[level]({ audit: { ...event, time: event.time.toISOString() } }, `audit ${event.type}`);
+    try {
+      await this.#store.insertAuditEvent(event);
+    } catch (err) {
+      this.#log.error({ err, auditId: event.id }, 'audit event could not be stored');
+    }
+    return event;
+  }
+}

@@ -1,0 +1,90 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+
+/** The `options` object of node:util parseArgs. */
+export type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
+import { DEFAULTS } from '../config.js';
+import { DataFiles } from '../data-dir.js';
+import { ErrorCodes, HawserServerError } from '../errors.js';
+
+/** Where CLI output goes; tests pass buffers. */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Resolves when the process should stop (server command). Default: SIGINT/SIGTERM. */
+  stopSignal?: Promise<string>;
+}
+
+/** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */
+export const ExitCodes = { OK: 0, FAILED: 1, USAGE: 2 } as const;
+
+/** Flags every client command accepts. */
+export const GLOBAL_OPTIONS = {
+  server: { type: 'string' },
+  'admin-token-file': { type: 'string' },
+  'ca-file': { type: 'string' },
+  'data-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+export const GLOBAL_HELP = `Global options:
+  --server URL               admin API URL (env HAWSER_SERVER; default https://127.0.0.1:8443)
+  --admin-token-file PATH    admin token file (env HAWSER_ADMIN_TOKEN holds the token itself;
+                             default <data-dir>/admin-token when present)
+  --ca-file PATH             CA certificate to trust (default <data-dir>/ca.crt when present)
+  --data-dir PATH            local data directory for the defaults above (default ${DEFAULTS.dataDir})
+  -h, --help                 show help`;
+
+export function usageError(message: string): HawserServerError {
+  return new HawserServerError(ErrorCodes.CLI_USAGE, message);
+}
+
+/** parseArgs, with its TypeErrors turned into usage errors. */
+export function parse<T extends ParseArgsOptionsConfig>(
+  args: readonly string[],
+  options: T,
+): { values: { [K in keyof T]?: T[K]['multiple'] extends true ? string[] : T[K]['type'] extends 'boolean' ? boolean : string }; positionals: string[] } {
+  try {
+    return parseArgs({ args: [...args], options, allowPositionals: true, strict: true }) as never;
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
+}
+
+/** Resolves server URL, admin token and CA from flags, env and the local data dir. */
+export function clientSettings(
+  values: { server?: string; 'admin-token-file'?: string; 'ca-file'?: string; 'data-dir'?: string },
+  env: CliIo['env'],
+): { serverUrl: string; adminToken: string; ca: string | undefined } {
+  const dataDir = values['data-dir'] ?? env.HAWSER_DATA_DIR ?? DEFAULTS.dataDir;
+  const serverUrl = values.server ?? env.HAWSER_SERVER ?? `https://${DEFAULTS.listen}`;
+  let adminToken: string | undefined;
+  const tokenFile = values['admin-token-file'] ?? (env.HAWSER_ADMIN_TOKEN ? undefined : join(dataDir, DataFiles.ADMIN_TOKEN));
+  if (values['admin-token-file'] || (tokenFile && existsSync(tokenFile))) {
+    try {
+      adminToken = readFileSync(tokenFile!, 'utf8').trim();
+    } catch (err) {
+      throw usageError(`cannot read admin token file ${tokenFile}: ${(err as Error).message}`);
+    }
+  } else {
+    adminToken = env.HAWSER_ADMIN_TOKEN;
+  }
+  if (!adminToken) {
+    throw usageError(
+      `no admin token: pass --admin-token-file, set HAWSER_ADMIN_TOKEN, or run where ${join(dataDir, DataFiles.ADMIN_TOKEN)} exists`,
+    );
+  }
+  const caFile = values['ca-file'] ?? (existsSync(join(dataDir, DataFiles.CA_CERT)) ? join(dataDir, DataFiles.CA_CERT) : undefined);
+  let ca: string | undefined;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile, 'utf8');
+    } catch (err) {
+      throw usageError(`cannot read CA file ${caFile}: ${(err as Error).message}`);
+    }
+  }
+  return { serverUrl, adminToken, ca };
+}

@@ -1,0 +1,134 @@
+import type { ServerConfigInput } from '../config.js';
+import { DEFAULTS } from '../config.js';
+import { ExitCodes, parse } from './cli-io.js';
+import type { CliIo } from './cli-io.js';
+import { createServer } from '../server.js';
+
+const HELP = `Usage: hawser server [options]
+
+Runs the Hawser server: the operator/admin API and the agent (mTLS) endpoint.
+On first start it creates the CA, serving certificate, token signing key and
+an admin token in the data directory.
+
+Options:
+  --data-dir PATH          data directory (env HAWSER_DATA_DIR; default ${DEFAULTS.dataDir})
+  --database-url URL       postgres://… for PostgreSQL (env HAWSER_DATABASE_URL, preferred
+                           for passwords); default: embedded PGlite in <data-dir>/db
+  --listen HOST:PORT       operator + admin API (default ${DEFAULTS.listen})
+  --agent-listen HOST:PORT agent endpoint (default ${DEFAULTS.agentListen})
+  --public-url URL         URL operators use (default: derived from --listen)
+  --agent-url URL          URL agents dial, put into tokens (default: derived from --agent-listen)
+  --server-name NAME       extra host name or IP for the serving certificate (repeatable)
+  --token-ttl DUR          bootstrap token lifetime (default ${DEFAULTS.tokenTtl})
+  --certificate-ttl DUR    agent certificate lifetime (default ${DEFAULTS.certificateTtl})
+  --log-level LEVEL        fatal|error|warn|info|debug|trace|silent (default ${DEFAULTS.logLevel})
+
+Operators (see docs/operations.md):
+  --authz-mode MODE        tier (default) | raw | shared (env HAWSER_AUTHZ_MODE)
+  --impersonation-prefix P prefix of impersonated identities (default hawser:; must match the agents)
+  --tier TIER=G1,G2        IdP groups that grant a tier: read, triage, write, maintain, admin
+                           (repeatable; env HAWSER_TIER_GROUPS='{"read":["devs"],"admin":["sre"]}')
+  --oidc-issuer URL        OIDC issuer; enables OIDC ID tokens (env HAWSER_OIDC_ISSUER)
+  --oidc-audience AUD      expected aud, the client id (env HAWSER_OIDC_AUDIENCE)
+  --oidc-username-claim C  claim naming the user (default email)
+  --oidc-groups-claim C    claim listing groups (default groups)
+  --oidc-jwks-url URL      JWKS URL (default: from the issuer's discovery document)
+  -h, --help               show help
+`;
+
+const OPTIONS = {
+  'data-dir': { type: 'string' },
+  'database-url': { type: 'string' },
+  listen: { type: 'string' },
+  'agent-listen': { type: 'string' },
+  'public-url': { type: 'string' },
+  'agent-url': { type: 'string' },
+  'server-name': { type: 'string', multiple: true },
+  'token-ttl': { type: 'string' },
+  'certificate-ttl': { type: 'string' },
+  'log-level': { type: 'string' },
+  'authz-mode': { type: 'string' },
+  'impersonation-prefix': { type: 'string' },
+  tier: { type: 'string', multiple: true },
+  'oidc-issuer': { type: 'string' },
+  'oidc-audience': { type: 'string' },
+  'oidc-username-claim': { type: 'string' },
+  'oidc-groups-claim': { type: 'string' },
+  'oidc-jwks-url': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function stopSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}
+
+/** `hawser server`: runs until SIGINT/SIGTERM (or io.stopSignal), then drains. */
+export async function serverCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, OPTIONS);
+  if (values.help) {
+    io.stdout(HELP);
+    return ExitCodes.OK;
+  }
+  if (positionals.length > 0) {
+    io.stderr(`hawser server: unexpected argument ${JSON.stringify(positionals[0])} (see --help)\n`);
+    return ExitCodes.USAGE;
+  }
+  const env = io.env;
+  const input: ServerConfigInput = {};
+  const set = <K extends keyof ServerConfigInput>(key: K, value: ServerConfigInput[K] | undefined): void => {
+    if (value !== undefined) input[key] = value;
+  };
+  set('dataDir', values['data-dir'] ?? env.HAWSER_DATA_DIR);
+  set('databaseUrl', values['database-url'] ?? env.HAWSER_DATABASE_URL);
+  set('listen', values.listen);
+  set('agentListen', values['agent-listen']);
+  set('publicUrl', values['public-url']);
+  set('agentUrl', values['agent-url']);
+  if (values['server-name']) input.serverNames = [...DEFAULTS.serverNames, ...values['server-name']];
+  set('tokenTtl', values['token-ttl']);
+  set('certificateTtl', values['certificate-ttl']);
+  set('logLevel', values['log-level']);
+  set('authorizationMode', values['authz-mode'] ?? env.HAWSER_AUTHZ_MODE);
+  set('impersonationPrefix', values['impersonation-prefix'] ?? env.HAWSER_IMPERSONATION_PREFIX);
+  const tiers = values.tier ?? [];
+  if (!tiers.length && env.HAWSER_TIER_GROUPS) {
+    try {
+      input.tierGroups = JSON.parse(env.HAWSER_TIER_GROUPS) as Record<string, string[]>;
+    } catch {
+      io.stderr('hawser server: HAWSER_TIER_GROUPS must be JSON such as {"read":["devs"],"admin":["sre"]}\n');
+      return ExitCodes.USAGE;
+    }
+  }
+  if (tiers.length) {
+    const tierGroups: Record<string, string[]> = {};
+    for (const spec of tiers) {
+      const m = /^([a-z]+)=(.+)$/.exec(spec.trim());
+      if (!m) {
+        io.stderr(`hawser server: --tier expects TIER=GROUP[,GROUP...], got ${JSON.stringify(spec)}\n`);
+        return ExitCodes.USAGE;
+      }
+      (tierGroups[m[1]!] ??= []).push(...m[2]!.split(',').map((g) => g.trim()).filter(Boolean));
+    }
+    input.tierGroups = tierGroups;
+  }
+  const issuer = values['oidc-issuer'] ?? env.HAWSER_OIDC_ISSUER;
+  if (issuer) {
+    input.oidc = {
+      issuer,
+      ...((values['oidc-audience'] ?? env.HAWSER_OIDC_AUDIENCE) ? { audience: values['oidc-audience'] ?? env.HAWSER_OIDC_AUDIENCE } : {}),
+      ...((values['oidc-username-claim'] ?? env.HAWSER_OIDC_USERNAME_CLAIM) ? { usernameClaim: values['oidc-username-claim'] ?? env.HAWSER_OIDC_USERNAME_CLAIM } : {}),
+      ...((values['oidc-groups-claim'] ?? env.HAWSER_OIDC_GROUPS_CLAIM) ? { groupsClaim: values['oidc-groups-claim'] ?? env.HAWSER_OIDC_GROUPS_CLAIM } : {}),
+      ...((values['oidc-jwks-url'] ?? env.HAWSER_OIDC_JWKS_URL) ? { jwksUrl: values['oidc-jwks-url'] ?? env.HAWSER_OIDC_JWKS_URL } : {}),
+    };
+  }
+
+  const server = createServer(input);
+  await server.listen();
+  const signal = await (io.stopSignal ?? stopSignal());
+  server.context.log.info({ signal }, 'shutting down');
+  await server.close();
+  return ExitCodes.OK;
+}

@@ -1,0 +1,75 @@
+import { AdminClient } from '../admin/admin-client.js';
+import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, usageError } from './cli-io.js';
+import type { CliIo } from './cli-io.js';
+import { table } from './cli-table.js';
+
+const HELP = `Usage: hawser token <create|list|revoke> [options]
+
+Hawser API tokens authenticate people and automation on the relay
+(https://SERVER/clusters/NAME/...) when no OIDC provider is used. A token is
+shown once; the server keeps only its SHA-256.
+
+  hawser token create --user NAME [--group G]... [--ttl 90d] [-o json]
+  hawser token list [-o json]
+  hawser token revoke ID
+
+Options:
+  --user NAME        the user name the token authenticates as (impersonated as <prefix>NAME)
+  --group G          a group of the user (repeatable); in tier mode, groups map to tiers
+  --ttl DUR          lifetime, e.g. 12h or 90d (default: no expiry)
+  -o, --output FMT   text (default) or json
+
+${GLOBAL_HELP}
+`;
+
+/** `hawser token …` */
+export async function tokenCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
+    io.stdout(HELP);
+    return sub === undefined ? ExitCodes.USAGE : ExitCodes.OK;
+  }
+  const { values, positionals } = parse(rest, {
+    ...GLOBAL_OPTIONS,
+    user: { type: 'string' },
+    group: { type: 'string', multiple: true },
+    ttl: { type: 'string' },
+    output: { type: 'string', short: 'o' },
+  });
+  if (values.help) {
+    io.stdout(HELP);
+    return ExitCodes.OK;
+  }
+  const json = values.output === 'json';
+  if (values.output !== undefined && !json && values.output !== 'text') throw usageError('--output: expected text or json');
+  const client = () => new AdminClient(clientSettings(values, io.env));
+  switch (sub) {
+    case 'create': {
+      if (!values.user) throw usageError('hawser token create needs --user NAME');
+      if (positionals.length) throw usageError('hawser token create takes no arguments');
+      const res = await client().createApiToken({ user: values.user, groups: values.group ?? [], ...(values.ttl ? { ttl: values.ttl } : {}) });
+      io.stdout(
+        json
+          ? JSON.stringify(res, null, 2) + '\n'
+          : `API token ${res.id} for ${res.user}${res.groups.length ? ` (groups: ${res.groups.join(', ')})` : ''}, ` +
+              `${res.expiresAt ? `expires ${res.expiresAt}` : 'no expiry'}. It is shown only now:\n  ${res.token}\n`,
+      );
+      return ExitCodes.OK;
+    }
+    case 'list': {
+      const res = await client().listApiTokens();
+      if (json) io.stdout(JSON.stringify(res, null, 2) + '\n');
+      else if (!res.tokens.length) io.stdout('No API tokens. Create one with: hawser token create --user NAME\n');
+      else io.stdout(table([['ID', 'USER', 'GROUPS', 'CREATED', 'EXPIRES'], ...res.tokens.map((t) => [t.id, t.user, t.groups.join(',') || '-', t.createdAt, t.expiresAt ?? '-'])]));
+      return ExitCodes.OK;
+    }
+    case 'revoke': {
+      if (positionals.length !== 1) throw usageError('hawser token revoke takes exactly one ID');
+      const res = await client().revokeApiToken(positionals[0]!);
+      io.stdout(json ? JSON.stringify(res, null, 2) + '\n' : `API token ${res.revoked.id} (${res.revoked.user}) revoked.\n`);
+      return ExitCodes.OK;
+    }
+    default:
+      throw usageError(`unknown command "hawser token ${sub}" (see hawser token --help)`);
+  }
+}

@@ -1,0 +1,131 @@
+import { ErrorCodes, HawserServerError } from '../errors.js';
+import type { SqlDriver } from './sql-driver.js';
+
+/** One schema change. Versions are dense and never edited once released. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/**
+ * The schema, as an append-only list. Names are unique only among active
+ * clusters (partial index) so a deregistered cluster keeps its rows for audit
+ * while its name can be registered again.
+ */
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE clusters (
+        id uuid PRIMARY KEY,
+        name text NOT NULL,
+        labels jsonb NOT NULL DEFAULT '{}'::jsonb,
+        status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'deregistered')),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        deregistered_at timestamptz,
+        last_seen timestamptz,
+        agent_version text,
+        kubernetes_version text,
+        cluster_uid text
+      );
+      CREATE UNIQUE INDEX clusters_active_name ON clusters (name) WHERE status = 'active';
+
+      CREATE TABLE bootstrap_tokens (
+        jti text PRIMARY KEY,
+        cluster_id uuid NOT NULL REFERENCES clusters (id),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL,
+        used_at timestamptz
+      );
+      CREATE INDEX bootstrap_tokens_cluster ON bootstrap_tokens (cluster_id);
+
+      CREATE TABLE certificates (
+        serial text PRIMARY KEY,
+        cluster_id uuid NOT NULL REFERENCES clusters (id),
+        fingerprint text NOT NULL UNIQUE,
+        not_before timestamptz NOT NULL,
+        not_after timestamptz NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        revoked_at timestamptz
+      );
+      CREATE INDEX certificates_cluster ON certificates (cluster_id);
+
+      CREATE TABLE api_tokens (
+        id text PRIMARY KEY,
+        hash text NOT NULL UNIQUE,
+        username text NOT NULL,
+        groups jsonb NOT NULL DEFAULT '[]'::jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz,
+        revoked_at timestamptz
+      );
+
+      CREATE TABLE audit_events (
+        id uuid PRIMARY KEY,
+        time timestamptz NOT NULL DEFAULT now(),
+        type text NOT NULL,
+        actor text NOT NULL,
+        cluster_id uuid,
+        request_id text,
+        source_ip text,
+        outcome text NOT NULL CHECK (outcome IN ('success', 'failure')),
+        reason text,
+        details jsonb NOT NULL DEFAULT '{}'::jsonb
+      );
+      CREATE INDEX audit_events_time ON audit_events (time);
+      CREATE INDEX audit_events_cluster ON audit_events (cluster_id, time);
+
+      CREATE TABLE tunnel_leases (
+        cluster_id uuid PRIMARY KEY REFERENCES clusters (id),
+        replica_id text NOT NULL,
+        acquired_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL
+      );
+    `,
+  },
+]);
+
+/**
+ * Applies pending migrations in order, in one transaction that first takes a
+ * transaction-scoped advisory lock: when two replicas start at once the second
+ * waits, then finds everything applied. Creating the bookkeeping table only
+ * after the lock avoids the catalog race of two concurrent
+ * `CREATE TABLE IF NOT EXISTS`. Returns the versions applied by this call.
+ */
+export async function migrate(driver: SqlDriver, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  try {
+    return await driver.transaction(async (q) => {
+      await q.query(`SELECT pg_advisory_xact_lock(hashtext('hawser:migrations'))`);
+      await q.exec(`CREATE TABLE IF NOT EXISTS hawser_migrations (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+      const rows = await q.query<{ version: number }>('SELECT version FROM hawser_migrations');
+      const applied = new Set(rows.map((r) => Number(r.version)));
+      const newest = Math.max(0, ...applied);
+      const known = Math.max(0, ...migrations.map((m) => m.version));
+      if (newest > known) {
+        throw new HawserServerError(
+          ErrorCodes.MIGRATION_FAILED,
+          `database schema version ${newest} is newer than this server knows (${known}); upgrade the server`,
+        );
+      }
+      const done: number[] = [];
+      for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+        if (applied.has(m.version)) continue;
+        await q.exec(m.sql);
+        await q.query('INSERT INTO hawser_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+        done.push(m.version);
+      }
+      return done;
+    });
+  } catch (err) {
+    if (err instanceof HawserServerError) throw err;
+    throw new HawserServerError(ErrorCodes.MIGRATION_FAILED, `database migration failed: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}

@@ -1,0 +1,312 @@
+import { randomUUID } from 'node:crypto';
+import { ErrorCodes, HawserServerError } from '../errors.js';
+import { UNIQUE_VIOLATION, sqlState } from './sql-driver.js';
+import type { SqlDriver } from './sql-driver.js';
+import { CLUSTER_COLUMNS, toAudit, toCertificate, toCluster, toToken } from './sql-rows.js';
+import type { ApiTokenRow, AuditRow, CertificateRow, ClusterRow, TokenRow } from './sql-rows.js';
+import type {
+  ApiTokenRecord,
+  AgentInfo,
+  AuditEventRecord,
+  AuditFilter,
+  BootstrapTokenRecord,
+  CertificateRecord,
+  ClusterRecord,
+  ConsumeTokenResult,
+  Store,
+} from './store.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The Store over any SqlDriver; every statement is plain PostgreSQL. */
+export class SqlStore implements Store {
+  readonly #db: SqlDriver;
+
+  constructor(driver: SqlDriver) {
+    this.#db = driver;
+  }
+
+  get engine(): SqlDriver['engine'] {
+    return this.#db.engine;
+  }
+
+  async #wrap<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof HawserServerError) throw err;
+      throw new HawserServerError(ErrorCodes.STORE_FAILED, `store: ${what} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async createCluster(input: { name: string; labels?: Record<string, string> }): Promise<ClusterRecord> {
+    const id = randomUUID();
+    try {
+      await this.#db.query('INSERT INTO clusters (id, name, labels) VALUES ($1, $2, $3::jsonb)', [
+        id,
+        input.name,
+        JSON.stringify(input.labels ?? {}),
+      ]);
+    } catch (err) {
+      if (sqlState(err) === UNIQUE_VIOLATION) {
+        throw new HawserServerError(ErrorCodes.CLUSTER_EXISTS, `cluster "${input.name}" already exists`);
+      }
+      throw new HawserServerError(ErrorCodes.STORE_FAILED, `store: create cluster failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const created = await this.getCluster(id);
+    if (!created) throw new HawserServerError(ErrorCodes.STORE_FAILED, 'store: created cluster vanished');
+    return created;
+  }
+
+  getCluster(id: string): Promise<ClusterRecord | undefined> {
+    // A malformed id would make PostgreSQL raise on the uuid cast; it simply matches nothing.
+    if (!UUID.test(id)) return Promise.resolve(undefined);
+    return this.#wrap('get cluster', async () => {
+      const rows = await this.#db.query<ClusterRow>(`SELECT ${CLUSTER_COLUMNS} FROM clusters c WHERE c.id = $1`, [id]);
+      return rows[0] && toCluster(rows[0]);
+    });
+  }
+
+  getClusterByName(name: string): Promise<ClusterRecord | undefined> {
+    return this.#wrap('get cluster by name', async () => {
+      const rows = await this.#db.query<ClusterRow>(
+        `SELECT ${CLUSTER_COLUMNS} FROM clusters c WHERE c.name = $1 AND c.status = 'active'`,
+        [name],
+      );
+      return rows[0] && toCluster(rows[0]);
+    });
+  }
+
+  listClusters(options: { includeDeregistered?: boolean } = {}): Promise<ClusterRecord[]> {
+    return this.#wrap('list clusters', async () => {
+      const where = options.includeDeregistered ? '' : `WHERE c.status = 'active'`;
+      const rows = await this.#db.query<ClusterRow>(
+        `SELECT ${CLUSTER_COLUMNS} FROM clusters c ${where} ORDER BY c.name, c.created_at`,
+      );
+      return rows.map(toCluster);
+    });
+  }
+
+  updateAgentInfo(clusterId: string, info: AgentInfo): Promise<void> {
+    return this.#wrap('update agent info', async () => {
+      await this.#db.query(
+        `UPDATE clusters SET
+           agent_version = COALESCE($2, agent_version),
+           kubernetes_version = COALESCE($3, kubernetes_version),
+           cluster_uid = COALESCE($4, cluster_uid)
+         WHERE id = $1`,
+        [clusterId, info.agentVersion ?? null, info.kubernetesVersion ?? null, info.clusterUid ?? null],
+      );
+    });
+  }
+
+  touchLastSeen(clusterId: string, at: Date = new Date()): Promise<void> {
+    return this.#wrap('touch last seen', async () => {
+      await this.#db.query('UPDATE clusters SET last_seen = $2 WHERE id = $1', [clusterId, at]);
+    });
+  }
+
+  touchLastSeenMany(clusterIds: readonly string[], at: Date = new Date()): Promise<void> {
+    const ids = clusterIds.filter((id) => UUID.test(id));
+    if (ids.length === 0) return Promise.resolve();
+    return this.#wrap('touch last seen', async () => {
+      await this.#db.query('UPDATE clusters SET last_seen = $2 WHERE id = ANY($1::uuid[])', [ids, at]);
+    });
+  }
+
+  deregisterCluster(clusterId: string): Promise<{ revokedSerials: string[] } | undefined> {
+    if (!UUID.test(clusterId)) return Promise.resolve(undefined);
+    return this.#wrap('deregister cluster', () =>
+      this.#db.transaction(async (q) => {
+        const updated = await q.query<{ id: string }>(
+          `UPDATE clusters SET status = 'deregistered', deregistered_at = now()
+           WHERE id = $1 AND status = 'active' RETURNING id`,
+          [clusterId],
+        );
+        if (updated.length === 0) return undefined;
+        const revoked = await q.query<{ serial: string }>(
+          `UPDATE certificates SET revoked_at = now()
+           WHERE cluster_id = $1 AND revoked_at IS NULL RETURNING serial`,
+          [clusterId],
+        );
+        // Unused tokens die with the cluster, so a leaked one cannot register later.
+        await q.query(
+          `UPDATE bootstrap_tokens SET expires_at = LEAST(expires_at, now())
+           WHERE cluster_id = $1 AND used_at IS NULL`,
+          [clusterId],
+        );
+        await q.query('DELETE FROM tunnel_leases WHERE cluster_id = $1', [clusterId]);
+        return { revokedSerials: revoked.map((r) => r.serial) };
+      }),
+    );
+  }
+
+  insertBootstrapToken(input: { jti: string; clusterId: string; expiresAt: Date }): Promise<void> {
+    return this.#wrap('insert bootstrap token', async () => {
+      await this.#db.query('INSERT INTO bootstrap_tokens (jti, cluster_id, expires_at) VALUES ($1, $2, $3)', [
+        input.jti,
+        input.clusterId,
+        input.expiresAt,
+      ]);
+    });
+  }
+
+  getBootstrapToken(jti: string): Promise<BootstrapTokenRecord | undefined> {
+    return this.#wrap('get bootstrap token', async () => {
+      const rows = await this.#db.query<TokenRow>('SELECT * FROM bootstrap_tokens WHERE jti = $1', [jti]);
+      return rows[0] && toToken(rows[0]);
+    });
+  }
+
+  consumeBootstrapToken(jti: string, clusterId: string): Promise<ConsumeTokenResult> {
+    return this.#wrap('consume bootstrap token', async () => {
+      // The whole decision is one statement: the row lock PostgreSQL takes for
+      // the UPDATE makes a concurrent second caller re-check `used_at IS NULL`
+      // after the first commits, so exactly one caller gets the row back.
+      const used = await this.#db.query<TokenRow>(
+        `UPDATE bootstrap_tokens SET used_at = now()
+         WHERE jti = $1 AND cluster_id = $2 AND used_at IS NULL AND expires_at > now()
+         RETURNING *`,
+        [jti, UUID.test(clusterId) ? clusterId : '00000000-0000-0000-0000-000000000000'],
+      );
+      if (used[0]) return { ok: true, token: toToken(used[0]) };
+      // Only to explain the refusal in logs and audit; the caller sees one message.
+      const row = await this.getBootstrapToken(jti);
+      if (!row) return { ok: false, reason: 'unknown-token' };
+      if (row.clusterId !== clusterId) return { ok: false, reason: 'wrong-cluster' };
+      if (row.usedAt) return { ok: false, reason: 'replayed' };
+      return { ok: false, reason: 'expired' };
+    });
+  }
+
+  recordCertificate(input: Omit<CertificateRecord, 'createdAt' | 'revokedAt'>): Promise<void> {
+    return this.#wrap('record certificate', async () => {
+      await this.#db.query(
+        `INSERT INTO certificates (serial, cluster_id, fingerprint, not_before, not_after)
+         VALUES ($1, $2, $3, $4, $5)`,
+        [input.serial, input.clusterId, input.fingerprint, input.notBefore, input.notAfter],
+      );
+    });
+  }
+
+  getCertificateByFingerprint(fingerprint: string): Promise<CertificateRecord | undefined> {
+    return this.#wrap('get certificate', async () => {
+      const rows = await this.#db.query<CertificateRow>('SELECT * FROM certificates WHERE fingerprint = $1', [
+        fingerprint,
+      ]);
+      return rows[0] && toCertificate(rows[0]);
+    });
+  }
+
+  listCertificates(clusterId: string): Promise<CertificateRecord[]> {
+    if (!UUID.test(clusterId)) return Promise.resolve([]);
+    return this.#wrap('list certificates', async () => {
+      const rows = await this.#db.query<CertificateRow>(
+        'SELECT * FROM certificates WHERE cluster_id = $1 ORDER BY not_before',
+        [clusterId],
+      );
+      return rows.map(toCertificate);
+    });
+  }
+
+  revokeCertificate(serial: string): Promise<boolean> {
+    return this.#wrap('revoke certificate', async () => {
+      const rows = await this.#db.query<{ serial: string }>(
+        'UPDATE certificates SET revoked_at = now() WHERE serial = $1 AND revoked_at IS NULL RETURNING serial',
+        [serial],
+      );
+      return rows.length === 1;
+    });
+  }
+
+  insertApiToken(input: Omit<ApiTokenRecord, 'createdAt' | 'revokedAt'>): Promise<void> {
+    return this.#wrap('insert api token', async () => {
+      await this.#db.query(
+        `INSERT INTO api_tokens (id, hash, username, groups, expires_at) VALUES ($1, $2, $3, $4::jsonb, $5)
+         ON CONFLICT (hash) DO NOTHING`,
+        [input.id, input.hash, input.user, JSON.stringify(input.groups), input.expiresAt],
+      );
+    });
+  }
+
+  findApiTokenByHash(hash: string): Promise<ApiTokenRecord | undefined> {
+    return this.#wrap('find api token', async () => {
+      const rows = await this.#db.query<ApiTokenRow>(
+        `SELECT * FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL
+           AND (expires_at IS NULL OR expires_at > now())`,
+        [hash],
+      );
+      const r = rows[0];
+      return r ? toApiToken(r) : undefined;
+    });
+  }
+
+  listApiTokens(): Promise<ApiTokenRecord[]> {
+    return this.#wrap('list api tokens', async () => {
+      const rows = await this.#db.query<ApiTokenRow>('SELECT * FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at, id');
+      return rows.map(toApiToken);
+    });
+  }
+
+  revokeApiToken(id: string): Promise<boolean> {
+    return this.#wrap('revoke api token', async () => {
+      const rows = await this.#db.query<{ id: string }>('UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id', [id]);
+      return rows.length === 1;
+    });
+  }
+
+  insertAuditEvent(e: AuditEventRecord): Promise<void> {
+    return this.insertAuditEvents([e]);
+  }
+
+  insertAuditEvents(events: readonly AuditEventRecord[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
+    return this.#wrap('insert audit events', async () => {
+      // One multi-row INSERT: on embedded PGlite every statement runs on
+      // this process's event loop, so a row at a time would stall the relay.
+      const values: unknown[] = [];
+      const rows = events.map((e, i) => {
+        values.push(e.id, e.time, e.type, e.actor, e.clusterId, e.requestId, e.sourceIp, e.outcome, e.reason, JSON.stringify(e.details));
+        const b = i * 10;
+        return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9}, $${b + 10}::jsonb)`;
+      });
+      await this.#db.query(
+        `INSERT INTO audit_events (id, time, type, actor, cluster_id, request_id, source_ip, outcome, reason, details) VALUES ${rows.join(', ')}`,
+        values,
+      );
+    });
+  }
+
+  listAuditEvents(filter: AuditFilter = {}): Promise<AuditEventRecord[]> {
+    return this.#wrap('list audit events', async () => {
+      const rows = await this.#db.query<AuditRow>(
+        `SELECT * FROM audit_events
+         WHERE ($1::uuid IS NULL OR cluster_id = $1::uuid) AND ($2::text IS NULL OR type = $2)
+           AND ($3::text IS NULL OR actor = $3) AND ($4::timestamptz IS NULL OR time >= $4)
+         ORDER BY time, id LIMIT $5`,
+        [filter.clusterId ?? null, filter.type ?? null, filter.actor ?? null, filter.since ?? null, filter.limit ?? 1000],
+      );
+      return rows.map(toAudit);
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#db.close();
+  }
+}
+
+function toApiToken(r: ApiTokenRow): ApiTokenRecord {
+  return {
+    id: r.id,
+    hash: r.hash,
+    user: r.username,
+    groups: r.groups ?? [],
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+  };
+}
