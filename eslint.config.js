@@ -7,6 +7,48 @@ import tseslint from 'typescript-eslint';
  * and the agent meet only there, never in each other.
  */
 const restrict = (...patterns) => ['error', { patterns }];
+const serverNotAgent = {
+  regex: '^@hawser/agent(/|$)',
+  message: 'The server does not depend on the agent; what both need lives in @hawser/contract.',
+};
+
+/**
+ * Folders of packages/server/src, along the request path. ESLint keeps one
+ * setting of a rule per file, so each folder's list repeats the package rule.
+ */
+const serverFolders = [
+  {
+    // The relay serves operators' requests; it knows nothing of the admin API or the CLI.
+    files: ['packages/server/src/relay/**/*.ts'],
+    rules: {
+      'no-restricted-imports': restrict(serverNotAgent, {
+        regex: '^\\.\\./(admin|cli)/',
+        message: 'relay/ never imports admin/ or cli/.',
+      }),
+    },
+  },
+  {
+    // The store is the bottom layer: only its own files, errors and the log.
+    files: ['packages/server/src/store/**/*.ts'],
+    rules: {
+      'no-restricted-imports': restrict(serverNotAgent, {
+        regex: '^\\.\\./(?!(errors|log)\\.js$)',
+        message: 'store/ imports nothing above it: only store/, ../errors.js and ../log.js.',
+      }),
+    },
+  },
+  {
+    // The CLI reaches a running server only through the admin client; it may
+    // start one (server.ts) and share the cluster-name rules, nothing else.
+    files: ['packages/server/src/cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': restrict(serverNotAgent, {
+        regex: '^\\.\\./((relay|tunnel|store|auth|audit)/|admin/(?!admin-client\\.js$)|registration/(?!cluster-names\\.js$))',
+        message: 'cli/ talks to the server only through admin/admin-client.js.',
+      }),
+    },
+  },
+];
 const packageBoundaries = [
   {
     files: ['packages/contract/**/*.ts'],
@@ -20,12 +62,7 @@ const packageBoundaries = [
   },
   {
     files: ['packages/server/**/*.ts'],
-    rules: {
-      'no-restricted-imports': restrict({
-        regex: '^@hawser/agent(/|$)',
-        message: 'The server does not depend on the agent; what both need lives in @hawser/contract.',
-      }),
-    },
+    rules: { 'no-restricted-imports': restrict(serverNotAgent) },
   },
   {
     files: ['packages/agent/**/*.ts'],
@@ -50,4 +87,5 @@ export default tseslint.config(
     },
   },
   ...packageBoundaries,
+  ...serverFolders,
 );

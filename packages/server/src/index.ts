@@ -17,6 +17,7 @@ export * from './registration/registrar.js';
 export * from './server.js';
 export * from './store/sql-driver.js';
 export * from './store/store.js';
+export * from './store/open-store.js';
 export * from './tunnel/tunnel-handler.js';
 export * from './tunnel/tunnel-registry.js';
 export { TunnelEndpoint } from './tunnel/tunnel-endpoint.js';

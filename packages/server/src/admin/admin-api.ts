@@ -1,4 +1,5 @@
 import { hashApiToken } from '../auth/api-token.js';
+import { ADMIN_GROUP } from '../auth/authorization.js';
 import { operatorAdminRoutes } from './admin-operator-api.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -9,8 +10,6 @@ import type { MintedToken, Registrar, RequestMeta } from '../registration/regist
 import type { ClusterRecord, Store } from '../store/store.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 
-/** Group an API token needs for the admin API. */
-export const ADMIN_GROUP = 'hawser:admins';
 /** Longest bootstrap token lifetime the API accepts; a token is a credential lying around until used. */
 export const MAX_TOKEN_TTL_MS = 7 * 86_400_000;
 

@@ -4,6 +4,9 @@ import type { ErrorCode } from '../errors.js';
 import type { BootstrapView, ClusterView } from './admin-api.js';
 import type { ApiTokenView, AuditEventView } from './admin-operator-api.js';
 
+// The views the CLI prints, so cli/ needs nothing of the admin API but this client.
+export type { ApiTokenView, AuditEventView, BootstrapView, ClusterView };
+
 /** Options of {@link AdminClient}. */
 export interface AdminClientOptions {
   /** Operator listener URL, e.g. `https://127.0.0.1:8443`. */

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { ADMIN_GROUP } from './admin-api.js';
 import { hashApiToken, mintApiToken } from '../auth/api-token.js';
-import { isPrintableName } from '../auth/authorization.js';
+import { ADMIN_GROUP, isPrintableName } from '../auth/authorization.js';
 import type { AuditLog } from '../audit/audit.js';
 import { parseDuration } from '../duration.js';
 import { ErrorCodes, HawserServerError } from '../errors.js';

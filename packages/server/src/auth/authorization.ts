@@ -1,5 +1,8 @@
 import { TIERS, tierGroup, type AuthorizationMode, type Tier } from '@hawser/contract';
 
+/** Group an API token needs for the admin API. */
+export const ADMIN_GROUP = 'hawser:admins';
+
 /** Who an operator is, once authenticated (before any prefixing). */
 export interface OperatorIdentity {
   readonly username: string;

@@ -1,6 +1,5 @@
-import { ADMIN_GROUP } from '../admin/admin-api.js';
 import { hashApiToken, looksLikeApiToken } from './api-token.js';
-import type { OperatorIdentity } from './authorization.js';
+import { ADMIN_GROUP, type OperatorIdentity } from './authorization.js';
 import { OidcAuthenticator, type OidcConfig } from './oidc-authenticator.js';
 import type { Store } from '../store/store.js';
 

@@ -1,6 +1,6 @@
 import type { ParseArgsOptionsConfig } from './cli-io.js';
 import { AdminClient } from '../admin/admin-client.js';
-import type { ClusterView } from '../admin/admin-api.js';
+import type { ClusterView } from '../admin/admin-client.js';
 import { parseLabelArgs } from '../registration/cluster-names.js';
 import { table } from './cli-table.js';
 import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, usageError } from './cli-io.js';
