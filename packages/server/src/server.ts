@@ -32,7 +32,6 @@ import { operatorAuthenticator } from './auth/operator-authenticator.js';
 import { Metrics } from './audit/metrics.js';
 import { RelayAudit } from './audit/relay-audit.js';
 import { relayListener } from './relay/relay-listener.js';
-import { SessionDirectory } from './tunnel/session-directory.js';
 import { SERVER_VERSION } from './version.js';
 
 /** The running server's parts, for embedding and tests (`HawserServer.context`). */
@@ -109,7 +108,17 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         expiresAt: null,
       });
       const audit = new AuditLog(store, componentLogger(root, 'audit'));
-      const tunnels = new TunnelRegistry();
+      // One registry of live tunnels: admin API, deregistration, drain, relay and metrics read the same one.
+      const tunnels = new TunnelRegistry({
+        software: `hawser/${SERVER_VERSION}`,
+        onReady: async (tunnel, peer) => {
+          await store.updateAgentInfo(tunnel.cluster.id, {
+            agentVersion: peer.software.replace(/^hawser-agent\//, ''),
+            kubernetesVersion: peer.metadata.kubernetesVersion,
+            clusterUid: peer.metadata.clusterUid,
+          });
+        },
+      });
       const tokens = new BootstrapTokens(secrets.tokenSigningKey, `urn:hawser:ca:${secrets.ca.caHash.slice(7, 39)}`);
       const urls = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
       const registrar = new Registrar({
@@ -136,23 +145,13 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       };
 
       const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc });
-      const sessions = new SessionDirectory({
-        software: `hawser/${SERVER_VERSION}`,
-        onReady: async (tunnel, peer) => {
-          await store.updateAgentInfo(tunnel.cluster.id, {
-            agentVersion: peer.software.replace(/^hawser-agent\//, ''),
-            kubernetesVersion: peer.metadata.kubernetesVersion,
-            clusterUid: peer.metadata.clusterUid,
-          });
-        },
-      });
       const relayLog = componentLogger(root, 'relay');
       const relayAudit = new RelayAudit(store, componentLogger(root, 'audit'));
-      const metrics = new Metrics(() => sessions.size);
+      const metrics = new Metrics(() => tunnels.size);
       const relay = new ClusterRelay({
         authenticate: authenticateOperator,
         findCluster: cachedClusterLookup(store),
-        tunnels: sessions,
+        tunnels,
         authorization: config.authorization,
         audit: (event) => {
           relayAudit.record(event);
@@ -207,7 +206,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       endpoint = new TunnelEndpoint({
         store,
         registry: tunnels,
-        handler: options.tunnelHandler ?? sessions,
+        handler: options.tunnelHandler ?? tunnels,
         audit,
         log: componentLogger(root, 'tunnel'),
         ...(options.tunnelCloseGraceMs !== undefined ? { closeGraceMs: options.tunnelCloseGraceMs } : {}),

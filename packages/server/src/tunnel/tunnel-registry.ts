@@ -1,3 +1,7 @@
+import { Session, fromWebSocket, type PeerInfo, type Transport } from '@hawser/protocol';
+import type { TunnelDirectory } from '../relay/cluster-relay.js';
+import type { TunnelContext, TunnelHandler, TunnelSession } from './tunnel-handler.js';
+
 /** One live agent tunnel on this replica. */
 export interface TunnelConnection {
   readonly id: string;
@@ -15,13 +19,37 @@ export interface TunnelConnection {
   close(code: number, reason: string): Promise<void>;
 }
 
+export interface TunnelRegistryOptions {
+  /** Our software string in the handshake, e.g. `hawser/0.1.0`. */
+  software: string;
+  /** Called once the agent's handshake is in, with what it said about itself. */
+  onReady?(context: TunnelContext, peer: PeerInfo): void | Promise<void>;
+  /** Hint sent with a drain's go-away: come back after this many ms. Default 1000. */
+  drainRetryAfterMs?: number;
+}
+
 /**
- * Cluster id -> live tunnels on this replica. Usually one per cluster; more
- * appear briefly while an agent reconnects or when two agent pods run. The
- * registry only indexes; the tunnel endpoint adds and removes entries.
+ * The one registry of live agent tunnels on this replica: the admin API
+ * (`cluster list`), deregistration and drain, the relay and the metrics all
+ * read it, so they cannot disagree about which clusters are connected.
+ *
+ * The tunnel endpoint adds a connection once it admitted the WebSocket and
+ * removes it when the socket closes; as the TunnelHandler the registry also
+ * runs the protocol Session on it, and a session that ends takes its
+ * connection out of every view at the same moment. A newer tunnel from the
+ * same cluster replaces an older one (the agent reconnected before the
+ * server noticed the old one die).
  */
-export class TunnelRegistry {
+export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
+  readonly #opts: TunnelRegistryOptions;
   readonly #byCluster = new Map<string, Set<TunnelConnection>>();
+  readonly #byId = new Map<string, TunnelConnection>();
+  /** Sessions whose handshake completed, by connection id. */
+  readonly #sessions = new Map<string, Session>();
+
+  constructor(opts: TunnelRegistryOptions = { software: 'hawser' }) {
+    this.#opts = opts;
+  }
 
   add(connection: TunnelConnection): void {
     let set = this.#byCluster.get(connection.clusterId);
@@ -30,9 +58,13 @@ export class TunnelRegistry {
       this.#byCluster.set(connection.clusterId, set);
     }
     set.add(connection);
+    this.#byId.set(connection.id, connection);
   }
 
+  /** Takes a connection out of every view; safe to call more than once. */
   remove(connection: TunnelConnection): void {
+    this.#byId.delete(connection.id);
+    this.#sessions.delete(connection.id);
     const set = this.#byCluster.get(connection.clusterId);
     if (!set) return;
     set.delete(connection);
@@ -59,9 +91,16 @@ export class TunnelRegistry {
 
   /** Number of live tunnels. */
   get size(): number {
-    let n = 0;
-    for (const set of this.#byCluster.values()) n += set.size;
-    return n;
+    return this.#byId.size;
+  }
+
+  /** The relay's view: the session of the cluster's newest tunnel whose handshake completed. */
+  session(clusterId: string): Session | undefined {
+    let newest: TunnelConnection | undefined;
+    for (const c of this.#byCluster.get(clusterId) ?? []) {
+      if (this.#sessions.has(c.id) && (!newest || c.connectedAt >= newest.connectedAt)) newest = c;
+    }
+    return newest && this.#sessions.get(newest.id);
   }
 
   /** Closes every tunnel of one cluster; resolves with how many were closed. */
@@ -76,5 +115,58 @@ export class TunnelRegistry {
     const connections = this.list();
     await Promise.all(connections.map((c) => c.close(code, reason)));
     return connections.length;
+  }
+
+  /** TunnelHandler: runs the protocol Session on an admitted agent WebSocket. */
+  open(context: TunnelContext): TunnelSession {
+    const { socket: ws, cluster, connectionId, log } = context;
+    // Server-initiated closes must reach the agent with their own WebSocket
+    // close code (1001 drain, 4403 deregistered), whatever code the session
+    // would close with; the agent decides how to retry from it.
+    let closeAs: { code: number; reason: string } | undefined;
+    const transport = fromWebSocket(ws);
+    const wrapped: Transport = {
+      start: (handlers) => transport.start(handlers),
+      send: (data, cb) => transport.send(data, cb),
+      get bufferedAmount() {
+        return transport.bufferedAmount;
+      },
+      ping: () => transport.ping?.(),
+      close: (code, reason) => transport.close(closeAs?.code ?? code, closeAs?.reason ?? reason),
+      terminate: () => transport.terminate(),
+    };
+    const session = new Session(wrapped, { role: 'server', software: this.#opts.software });
+    // Operators' requests are opened by us; an agent never opens streams.
+    session.on('stream', (stream: { destroy(err?: Error): void }) => stream.destroy(new Error('agents may not open streams')));
+    session.ready.then(
+      async (peer) => {
+        const connection = this.#byId.get(connectionId);
+        if (!connection) return void session.destroy(new Error('tunnel closed during the handshake'));
+        for (const older of this.list(cluster.id)) {
+          if (older !== connection) this.#sessions.get(older.id)?.destroy(new Error('superseded by a newer tunnel'));
+        }
+        this.#sessions.set(connectionId, session);
+        log.info({ peer: peer.software, version: peer.version, metadata: peer.metadata }, 'tunnel session ready');
+        await this.#opts.onReady?.(context, peer);
+      },
+      (err: Error) => log.warn({ err: err.message }, 'tunnel handshake failed'),
+    );
+    void session.closed.then((err) => {
+      // The tunnel is over for the relay; it is over for everyone else too.
+      const connection = this.#byId.get(connectionId);
+      if (connection) this.remove(connection);
+      log.info({ err: err?.message }, 'tunnel session closed');
+    });
+    return {
+      close: async (code: number, reason: string) => {
+        closeAs = { code, reason };
+        if (code === 1001) {
+          // Drain: no new streams; open ones get the session's drain deadline.
+          await session.goAway({ retryAfterMs: this.#opts.drainRetryAfterMs ?? 1000, message: reason });
+          return;
+        }
+        session.destroy(new Error(reason));
+      },
+    };
   }
 }
