@@ -92,13 +92,6 @@ export class Scheduler {
     this.#schedule();
   }
 
-  /** Control frame that must reach the transport now (before a close). */
-  urgent(frame: Buffer): void {
-    if (this.#stopped) return;
-    this.#control.push(frame);
-    this.pump();
-  }
-
   /** Put a source in the ring if it has something to send. */
   ready(source: DataSource): void {
     if (this.#stopped || source.scheduled || !source.hasSendable()) return;

@@ -23,11 +23,3 @@ export function parseDuration(value: string | number, field = 'duration'): numbe
     `${field}: expected a positive duration such as 90s, 15m, 1h or 30d, got ${JSON.stringify(value)}`,
   );
 }
-
-/** Formats milliseconds back into the largest exact unit (`3600000` -> `1h`). */
-export function formatDuration(ms: number): string {
-  for (const unit of ['d', 'h', 'm', 's'] as const) {
-    if (ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`;
-  }
-  return `${ms}ms`;
-}

@@ -5,10 +5,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CertificateAuthority,
   createCaCertificate,
-  createCsr,
   generateRsaKeyPem,
   isServerError,
 } from '../src/index.js';
+import { createCsr } from './support/csr.js';
 
 const DAY = 86_400_000;
 

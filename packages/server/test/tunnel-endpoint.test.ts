@@ -5,10 +5,10 @@ import type { WebSocket } from 'ws';
 import {
   CertificateAuthority,
   createCaCertificate,
-  createCsr,
   normalizeSerial,
   TunnelCloseCodes,
 } from '../src/index.js';
+import { createCsr } from './support/csr.js';
 import type { TunnelContext, TunnelHandler } from '../src/index.js';
 import { agentKey, httpsJson, openTunnel, registeredAgent, startServer } from './support/harness.js';
 import type { Harness, Registered } from './support/harness.js';

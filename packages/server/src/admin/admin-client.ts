@@ -6,6 +6,7 @@ import type { ApiTokenView, AuditEventView } from './admin-operator-api.js';
 
 // The views the CLI prints, so cli/ needs nothing of the admin API but this client.
 export type { ApiTokenView, AuditEventView, BootstrapView, ClusterView };
+export { AuditEventTypes } from '../audit/audit.js';
 
 /** Options of {@link AdminClient}. */
 export interface AdminClientOptions {

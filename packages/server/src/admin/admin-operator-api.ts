@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { hashApiToken, mintApiToken } from '../auth/api-token.js';
 import { ADMIN_GROUP, isPrintableName } from '../auth/authorization.js';
-import type { AuditLog } from '../audit/audit.js';
+import { AuditEventTypes, type AuditLog } from '../audit/audit.js';
 import { parseDuration } from '../duration.js';
 import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { ApiTokenRecord, AuditEventRecord, Store } from '../store/store.js';
@@ -56,7 +56,7 @@ export function operatorAdminRoutes(app: FastifyInstance, opts: { store: Store; 
     const id = randomUUID();
     await store.insertApiToken({ id, hash: hashApiToken(token), user: body.user, groups: groups as string[], expiresAt });
     await audit.record({
-      type: 'api-token.created',
+      type: AuditEventTypes.API_TOKEN_CREATED,
       actor: request.adminUser ?? 'admin',
       requestId: String(request.id),
       sourceIp: request.ip,
@@ -79,7 +79,7 @@ export function operatorAdminRoutes(app: FastifyInstance, opts: { store: Store; 
     await store.revokeApiToken(target.id);
     opts.onRevoked();
     await audit.record({
-      type: 'api-token.revoked',
+      type: AuditEventTypes.API_TOKEN_REVOKED,
       actor: request.adminUser ?? 'admin',
       requestId: String(request.id),
       sourceIp: request.ip,

@@ -15,7 +15,6 @@ export const AuditEventTypes = {
   CERTIFICATE_REFUSED: 'certificate.refused',
   AGENT_CONNECTED: 'agent.connected',
   AGENT_DISCONNECTED: 'agent.disconnected',
-  ADMIN_REFUSED: 'admin.refused',
   API_TOKEN_CREATED: 'api-token.created',
   API_TOKEN_REVOKED: 'api-token.revoked',
   /** One per request relayed to a cluster (see relay-audit.ts). */

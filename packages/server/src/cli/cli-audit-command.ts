@@ -1,4 +1,4 @@
-import { AdminClient } from '../admin/admin-client.js';
+import { AdminClient, AuditEventTypes } from '../admin/admin-client.js';
 import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, usageError } from './cli-io.js';
 import type { CliIo } from './cli-io.js';
 import { table } from './cli-table.js';
@@ -59,7 +59,7 @@ export async function auditCommand(args: readonly string[], io: CliIo): Promise<
   for (const e of res.events) {
     const d = e.details as Record<string, unknown>;
     const detail =
-      e.type === 'request.relayed'
+      e.type === AuditEventTypes.REQUEST_RELAYED
         ? `${d.cluster} ${d.verb} ${d.resource}${d.subresource ? `/${d.subresource}` : ''}${d.namespace ? ` -n ${d.namespace}` : ''}${d.name ? ` ${d.name}` : ''} -> ${d.status} (${d.bytes} B, ${d.durationMs} ms${d.tier ? `, tier ${d.tier}` : ''}) ${e.requestId}`
         : `${e.reason ?? ''} ${JSON.stringify(d)}`.trim();
     rows.push([e.time, e.type, e.actor, e.outcome, detail]);

@@ -1,7 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import { AgentPaths } from '@hawser/contract';
 import type { FastifyInstance } from 'fastify';
-import type { AuditLog } from '../audit/audit.js';
+import { AuditEventTypes, type AuditLog } from '../audit/audit.js';
 import { authenticateAgent, ClientCertificateError } from '../tunnel/client-certificate.js';
 import type { Registrar } from './registrar.js';
 import type { Store } from '../store/store.js';
@@ -36,7 +36,7 @@ export function agentApi(options: AgentApiOptions) {
       } catch (err) {
         if (err instanceof ClientCertificateError && err.reason !== 'certificate-missing') {
           await options.audit.record({
-            type: 'certificate.refused',
+            type: AuditEventTypes.CERTIFICATE_REFUSED,
             actor: 'anonymous',
             clusterId: err.clusterId,
             requestId: String(request.id),

@@ -260,13 +260,3 @@ export function verifyCsr(csrPem: string): forge.pki.rsa.PublicKey {
   if (key.n.bitLength() < MIN_RSA_BITS) refuse(`RSA key shorter than ${MIN_RSA_BITS} bits`);
   return key;
 }
-
-/** Builds an RSA CSR (for tests and tools; the agent builds its own the same way). */
-export function createCsr(keyPem: string, commonName = 'hawser-agent'): string {
-  const privateKey = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
-  const csr = forge.pki.createCertificationRequest();
-  csr.publicKey = forge.pki.setRsaPublicKey(privateKey.n, privateKey.e);
-  csr.setSubject([{ name: 'commonName', value: commonName }]);
-  csr.sign(privateKey, forge.md.sha256.create());
-  return forge.pki.certificationRequestToPem(csr);
-}

@@ -1,4 +1,4 @@
-import type { AuditLog } from '../audit/audit.js';
+import { AuditEventTypes, type AuditLog } from '../audit/audit.js';
 import type { BootstrapTokens } from './bootstrap-token.js';
 import { verifyCsr } from './certificate-authority.js';
 import type { CertificateAuthority } from './certificate-authority.js';
@@ -29,15 +29,6 @@ export interface MintedToken {
   readonly jti: string;
   readonly expiresAt: Date;
   readonly install: InstallCommands;
-}
-
-/** Body of `POST /agent/v1/register`. */
-export interface RegisterRequest {
-  token: string;
-  csr: string;
-  clusterUID?: string;
-  agentVersion?: string;
-  kubernetesVersion?: string;
 }
 
 /** Response of register and renew. */
@@ -94,7 +85,7 @@ export class Registrar {
     const labels = validateLabels(input.labels);
     const cluster = await this.#o.store.createCluster({ name, labels });
     await this.#o.audit.record({
-      type: 'cluster.added',
+      type: AuditEventTypes.CLUSTER_ADDED,
       actor: meta.actor,
       clusterId: cluster.id,
       requestId: meta.requestId,
@@ -127,7 +118,7 @@ export class Registrar {
     const expiresAt = new Date(claims.exp * 1000);
     await this.#o.store.insertBootstrapToken({ jti: claims.jti, clusterId: cluster.id, expiresAt });
     await this.#o.audit.record({
-      type: 'token.minted',
+      type: AuditEventTypes.TOKEN_MINTED,
       actor: meta.actor,
       clusterId: cluster.id,
       requestId: meta.requestId,
@@ -154,11 +145,11 @@ export class Registrar {
     const result = await this.#o.store.deregisterCluster(cluster.id);
     if (!result) throw new HawserServerError(ErrorCodes.CLUSTER_NOT_FOUND, `cluster "${name}" not found`);
     const audit = { actor: meta.actor, clusterId: cluster.id, requestId: meta.requestId, sourceIp: meta.sourceIp };
-    await this.#o.audit.record({ ...audit, type: 'cluster.removed', details: { name } });
+    await this.#o.audit.record({ ...audit, type: AuditEventTypes.CLUSTER_REMOVED, details: { name } });
     if (result.revokedSerials.length > 0) {
       await this.#o.audit.record({
         ...audit,
-        type: 'certificate.revoked',
+        type: AuditEventTypes.CERTIFICATE_REVOKED,
         reason: 'cluster deregistered',
         details: { serials: result.revokedSerials },
       });
@@ -210,7 +201,7 @@ export class Registrar {
 
     const actor = `agent:${cluster.id}`;
     await this.#o.audit.record({
-      type: 'token.used',
+      type: AuditEventTypes.TOKEN_USED,
       actor,
       clusterId: cluster.id,
       requestId: meta.requestId,
@@ -218,7 +209,7 @@ export class Registrar {
       details: { jti: claims.jti },
     });
     await this.#o.store.updateAgentInfo(cluster.id, { agentVersion, kubernetesVersion, clusterUid: clusterUID });
-    return this.#issue(cluster, csr, 'certificate.issued', { ...meta, actor }, { jti: claims.jti });
+    return this.#issue(cluster, csr, AuditEventTypes.CERTIFICATE_ISSUED, { ...meta, actor }, { jti: claims.jti });
   }
 
   /** Renews over an authenticated channel; the old certificate stays valid until it expires. */
@@ -233,7 +224,7 @@ export class Registrar {
     return this.#issue(
       peer.cluster,
       csr,
-      'certificate.renewed',
+      AuditEventTypes.CERTIFICATE_RENEWED,
       { ...meta, actor: `agent:${peer.cluster.id}` },
       { previousSerial: peer.certificate.serial },
     );
@@ -242,7 +233,7 @@ export class Registrar {
   async #issue(
     cluster: ClusterRecord,
     csr: string,
-    type: 'certificate.issued' | 'certificate.renewed',
+    type: typeof AuditEventTypes.CERTIFICATE_ISSUED | typeof AuditEventTypes.CERTIFICATE_RENEWED,
     meta: RequestMeta,
     details: Record<string, unknown>,
   ): Promise<CertificateResponse> {
@@ -283,7 +274,7 @@ export class Registrar {
     meta: Omit<RequestMeta, 'actor'>,
   ): Promise<never> {
     await this.#o.audit.record({
-      type: 'token.refused',
+      type: AuditEventTypes.TOKEN_REFUSED,
       actor: 'anonymous',
       clusterId,
       requestId: meta.requestId,

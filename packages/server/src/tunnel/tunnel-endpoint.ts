@@ -6,7 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { AgentPaths, ERROR_CODE_HEADER, TunnelCloseCodes, TunnelCloseReasons } from '@hawser/contract';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import type { AuditLog } from '../audit/audit.js';
+import { AuditEventTypes, type AuditLog } from '../audit/audit.js';
 import { authenticateAgent, ClientCertificateError } from './client-certificate.js';
 import type { AuthenticatedAgent } from './client-certificate.js';
 import type { Logger } from '../log.js';
@@ -94,7 +94,7 @@ export class TunnelEndpoint {
       this.#log.warn({ reason: err.reason, clusterId: err.clusterId, sourceIp }, 'tunnel refused');
       if (err.reason !== 'certificate-missing') {
         await this.#o.audit.record({
-          type: 'certificate.refused',
+          type: AuditEventTypes.CERTIFICATE_REFUSED,
           actor: 'anonymous',
           clusterId: err.clusterId,
           sourceIp,
@@ -153,7 +153,7 @@ export class TunnelEndpoint {
       log.info({ code, reason: reason.toString() }, 'agent disconnected');
       void this.#o.store.touchLastSeen(cluster.id).catch((err: unknown) => log.warn({ err }, 'last_seen update failed'));
       void this.#o.audit.record({
-        type: 'agent.disconnected',
+        type: AuditEventTypes.AGENT_DISCONNECTED,
         actor: `agent:${cluster.id}`,
         clusterId: cluster.id,
         sourceIp: connection.remoteAddress,
@@ -189,7 +189,7 @@ export class TunnelEndpoint {
     await this.#o.store.touchLastSeen(cluster.id);
     log.info({ serial: certificate.serial, sourceIp: connection.remoteAddress }, 'agent connected');
     await this.#o.audit.record({
-      type: 'agent.connected',
+      type: AuditEventTypes.AGENT_CONNECTED,
       actor: `agent:${cluster.id}`,
       clusterId: cluster.id,
       sourceIp: connection.remoteAddress,

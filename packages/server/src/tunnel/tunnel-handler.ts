@@ -52,10 +52,3 @@ export interface TunnelSession {
 export interface TunnelHandler {
   open(context: TunnelContext): TunnelSession | void | Promise<TunnelSession | void>;
 }
-
-/** Default handler until the protocol is wired: holds the tunnel open and does nothing. */
-export const holdOpenTunnelHandler: TunnelHandler = {
-  open(context) {
-    context.log.debug('tunnel held open (no protocol handler configured)');
-  },
-};

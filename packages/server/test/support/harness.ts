@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { WebSocket } from 'ws';
-import { createCsr, createServer, generateRsaKeyPem } from '../../src/index.js';
+import { createServer, generateRsaKeyPem } from '../../src/index.js';
+import { createCsr } from './csr.js';
 import type { CreateServerOptions, HawserServer, ServerConfigInput } from '../../src/index.js';
 
 /** Collects pino JSON lines in memory so tests can assert on logs. */
