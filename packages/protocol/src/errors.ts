@@ -1,7 +1,7 @@
 /**
  * Every failure the tunnel reports is an {@link HtnError} with a stable
  * `code`. Callers match on `code`, never on the message. docs/errors.md lists
- * every code; test/errors-doc.test.ts keeps both in sync.
+ * every code; packages/contract/test/errors-doc.test.ts keeps both in sync.
  */
 
 /** Stable error codes. Never reuse a code for a different meaning. */
