@@ -2,6 +2,7 @@ import { Duplex } from 'node:stream';
 import { HtnError, HtnErrorCode, WireCode, htnCodeOf, isHtnError } from './errors.js';
 import { encodeFrame, FRAME_HEADER_SIZE, FrameType, writeDataFrame, writeDataHeader } from './frame.js';
 import type { DataSource } from './scheduler.js';
+import { StreamWindow } from './stream-window.js';
 
 /** What a stream needs from its session; implemented privately by Session. */
 export interface StreamHost {
@@ -79,10 +80,8 @@ export class TunnelStream extends Duplex implements DataSource {
   bytesWritten = 0;
 
   #host: StreamHost;
-  /** Bytes the peer still lets us send (its window for this stream). */
-  #sendCredit: number;
-  /** Bytes we still let the peer send (our window for this stream). */
-  #recvCredit: number;
+  /** Flow-control credit both ways (stream-window.ts). */
+  readonly #window: StreamWindow;
   #out: OutChunk[] = [];
   /** Bytes in #out not yet taken into frames. */
   #outBytes = 0;
@@ -96,8 +95,6 @@ export class TunnelStream extends Duplex implements DataSource {
   #readWanted = false;
   #wireClosed = false;
   #closeError: Error | undefined;
-  #target: number;
-  #ranDry = false;
   #resetWith: { code: number; message: string } | undefined;
   #idleMs = 0;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -110,9 +107,7 @@ export class TunnelStream extends Duplex implements DataSource {
     this.id = id;
     this.local = local;
     this.openPayload = openPayload;
-    this.#sendCredit = sendCredit;
-    this.#recvCredit = recvCredit;
-    this.#target = recvCredit;
+    this.#window = new StreamWindow(sendCredit, recvCredit);
     this.remoteAddress = address.remoteAddress;
     this.remotePort = address.remotePort;
     this.remoteFamily = address.remoteFamily;
@@ -122,7 +117,7 @@ export class TunnelStream extends Duplex implements DataSource {
 
   /** Our receive window still open to the peer, plus bytes queued unread: what this stream holds of the session budget. */
   get committedBytes(): number {
-    return this.#recvCredit + this.#inBytes;
+    return this.#window.recv + this.#inBytes;
   }
 
   /** Received bytes waiting for the reader (not counting Node's own readable buffer). */
@@ -131,7 +126,7 @@ export class TunnelStream extends Duplex implements DataSource {
   }
 
   get recvCredit(): number {
-    return this.#recvCredit;
+    return this.#window.recv;
   }
 
   get finReceived(): boolean {
@@ -189,14 +184,7 @@ export class TunnelStream extends Duplex implements DataSource {
   onData(data: Uint8Array, fin: boolean): void {
     const payload = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (payload.length > 0) {
-      // The reader has kept up (nothing queued) and yet the peer has used
-      // over half of the window before our top-up reached it: the window,
-      // not the reader, is what limits this stream. (Waiting for the credit
-      // to run out entirely never happens once grants flow: each top-up
-      // lands while half the window is still open, and the sender idles in
-      // between.)
-      if (this.#inBytes === 0 && this.#recvCredit - payload.length <= this.#target / 2) this.#ranDry = true;
-      this.#recvCredit -= payload.length;
+      this.#window.received(payload.length, this.#inBytes);
       this.#inQueue.push(payload);
       this.#inBytes += payload.length;
       this.bytesRead += payload.length;
@@ -205,8 +193,7 @@ export class TunnelStream extends Duplex implements DataSource {
     if (fin) {
       this.#finReceived = true;
       // The peer will send nothing more, so the rest of our window is free.
-      this.#host.release(this.#recvCredit);
-      this.#recvCredit = 0;
+      this.#host.release(this.#window.closeReceive());
     }
     if (this.#readWanted) this.#flushIn();
     this.#checkWireClosed();
@@ -214,15 +201,14 @@ export class TunnelStream extends Duplex implements DataSource {
 
   /** @internal The peer granted more credit. Returns false if it overflows the window ceiling. */
   onWindowUpdate(increment: number): boolean {
-    this.#sendCredit += increment;
-    if (this.#sendCredit > 0x7fff_ffff) return false;
+    if (!this.#window.addSend(increment)) return false;
     this.#host.ready(this);
     return true;
   }
 
   /** @internal Streams opened before the handshake learn the peer's initial window late. */
   setInitialSendCredit(credit: number): void {
-    this.#sendCredit = credit;
+    this.#window.send = credit;
     this.#host.ready(this);
   }
 
@@ -253,27 +239,23 @@ export class TunnelStream extends Duplex implements DataSource {
    * window and doubles, up to `max`, each time the window held the sender back.
    */
   windowTarget(max: number): number {
-    if (this.#ranDry) {
-      this.#ranDry = false;
-      this.#target = Math.min(max, this.#target * 2);
-    }
-    return this.#target;
+    return this.#window.target(max);
   }
 
   /** @internal Credit we may grant now: how far the window is below `target`. */
   windowDeficit(target: number): number {
     if (this.#finReceived || this.#wireClosed || this.destroyed) return 0;
-    return Math.max(0, target - this.#recvCredit - this.#inBytes);
+    return this.#window.deficit(target, this.#inBytes);
   }
 
   /** @internal Record a grant that the session has put on the wire. */
   granted(increment: number): void {
-    this.#recvCredit += increment;
+    this.#window.granted(increment);
   }
 
   hasSendable(): boolean {
     if (this.#wireClosed) return false;
-    if (this.#out.length > 0) return this.#sendCredit > 0;
+    if (this.#out.length > 0) return this.#window.send > 0;
     return this.#finCb !== undefined && !this.#finSent;
   }
 
@@ -284,10 +266,9 @@ export class TunnelStream extends Duplex implements DataSource {
       if (this.#finCb === undefined || this.#finSent) return undefined;
       return this.#sendFin(writeDataFrame(alloc(FRAME_HEADER_SIZE), this.id, true, EMPTY));
     }
-    if (this.#sendCredit <= 0) return undefined;
-    const n = Math.min(this.#outBytes, this.#sendCredit, maxPayload);
+    if (this.#window.send <= 0) return undefined;
+    const n = this.#window.takeSend(Math.min(this.#outBytes, maxPayload));
     this.#outBytes -= n;
-    this.#sendCredit -= n;
     this.bytesWritten += n;
     this.#lastActivity = Date.now();
     const buf = alloc(FRAME_HEADER_SIZE + n);
@@ -418,7 +399,7 @@ export class TunnelStream extends Duplex implements DataSource {
 
   /** See OUT_QUEUE_BYTES: one frame's worth while credit allows, 64 KiB without. */
   #queueLimit(): number {
-    return Math.max(OUT_QUEUE_BYTES, Math.min(this.#sendCredit, this.#host.dataFrameSize()));
+    return Math.max(OUT_QUEUE_BYTES, Math.min(this.#window.send, this.#host.dataFrameSize()));
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -439,8 +420,7 @@ export class TunnelStream extends Duplex implements DataSource {
       this.#host.control(encodeFrame({ type: FrameType.RESET, streamId: this.id, code, message }));
       this.#host.done(this);
     }
-    this.#host.release(this.#recvCredit + this.#inBytes);
-    this.#recvCredit = 0;
+    this.#host.release(this.#window.closeReceive() + this.#inBytes);
     this.#inBytes = 0;
     this.#inQueue = [];
     this.#out = [];
