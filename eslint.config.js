@@ -61,6 +61,16 @@ const packageBoundaries = [
     },
   },
   {
+    files: ['packages/https-json/**/*.ts'],
+    ignores: ['packages/https-json/test/**'],
+    rules: {
+      'no-restricted-imports': restrict({
+        regex: '^(?!\\.{1,2}/|node:|@hawser/contract$)',
+        message: '@hawser/https-json needs Node and the contract only.',
+      }),
+    },
+  },
+  {
     files: ['packages/server/**/*.ts'],
     rules: { 'no-restricted-imports': restrict(serverNotAgent) },
   },

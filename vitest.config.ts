@@ -20,6 +20,10 @@ export default defineConfig({
       },
       {
         resolve,
+        test: { name: 'https-json', root: 'packages/https-json', include: ['test/**/*.test.ts'] },
+      },
+      {
+        resolve,
         test: { name: 'protocol', root: 'packages/protocol', include: ['test/**/*.test.ts'] },
       },
       {

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const bundles = {
-  agent: { name: 'hawser-agent', packages: ['@hawser/contract', '@hawser/protocol', '@hawser/agent'], main: '@hawser/agent/dist/cli.js' },
-  server: { name: 'hawser', packages: ['@hawser/contract', '@hawser/protocol', '@hawser/server'], main: '@hawser/server/dist/cli.js' },
+  agent: { name: 'hawser-agent', packages: ['@hawser/contract', '@hawser/https-json', '@hawser/protocol', '@hawser/agent'], main: '@hawser/agent/dist/cli.js' },
+  server: { name: 'hawser', packages: ['@hawser/contract', '@hawser/https-json', '@hawser/protocol', '@hawser/server'], main: '@hawser/server/dist/cli.js' },
 } as const;
 
 const which = process.argv[2] as keyof typeof bundles | undefined;

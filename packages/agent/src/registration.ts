@@ -1,5 +1,5 @@
-import { request } from 'node:https';
-import { AgentPaths, meansDeregistered, type ErrorBody, type IssuedCertificate } from '@hawser/contract';
+import { AgentPaths, meansDeregistered, type IssuedCertificate } from '@hawser/contract';
+import { errorOf, isSuccess, requestJson } from '@hawser/https-json';
 import { createKeyAndCsr } from './csr.js';
 import { AgentError, AgentErrorCodes } from './errors.js';
 import { serverConnector, type ProxySettings, type TlsSettings } from './server-connection.js';
@@ -49,46 +49,21 @@ export async function renew(state: AgentState, proxy: ProxySettings, facts: Agen
   return { ...state, ...issued, key };
 }
 
-function postJson<T>(url: URL, body: unknown, tls: TlsSettings, proxy: ProxySettings): Promise<T> {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), accept: 'application/json' },
-        // No `agent`: Node uses createConnection only when no agent is given.
-        createConnection: serverConnector(url, tls, proxy) as never,
-        timeout: 30_000,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          let json: unknown = {};
-          try {
-            json = JSON.parse(text);
-          } catch {
-            // an error page from a proxy, say
-          }
-          if (status >= 200 && status < 300) return resolve(json as T);
-          const error = (json as Partial<ErrorBody>)?.error;
-          const message = typeof error?.message === 'string' ? error.message : text.slice(0, 200);
-          const code = typeof error?.code === 'string' ? error.code : '';
-          if (meansDeregistered(code)) {
-            return reject(new AgentError(AgentErrorCodes.DEREGISTERED, `the server says this cluster was deregistered: ${message}`));
-          }
-          const what = url.pathname === AgentPaths.RENEW ? AgentErrorCodes.RENEWAL_FAILED : AgentErrorCodes.REGISTRATION_REFUSED;
-          reject(new AgentError(what, `${url.pathname} answered ${status}: ${message}`));
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${url.host} did not answer within 30 s`)));
-    req.on('error', (err) =>
-      reject(err instanceof AgentError ? err : new AgentError(AgentErrorCodes.REGISTRATION_REFUSED, `cannot reach ${url.host}: ${err.message}`, { cause: err })),
-    );
-    req.end(payload);
-  });
+/** Register and renew: JSON both ways over the proxy-aware connection; refusals become AgentErrors by code. */
+async function postJson<T>(url: URL, body: unknown, tls: TlsSettings, proxy: ProxySettings): Promise<T> {
+  let res;
+  try {
+    res = await requestJson({ method: 'POST', url, body, createConnection: serverConnector(url, tls, proxy), timeoutMs: 30_000 });
+  } catch (err) {
+    if (err instanceof AgentError) throw err;
+    throw new AgentError(AgentErrorCodes.REGISTRATION_REFUSED, `cannot reach ${url.host}: ${(err as Error).message}`, { cause: err });
+  }
+  if (isSuccess(res)) return res.json as T;
+  const error = errorOf(res);
+  const message = error?.message || res.text.slice(0, 200);
+  if (meansDeregistered(error?.code ?? '')) {
+    throw new AgentError(AgentErrorCodes.DEREGISTERED, `the server says this cluster was deregistered: ${message}`);
+  }
+  const what = url.pathname === AgentPaths.RENEW ? AgentErrorCodes.RENEWAL_FAILED : AgentErrorCodes.REGISTRATION_REFUSED;
+  throw new AgentError(what, `${url.pathname} answered ${res.status}: ${message}`);
 }

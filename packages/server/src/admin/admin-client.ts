@@ -1,4 +1,4 @@
-import { request } from 'node:https';
+import { errorOf, isSuccess, requestJson, type JsonRequest, type JsonResponse } from '@hawser/https-json';
 import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { BootstrapView, ClusterView } from './admin-api.js';
@@ -72,52 +72,27 @@ export class AdminClient {
     return this.#call<{ events: AuditEventView[] }>('GET', `/api/v1/audit?${q}`);
   }
 
-  #call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async #call<T>(method: JsonRequest['method'], path: string, body?: unknown): Promise<T> {
     const url = new URL(path, this.#o.serverUrl);
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise<T>((resolve, reject) => {
-      const req = request(
+    let res: JsonResponse;
+    try {
+      res = await requestJson({
+        method,
         url,
-        {
-          method,
-          ca: this.#o.ca,
-          timeout: this.#o.timeoutMs ?? 30_000,
-          headers: {
-            authorization: `Bearer ${this.#o.adminToken}`,
-            accept: 'application/json',
-            ...(payload ? { 'content-type': 'application/json' } : {}),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: unknown;
-            try {
-              parsed = text ? JSON.parse(text) : {};
-            } catch {
-              return reject(
-                new HawserServerError(ErrorCodes.SERVER_UNREACHABLE, `${url.origin} answered ${res.statusCode} with non-JSON; is it a Hawser server?`),
-              );
-            }
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) return resolve(parsed as T);
-            const error = (parsed as { error?: { code?: string; message?: string } }).error;
-            const code = (Object.values(ErrorCodes) as string[]).includes(error?.code ?? '')
-              ? (error!.code as ErrorCode)
-              : ErrorCodes.INTERNAL;
-            reject(new HawserServerError(code, error?.message ?? `HTTP ${status}`, { statusCode: status }));
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('request timed out')));
-      req.on('error', (err) => {
-        reject(
-          new HawserServerError(ErrorCodes.SERVER_UNREACHABLE, `cannot reach ${url.origin}: ${err.message}`, { cause: err }),
-        );
+        body,
+        ca: this.#o.ca,
+        timeoutMs: this.#o.timeoutMs ?? 30_000,
+        headers: { authorization: `Bearer ${this.#o.adminToken}` },
       });
-      req.end(payload);
-    });
+    } catch (err) {
+      throw new HawserServerError(ErrorCodes.SERVER_UNREACHABLE, `cannot reach ${url.origin}: ${(err as Error).message}`, { cause: err });
+    }
+    if (res.json === undefined) {
+      throw new HawserServerError(ErrorCodes.SERVER_UNREACHABLE, `${url.origin} answered ${res.status} with non-JSON; is it a Hawser server?`);
+    }
+    if (isSuccess(res)) return res.json as T;
+    const error = errorOf(res);
+    const code = (Object.values(ErrorCodes) as string[]).includes(error?.code ?? '') ? (error!.code as ErrorCode) : ErrorCodes.INTERNAL;
+    throw new HawserServerError(code, error?.message || `HTTP ${res.status}`, { statusCode: res.status });
   }
 }
