@@ -1,4 +1,4 @@
-import { request } from 'node:https';
+import { requestJson } from '@hawser/https-json';
 import { AgentError, AgentErrorCodes } from './errors.js';
 import type { KubeTarget } from './kube-target.js';
 import { decodeState, encodeState, type AgentState, type StateStore } from './state-store.js';
@@ -41,7 +41,7 @@ export class SecretStateStore implements StateStore {
     const data: Record<string, string> = {};
     for (const [k, v] of Object.entries(encodeState(state))) data[k] = Buffer.from(v).toString('base64');
     const body: Secret = { ...secret, data };
-    const res = await this.#request('PUT', JSON.stringify(body));
+    const res = await this.#request('PUT', body);
     if (res.status !== 200) throw this.#error(`update failed (${res.status})`, res.body);
   }
 
@@ -67,21 +67,20 @@ export class SecretStateStore implements StateStore {
     return new AgentError(AgentErrorCodes.STATE_UNAVAILABLE, `${this.description}: ${what}: ${message}`);
   }
 
-  #request(method: 'GET' | 'PUT', body?: string): Promise<{ status: number; body: string }> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+  async #request(method: 'GET' | 'PUT', body?: unknown): Promise<{ status: number; body: string }> {
     const authorization = this.#target.authorization();
-    if (authorization) headers.authorization = authorization;
-    if (body) headers['content-type'] = 'application/json';
-    return new Promise((resolve, reject) => {
-      const req = request(new URL(this.#path, this.#target.url), { method, headers, agent: this.#target.agent, timeout: 15_000 }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    try {
+      const res = await requestJson({
+        method,
+        url: new URL(this.#path, this.#target.url),
+        body,
+        agent: this.#target.agent,
+        headers: authorization ? { authorization } : {},
+        timeoutMs: 15_000,
       });
-      req.on('timeout', () => req.destroy(new Error('API server did not answer within 15 s')));
-      req.on('error', (err) => reject(new AgentError(AgentErrorCodes.STATE_UNAVAILABLE, `${this.description}: ${err.message}`, { cause: err })));
-      req.end(body);
-    });
+      return { status: res.status, body: res.text };
+    } catch (err) {
+      throw new AgentError(AgentErrorCodes.STATE_UNAVAILABLE, `${this.description}: ${(err as Error).message}`, { cause: err });
+    }
   }
 }

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { request } from 'node:https';
+import { request, type Agent } from 'node:https';
 import type { ErrorBody } from '@hawser/contract';
 
 /** One JSON request to a Hawser server. */
@@ -14,6 +14,8 @@ export interface JsonRequest {
   /** Client certificate and key, for mTLS. */
   cert?: string | undefined;
   key?: string | undefined;
+  /** Connection pool and TLS settings to use (the agent's API-server client); exclusive with createConnection. */
+  agent?: Agent | undefined;
   /**
    * Opens the connection instead of node:https (the agent's proxy-aware
    * connector). Node uses it only when no `agent` is given, so none is.
@@ -46,6 +48,7 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
         ...(req.ca !== undefined ? { ca: req.ca } : {}),
         ...(req.cert !== undefined ? { cert: req.cert } : {}),
         ...(req.key !== undefined ? { key: req.key } : {}),
+        ...(req.agent ? { agent: req.agent } : {}),
         ...(req.createConnection ? { createConnection: req.createConnection as never } : {}),
         timeout: req.timeoutMs,
         headers: {
