@@ -1,12 +1,12 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { Reconnector, Session, fromWebSocket, type TunnelStream } from '@hawser/protocol';
 import { AgentPaths, ERROR_CODE_HEADER, TunnelCloseCodes, meansDeregistered } from '@hawser/contract';
 import { WebSocket } from 'ws';
 import { readBootstrapToken } from './bootstrap-token.js';
+import { readClusterFacts } from './cluster-facts.js';
 import type { AgentConfig } from './config.js';
 import { DirStateStore } from './dir-state-store.js';
 import { AgentError, AgentErrorCodes } from './errors.js';
@@ -79,7 +79,7 @@ export class Agent {
       policy: new Policy(this.#config),
       log: this.#log.child({ component: 'relay' }),
     });
-    this.#facts = { agentVersion: AGENT_VERSION, ...(await this.#clusterFacts()) };
+    this.#facts = { agentVersion: AGENT_VERSION, ...(await readClusterFacts(this.#target, this.#log)) };
     await this.#establish();
     return { healthPort: addr.port };
   }
@@ -301,36 +301,6 @@ export class Agent {
       this.#renewTimer = setTimeout(() => void this.#renew(), retry);
       this.#renewTimer.unref();
     }
-  }
-
-  /** Kubernetes version and the cluster's UID (kube-system's uid), for the handshake. */
-  async #clusterFacts(): Promise<Partial<AgentFacts>> {
-    const get = (path: string) =>
-      new Promise<Record<string, unknown> | undefined>((resolve) => {
-        const headers: Record<string, string> = { accept: 'application/json' };
-        const auth = this.#target!.authorization();
-        if (auth) headers.authorization = auth;
-        const req = request(new URL(path, this.#target!.url), { headers, agent: this.#target!.agent, timeout: 10_000 }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => (body += d));
-          res.on('end', () => {
-            try {
-              resolve(res.statusCode === 200 ? (JSON.parse(body) as Record<string, unknown>) : undefined);
-            } catch {
-              resolve(undefined);
-            }
-          });
-        });
-        req.on('timeout', () => req.destroy());
-        req.on('error', () => resolve(undefined));
-        req.end();
-      });
-    const [version, ns] = await Promise.all([get('/version'), get('/api/v1/namespaces/kube-system')]);
-    const uid = (ns?.metadata as { uid?: string } | undefined)?.uid;
-    const kubernetesVersion = version?.gitVersion as string | undefined;
-    if (!kubernetesVersion) this.#log.warn({ api: this.#target!.url.href }, 'cannot read the API server version; is it reachable?');
-    return { ...(kubernetesVersion ? { kubernetesVersion } : {}), ...(uid ? { clusterUID: uid } : {}) };
   }
 
   /** Drains: the tunnel finishes open streams (up to the drain deadline), then everything stops. */
