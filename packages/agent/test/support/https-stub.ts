@@ -34,11 +34,16 @@ export class HttpsStub {
   }
 
   /** `chain` is sent as the server's certificate chain (serving certificate first). */
-  static async start(serving: Issued, chain: string[], handler: StubHandler, clientCa?: string): Promise<HttpsStub> {
+  static start(serving: Issued, chain: string[], handler: StubHandler, clientCa?: string): Promise<HttpsStub> {
+    return HttpsStub.startOn(0, serving, chain, handler, clientCa);
+  }
+
+  /** Like `start`, on a given port of 127.0.0.1 (a server that comes up late). */
+  static async startOn(port: number, serving: Issued, chain: string[], handler: StubHandler, clientCa?: string): Promise<HttpsStub> {
     const server = createServer({ cert: chain.join('\n'), key: serving.key, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {}) });
     const stub = new HttpsStub(server, handler);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void stub.#onRequest(req, res));
-    server.listen(0, '127.0.0.1');
+    server.listen(port, '127.0.0.1');
     await once(server, 'listening');
     return stub;
   }
