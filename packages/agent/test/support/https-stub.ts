@@ -12,7 +12,7 @@ export interface SeenRequest {
   headers: IncomingMessage['headers'];
   body: string;
   /** Subject CN of the client certificate, when one was presented. */
-  clientCn?: string;
+  clientCn?: string | string[];
 }
 
 export type StubHandler = (req: SeenRequest, res: ServerResponse) => void | Promise<void>;
