@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { createMemoryTransportPair, Session, type MemoryTransport } from '@hawser/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -203,27 +203,35 @@ describe('agent life cycle', () => {
 
   it('renews a certificate that is past its renewal point over the client-certificate channel and keeps the new one', async () => {
     const now = Date.now();
-    // Three seconds left: renewal is due now, so it runs after half of what is left.
-    const state = identity(world.url, pki.ca, { notBefore: new Date(now - 60_000), notAfter: new Date(now + 3000) });
+    const state = identity(world.url, pki.ca, { notBefore: new Date(now - 60_000), notAfter: new Date(now + 24 * HOUR) });
     let renewed: string | undefined;
     world.handler = (req, res) => {
       if (req.path !== '/agent/v1/renew') return json(res, 404, {});
       const { csr } = JSON.parse(req.body) as { csr: string };
-      renewed = issue({ cn: 'cluster-1', issuer: pki.ca, client: true, publicKeyPem: csrPublicKey(csr), notAfter: new Date(now + 30 * 24 * HOUR) }).cert;
+      renewed = issue({ cn: 'cluster-1', issuer: pki.ca, client: true, publicKeyPem: csrPublicKey(csr), notBefore: new Date(now - 60_000), notAfter: new Date(now + 30 * 24 * HOUR) }).cert;
       json(res, 200, { clusterId: 'cluster-1', clusterName: 'test', certificate: renewed, caBundle: [pki.ca.cert], notAfter: new Date(now + 30 * 24 * HOUR).toISOString() });
     };
-    await startAgent(state);
-    const renew = await world.next((r) => r.path === '/agent/v1/renew');
-    expect(renew.method).toBe('POST');
-    expect(renew.clientCn).toBe('cluster-1');
-    expect(Date.now() - now).toBeGreaterThanOrEqual(1000);
-    await logs.next('client certificate renewed');
+    // The agent's clock (Date only; timers and TLS run on real time) reads
+    // two seconds before notAfter: renewal is overdue, so it runs after half
+    // of what is left, one second, however long the start took.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.parse(state.notAfter) - 2000 });
+    try {
+      await startAgent(state);
+      const started = performance.now();
+      const renew = await world.next((r) => r.path === '/agent/v1/renew');
+      expect(performance.now() - started).toBeGreaterThanOrEqual(900);
+      expect(renew.method).toBe('POST');
+      expect(renew.clientCn).toBe('cluster-1');
+      await logs.next('client certificate renewed');
+    } finally {
+      vi.useRealTimers();
+    }
     const stored = await new DirStateStore(`${dir.path}/state`).load();
     expect(stored!.certificate).toBe(renewed);
     expect(stored!.key).not.toBe(state.key);
     // The new key belongs to the new certificate.
-    expect(new X509Certificate(stored!.certificate).checkPrivateKey((await import('node:crypto')).createPrivateKey(stored!.key))).toBe(true);
-  });
+    expect(new X509Certificate(stored!.certificate).checkPrivateKey(createPrivateKey(stored!.key))).toBe(true);
+  }, 15_000);
 });
 
 function readAll(stream: Duplex): Promise<string> {
