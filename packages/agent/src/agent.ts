@@ -186,19 +186,27 @@ export class Agent {
     const transport = this.#seams.dialTransport?.(url, state) ?? this.#webSocket(url, state, (err) => refuse(err));
     // 4403 is how the server says "deregistered, stop"; noted before the
     // session (and so the reconnect loop) learns that the tunnel closed.
-    const start = transport.start.bind(transport);
-    transport.start = (handlers) =>
-      start({
-        ...handlers,
-        onClose: (code, reason, error) => {
-          if (code === CLOSE_DEREGISTERED) {
-            this.#deregistered = true;
-            this.#log.warn({ reason }, 'the server closed the tunnel: cluster deregistered');
-          }
-          handlers.onClose(code, reason, error);
-        },
-      });
-    const session = new Session(transport, {
+    const watched: Transport = {
+      start: (handlers) =>
+        transport.start({
+          ...handlers,
+          onClose: (code, reason, error) => {
+            if (code === CLOSE_DEREGISTERED) {
+              this.#deregistered = true;
+              this.#log.warn({ reason }, 'the server closed the tunnel: cluster deregistered');
+            }
+            handlers.onClose(code, reason, error);
+          },
+        }),
+      send: (data, cb) => transport.send(data, cb),
+      get bufferedAmount() {
+        return transport.bufferedAmount;
+      },
+      ping: () => transport.ping?.(),
+      close: (code, reason) => transport.close(code, reason),
+      terminate: () => transport.terminate(),
+    };
+    const session = new Session(watched, {
       role: 'client',
       software: `hawser-agent/${AGENT_VERSION}`,
       metadata: {
