@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createCertificate } from '../controlplane/pki.js';
 import { addCluster, agentReadiness, deployAgent, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
+import { until } from '../support/eventually.js';
 import { adminCore, createNamespace, kubeRequest, serviceAccountToken, uniqueName } from '../support/kube.js';
 
 // Registration and identity end to end: the real hawser server, the real
@@ -85,7 +86,11 @@ describe('registering a cluster', () => {
     const replay = await postRegister(server, token);
     expect(replay.status).toBe(401);
     const { token: shortLived } = await addCluster(server, uniqueName('exp'), ['--token-ttl', '1s']);
-    await new Promise((r) => setTimeout(r, 2100));
+    // The server compares whole seconds with the token's exp claim: wait for
+    // exactly that moment rather than a fixed 2 s.
+    const { exp } = JSON.parse(Buffer.from(shortLived.split('.')[1]!, 'base64url').toString()) as { exp: number };
+    expect(exp * 1000 - Date.now()).toBeLessThanOrEqual(1000);
+    await until(() => Date.now() >= exp * 1000, 'the short-lived token has expired', 5000, 20);
     const expired = await postRegister(server, shortLived);
     expect(expired.status).toBe(401);
     // One generic message to the caller...

@@ -236,11 +236,17 @@ describe('operators reach clusters through Hawser', () => {
     it('watches and receives events created while it runs', async () => {
       const { spawn } = await import('node:child_process');
       const { binary } = await import('../controlplane/binaries.js');
+      // A marker that exists before kubectl starts: once kubectl prints it,
+      // its list is done and the watch runs from that list's
+      // resourceVersion, so everything created after reaches it, however
+      // late the watch request itself arrives.
+      const marker = uniqueName('cm-before');
+      await adminCore().createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name: marker } } });
       const child = spawn(await binary('kubectl'), ['--kubeconfig', kubeconfig, '--context', clusters['read-write'], 'get', 'configmaps', '-n', ns.name, '-w', '-o', 'name'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d));
       try {
-        await new Promise((r) => setTimeout(r, 1000));
+        await eventually(async () => expect(out).toContain(`configmap/${marker}`), 10_000);
         const name = uniqueName('cm');
         await adminCore().createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name } } });
         await eventually(async () => expect(out).toContain(`configmap/${name}`), 10_000);

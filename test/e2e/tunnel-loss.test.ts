@@ -35,10 +35,11 @@ describe('losing the tunnel mid-request', () => {
   });
 
   /** Starts a request and reports how it ended: status, body, and whether the body ended cleanly. */
-  function call(path: string) {
+  function call(path: string, onResponse?: (status: number) => void) {
     return new Promise<{ status: number; headers: Record<string, unknown>; body: string; ended: 'clean' | 'aborted'; ms: number }>((resolve, reject) => {
       const started = Date.now();
       const req = request(new URL(`/clusters/${cluster}${path}`, server.publicUrl), { ca, headers: { authorization: `Bearer ${token}` } }, (res) => {
+        onResponse?.(res.statusCode ?? 0);
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));
@@ -52,8 +53,12 @@ describe('losing the tunnel mid-request', () => {
   }
 
   it('ends a watch cleanly when the agent dies, then answers 503 with Retry-After', async () => {
-    const watch = call(`/api/v1/namespaces/${ns.name}/configmaps?watch=true`);
-    await new Promise((r) => setTimeout(r, 500));
+    // The API server sends a watch's headers once the watch runs; through
+    // the tunnel they prove the stream is open end to end.
+    let watching!: (status: number) => void;
+    const headers = new Promise<number>((resolve) => (watching = resolve));
+    const watch = call(`/api/v1/namespaces/${ns.name}/configmaps?watch=true`, watching);
+    expect(await headers).toBe(200);
     await agent.kill();
     const ended = await watch;
     expect(ended.status).toBe(200);

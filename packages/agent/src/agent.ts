@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
-import { Reconnector, Session, fromWebSocket, type TunnelStream } from '@hawser/protocol';
+import { Reconnector, Session, fromWebSocket, type Transport, type TunnelStream } from '@hawser/protocol';
 import { AgentPaths, ERROR_CODE_HEADER, TunnelCloseCodes, meansDeregistered } from '@hawser/contract';
 import { WebSocket } from 'ws';
 import { readBootstrapToken } from './bootstrap-token.js';
@@ -33,6 +33,12 @@ export interface AgentTimings {
 
 const defaultTimings: AgentTimings = { slowRetryMs: 10 * 60_000, reconnectBaseMs: 500, reconnectMaxMs: 30_000 };
 
+/** Seams for unit tests; production passes none. */
+export interface AgentSeams {
+  /** Opens the tunnel's transport instead of a WebSocket to `url` (tests hand over one end of an in-memory pair). */
+  dialTransport?: (url: URL, state: AgentState) => Transport;
+}
+
 /**
  * hawser-agent: registers once with a bootstrap token, then keeps one tunnel
  * to the server open for good, serving each stream the server opens as an
@@ -42,6 +48,7 @@ export class Agent {
   readonly #config: AgentConfig;
   readonly #log: Logger;
   readonly #timings: AgentTimings;
+  readonly #seams: AgentSeams;
   readonly #health = new HealthServer();
   #target: KubeTarget | undefined;
   #store: StateStore | undefined;
@@ -55,10 +62,11 @@ export class Agent {
   #stopped = false;
   #usedToken: string | undefined;
 
-  constructor(config: AgentConfig, log: Logger, timings: Partial<AgentTimings> = {}) {
+  constructor(config: AgentConfig, log: Logger, timings: Partial<AgentTimings> = {}, seams: AgentSeams = {}) {
     this.#config = config;
     this.#log = log;
     this.#timings = { ...defaultTimings, ...timings };
+    this.#seams = seams;
   }
 
   get health(): HealthServer {
@@ -171,6 +179,51 @@ export class Agent {
     }
     const url = new URL(AgentPaths.TUNNEL, state.serverUrl);
     url.protocol = 'wss:';
+    // Set once the session exists: a refused upgrade destroys it.
+    let refuse = (_err: Error): void => {};
+    const transport = this.#seams.dialTransport?.(url, state) ?? this.#webSocket(url, state, (err) => refuse(err));
+    // 4403 is how the server says "deregistered, stop"; noted before the
+    // session (and so the reconnect loop) learns that the tunnel closed.
+    const watched: Transport = {
+      start: (handlers) =>
+        transport.start({
+          ...handlers,
+          onClose: (code, reason, error) => {
+            if (code === TunnelCloseCodes.DEREGISTERED) {
+              this.#deregistered = true;
+              this.#log.warn({ reason }, 'the server closed the tunnel: cluster deregistered');
+            }
+            handlers.onClose(code, reason, error);
+          },
+        }),
+      send: (data, cb) => transport.send(data, cb),
+      get bufferedAmount() {
+        return transport.bufferedAmount;
+      },
+      ping: () => transport.ping?.(),
+      close: (code, reason) => transport.close(code, reason),
+      terminate: () => transport.terminate(),
+    };
+    const session = new Session(watched, {
+      role: 'client',
+      software: `hawser-agent/${AGENT_VERSION}`,
+      metadata: {
+        ...(this.#facts.clusterUID ? { clusterUid: this.#facts.clusterUID } : {}),
+        ...(this.#facts.kubernetesVersion ? { kubernetesVersion: this.#facts.kubernetesVersion } : {}),
+        mode: this.#config.mode,
+      },
+    });
+    refuse = (err) => session.destroy(err);
+    session.on('stream', (stream: TunnelStream) => this.#relay!.accept(stream));
+    const onAbort = () => session.destroy(new Error('agent stopping'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    void session.closed.then(() => signal.removeEventListener('abort', onAbort));
+    this.#health.set({ ready: false, status: 'connecting' });
+    return Promise.resolve(session);
+  }
+
+  /** The production dialer: a WebSocket over TLS (and the proxy) with the agent's client certificate. */
+  #webSocket(url: URL, state: AgentState, refuse: (err: Error) => void): Transport {
     const ws = new WebSocket(url, {
       createConnection: serverConnector(url, { ca: state.caBundle, cert: state.certificate, key: state.key }, this.#config.proxy) as never,
       perMessageDeflate: false,
@@ -182,16 +235,6 @@ export class Agent {
       maxPayload: 2 * 1024 * 1024,
       headers: { 'user-agent': `hawser-agent/${AGENT_VERSION}` },
     });
-    const session = new Session(fromWebSocket(ws), {
-      role: 'client',
-      software: `hawser-agent/${AGENT_VERSION}`,
-      metadata: {
-        ...(this.#facts.clusterUID ? { clusterUid: this.#facts.clusterUID } : {}),
-        ...(this.#facts.kubernetesVersion ? { kubernetesVersion: this.#facts.kubernetesVersion } : {}),
-        mode: this.#config.mode,
-      },
-    });
-    session.on('stream', (stream: TunnelStream) => this.#relay!.accept(stream));
     ws.on('unexpected-response', (_req: unknown, res: IncomingMessage) => {
       const code = String(res.headers[ERROR_CODE_HEADER] ?? '');
       let body = '';
@@ -199,20 +242,10 @@ export class Agent {
       res.on('data', (d: string) => (body += d));
       res.on('end', () => {
         if (meansDeregistered(code)) this.#deregistered = true;
-        session.destroy(new Error(`server refused the tunnel: ${res.statusCode} ${code} ${body.slice(0, 200)}`));
+        refuse(new Error(`server refused the tunnel: ${res.statusCode} ${code} ${body.slice(0, 200)}`));
       });
     });
-    ws.on('close', (code: number, reason: Buffer) => {
-      if (code === TunnelCloseCodes.DEREGISTERED) {
-        this.#deregistered = true;
-        this.#log.warn({ reason: reason.toString() }, 'the server closed the tunnel: cluster deregistered');
-      }
-    });
-    const onAbort = () => session.destroy(new Error('agent stopping'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    void session.closed.then(() => signal.removeEventListener('abort', onAbort));
-    this.#health.set({ ready: false, status: 'connecting' });
-    return Promise.resolve(session);
+    return fromWebSocket(ws);
   }
 
   async #markDeregistered(): Promise<void> {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { closePair, nextStream, patternBytes, readAll, readyPair, tick } from './helpers.js';
+import { barrier, closePair, nextStream, patternBytes, readAll, readyPair, until } from './helpers.js';
 import type { Pair } from './helpers.js';
 import type { TunnelStream } from '../src/index.js';
 
@@ -23,7 +23,6 @@ describe('DATA frames from queued writes', () => {
     pair = await readyPair({ limits: { initialWindow: 256 * KiB } }, { limits: { initialWindow: 256 * KiB } });
     const { stream, peer } = await streamPair(pair);
     const received = readAll(peer);
-    await tick();
     const before = pair.clientTransport.sentMessages;
     const body = patternBytes(48 * KiB);
     const callbacks: number[] = [];
@@ -39,7 +38,6 @@ describe('DATA frames from queued writes', () => {
     pair = await readyPair({ limits: { initialWindow: 256 * KiB, maxFrameSize: 16 * KiB } }, { limits: { initialWindow: 256 * KiB } });
     const { stream, peer } = await streamPair(pair);
     const received = readAll(peer);
-    await tick();
     const before = pair.clientTransport.sentMessages;
     const body = patternBytes(100 * KiB, 7);
     // Chunks that straddle frame boundaries: 10, 30, 25 and 35 KiB.
@@ -58,7 +56,6 @@ describe('DATA frames from queued writes', () => {
     pair = await readyPair();
     const { stream, peer } = await streamPair(pair);
     const received = readAll(peer);
-    await tick();
     const body = patternBytes(256 * KiB, 3);
     let drains = 0;
     stream.on('drain', () => drains++);
@@ -83,7 +80,6 @@ describe('DATA frames from queued writes', () => {
     pair = await readyPair({ limits }, { limits });
     const { stream, peer } = await streamPair(pair);
     const received = readAll(peer);
-    await tick();
     const before = pair.clientTransport.sentMessages;
     const body = patternBytes(240 * KiB, 5);
     // Fifteen 16 KiB chunks, each accepted at once: the stream has credit
@@ -101,11 +97,13 @@ describe('DATA frames from queued writes', () => {
     pair = await readyPair({}, { limits: { initialWindow: 8 * KiB, streamWindow: 8 * KiB } });
     const { stream, peer } = await streamPair(pair);
     peer.pause();
-    await tick();
     for (let i = 0; i < 4; i++) stream.write(patternBytes(4 * KiB, i + 1));
-    await tick(20);
-    // The reader is paused: only its window (8 KiB) may have crossed.
-    expect(peer.readableLength + peer.bufferedBytes).toBeLessThanOrEqual(8 * KiB);
+    const arrived = (): number => peer.readableLength + peer.bufferedBytes;
+    // The reader is paused: its window (8 KiB) crosses, and then nothing
+    // more, which the probe stream's later arrival proves.
+    await until(() => arrived() >= 8 * KiB, 'the window has crossed');
+    await barrier(pair);
+    expect(arrived()).toBe(8 * KiB);
     const received = readAll(peer);
     peer.resume();
     stream.end();

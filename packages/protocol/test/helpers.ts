@@ -47,8 +47,20 @@ export function closePair(pair: Pair): void {
   pair.server.destroy();
 }
 
-export function tick(ms = 0): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+export { until } from '../../../test/support/eventually.js';
+
+/**
+ * A later positive event that proves earlier DATA has arrived: a probe
+ * stream's byte and FIN cross after every DATA frame the client had
+ * already handed to its transport. For "no more than X arrived" checks,
+ * which would pass if nothing had arrived yet.
+ */
+export async function barrier(pair: Pair): Promise<void> {
+  const accepted = nextStream(pair.server);
+  pair.client.openStream('barrier').end('x');
+  const remote = await accepted;
+  await readAll(remote);
+  remote.end();
 }
 
 /** Deterministic pseudo-random bytes. */

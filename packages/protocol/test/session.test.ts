@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodeFrame, FrameType, HtnError, HtnErrorCode, Session, WireCode, createMemoryTransportPair } from '../src/index.js';
 import type { TunnelStream } from '../src/index.js';
-import { closePair, createSessionPair, nextStream, patternBytes, readAll, readyPair, tick } from './helpers.js';
+import { barrier, closePair, createSessionPair, nextStream, patternBytes, readAll, readyPair, until } from './helpers.js';
 import type { Pair } from './helpers.js';
 
 let pair: Pair | undefined;
@@ -102,9 +102,7 @@ describe('streams', () => {
     const s = pair.client.openStream();
     s.end(Buffer.alloc(12345));
     expect((await readAll(s)).toString()).toBe('got 12345');
-    await tick(5);
-    expect(pair.client.streamCount).toBe(0);
-    expect(pair.server.streamCount).toBe(0);
+    await until(() => pair!.client.streamCount === 0 && pair!.server.streamCount === 0, 'both ends have forgotten the stream');
   });
 
   it('delivers every byte in order over a link with latency', async () => {
@@ -271,8 +269,10 @@ describe('flow control', () => {
     const stalled = pair.client.openStream('stalled');
     const data = patternBytes(total, 3);
     stalled.end(data);
-    await tick(20);
-    // The stalled reader has not read: the server buffers at most its window.
+    // The stalled reader has not read: the server buffers its window, then
+    // nothing more (the probe stream crosses after anything sent before it).
+    await until(() => pair!.server.bufferedBytes >= pair!.server.limits.initialWindow, 'the stalled window has filled');
+    await barrier(pair);
     expect(pair.server.bufferedBytes).toBeLessThanOrEqual(pair.server.limits.initialWindow + pair.server.limits.transportHighWater);
     expect(pair.server.committedBytes).toBeLessThanOrEqual(pair.server.limits.maxBufferedBytes);
 
@@ -316,7 +316,8 @@ describe('flow control', () => {
     pair.server.on('stream', () => {});
     const opened = Array.from({ length: 4 }, () => pair!.client.openStream());
     for (const s of opened) s.write(Buffer.alloc(100_000));
-    await tick(20);
+    // Each stream fills its 64 KiB window; nothing beyond is committed.
+    await until(() => pair!.server.bufferedBytes === 4 * 64 * 1024, 'four windows have filled');
     expect(pair.server.committedBytes).toBeLessThanOrEqual(256 * 1024);
     const fifth = pair.client.openStream();
     expect(await errorOf(fifth)).toMatchObject({ code: HtnErrorCode.STREAM_REFUSED });

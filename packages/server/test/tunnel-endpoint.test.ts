@@ -82,22 +82,34 @@ describe('agent tunnel endpoint', () => {
   it('hands the tunnel handler what the agent sent at once, while the store was still being asked', async () => {
     // An agent starts its handshake the moment it sees the 101; the server
     // is then still checking the store and writing the audit row, which a
-    // busy database makes slow (here: 300 ms).
+    // busy database makes slow (here: held until the agent has spoken).
     const agent = await registeredAgent(h, 'tun-eager');
     const store = h.server.context.store;
     const touch = store.touchLastSeen.bind(store);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let asked = false;
     store.touchLastSeen = async (id) => {
-      await new Promise((r) => setTimeout(r, 300));
+      asked = true;
+      await gate;
       return touch(id);
     };
     try {
       const out = await openTunnel(h, { cert: agent.certificate, key: agent.keyPem });
       expect(out.kind).toBe('open');
       if (out.kind !== 'open') return;
-      out.ws.send('hello');
+      await new Promise<void>((resolve, reject) => out.ws.send('hello', (err) => (err ? reject(err) : resolve())));
+      await expect.poll(() => asked).toBe(true);
+      // 'hello' is in the server's socket now (loopback, same process); a
+      // whole request on another connection gives the server's event loop
+      // every chance to read it, which loses it unless the socket waits.
+      expect((await httpsJson(`${h.agentUrl}/healthz`, { ca: h.ca })).status).toBe(200);
+      expect(received.get(agent.clusterId)).toBeUndefined();
+      release();
       await expect.poll(() => received.get(agent.clusterId)).toEqual(['hello']);
       out.ws.close(1000, 'bye');
     } finally {
+      release();
       store.touchLastSeen = touch;
     }
   });
