@@ -16,6 +16,7 @@ import { Policy } from './policy.js';
 import { register, renew, type AgentFacts } from './registration.js';
 import { Relay } from './relay.js';
 import { SecretStateStore } from './secret-state-store.js';
+import { REQUEST_HEAD_CAPABILITY } from './stream-head.js';
 import { discoverServerCA, serverConnector } from './server-connection.js';
 import type { AgentState, StateStore } from './state-store.js';
 
@@ -187,6 +188,8 @@ export class Agent {
     const session = new Session(fromWebSocket(ws), {
       role: 'client',
       software: `hawser-agent/${AGENT_VERSION}`,
+      // The server relays only to agents that read request heads (stream-head.ts).
+      capabilities: [REQUEST_HEAD_CAPABILITY],
       metadata: {
         ...(this.#facts.clusterUID ? { clusterUid: this.#facts.clusterUID } : {}),
         ...(this.#facts.kubernetesVersion ? { kubernetesVersion: this.#facts.kubernetesVersion } : {}),

@@ -9,7 +9,11 @@ export type { Identity, PolicyDecision, PolicyOptions, PolicyRule } from './poli
 export { parseRequestInfo } from './request-info.js';
 export type { RequestInfo } from './request-info.js';
 export { kubeStatus } from './kube-status.js';
-export { IdentityHeaders, REQUEST_ID_EXTRA, Relay } from './relay.js';
+export { REQUEST_ID_EXTRA, Relay } from './relay.js';
+export type { RelayTarget } from './relay.js';
+export { ERROR_CODE_HEADER, RelayResetCode } from './relay-response.js';
+// The request and response heads of a relayed request, shared with the server.
+export * from './stream-head.js';
 export { readBootstrapToken } from './bootstrap-token.js';
 export type { BootstrapClaims } from './bootstrap-token.js';
 export { spkiHash } from './server-connection.js';
