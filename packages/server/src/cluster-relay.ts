@@ -88,6 +88,12 @@ export class ClusterRelay {
       return;
     }
     const { stream, event, info, cluster, session } = admitted;
+    if (res.destroyed) {
+      // The client left (or half-closed) while we authenticated.
+      stream.destroy();
+      this.#finish(event, 499, 0, started, 'client closed the connection before the request was relayed');
+      return;
+    }
     let bytes = 0;
     let answered = false;
     const fail = (refusal: Refusal, reason: string): void => {
@@ -178,6 +184,11 @@ export class ClusterRelay {
       return;
     }
     const { stream, event, cluster, session } = admitted;
+    if (socket.destroyed) {
+      stream.destroy();
+      this.#finish(event, 499, 0, started, 'client closed the connection before the request was relayed');
+      return;
+    }
     stream.on('error', () => socket.destroy());
     let status = 0;
     let bytes = 0;
