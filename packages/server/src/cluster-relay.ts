@@ -163,10 +163,13 @@ export class ClusterRelay {
         fail(failureBefore(cluster.name, session, err, malformed, this.#opts.retryAfterSeconds ?? 5), err.message);
       },
     );
-    // The client went away: reset the stream so the agent aborts upstream.
+    // The client went away: reset the stream so the agent aborts upstream,
+    // and record the request (once) as the client left it.
     res.on('close', () => {
       clearTimeout(timer);
-      if (!res.writableFinished) stream.destroy();
+      if (res.writableFinished) return;
+      stream.destroy();
+      this.#finish(event, res.headersSent ? res.statusCode : 499, bytes, started, 'client closed the connection before the response ended');
     });
     // The body, exactly as Node de-framed it, is all the stream carries.
     req.pipe(stream);

@@ -206,6 +206,21 @@ describe('ClusterRelay: identity travels only in the stream head', () => {
     expect(p.audit[0]).toMatchObject({ user: 'mallory', cluster: 'prod', verb: 'list', resource: 'pods', status: 504, reason: 'upstream timeout' });
   });
 
+  it('records a request whose client leaves before the answer exactly once, and resets its stream', async () => {
+    let arrived!: (s: TunnelStream) => void;
+    const stream = new Promise<TunnelStream>((resolve) => (arrived = resolve));
+    const p = await startRelayPair(cleanup, { onStream: (s: TunnelStream) => (s.resume(), arrived(s)) });
+    const req = request({ host: '127.0.0.1', port: p.port, path: PODS, headers: { authorization: 'Bearer mallory' }, agent: false });
+    req.on('error', () => {});
+    req.end();
+    const agentStream = await stream;
+    req.destroy();
+    await new Promise<void>((resolve) => (agentStream.destroyed ? resolve() : agentStream.once('close', () => resolve())));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(p.audit).toHaveLength(1);
+    expect(p.audit[0]).toMatchObject({ user: 'mallory', status: 499, reason: 'client closed the connection before the response ended' });
+  });
+
   it('answers 404 for an unknown cluster without opening a stream', async () => {
     const p = await startRelayPair(cleanup);
     const res = await get(p.port, '/clusters/nope/api/v1/pods');
