@@ -1,6 +1,6 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { AgentErrorCode } from './errors.js';
+import { AgentErrorCodes, type AgentErrorCode } from './errors.js';
 import { kubeStatus } from './kube-status.js';
 import { HOP_BY_HOP, encodeResponseHead, type HeaderPair } from './stream-head.js';
 
@@ -32,10 +32,22 @@ export function responseHeaderPairs(up: IncomingMessage, keepUpgrade = false): H
   return pairs;
 }
 
-/** Writes the API server's response head onto the stream. */
-export function writeUpstreamHead(stream: Duplex, up: IncomingMessage, keepUpgrade = false): void {
+/**
+ * Writes the API server's response head onto the stream. An answer the head
+ * cannot carry (headers beyond its size limit) becomes a 502 Status instead;
+ * returns whether the API server's own head went out.
+ */
+export function writeUpstreamHead(stream: Duplex, up: IncomingMessage, keepUpgrade = false): boolean {
   const status = up.statusCode ?? 502;
-  stream.write(encodeResponseHead({ v: 1, status, statusText: sanitizeText(up.statusMessage ?? STATUS_CODES[status] ?? ''), headers: responseHeaderPairs(up, keepUpgrade) }));
+  let head: Buffer;
+  try {
+    head = encodeResponseHead({ v: 1, status, statusText: sanitizeText(up.statusMessage ?? STATUS_CODES[status] ?? ''), headers: responseHeaderPairs(up, keepUpgrade) });
+  } catch (err) {
+    endWithStatus(stream, 502, AgentErrorCodes.UPSTREAM_FAILED, `hawser-agent cannot relay the API server's answer: ${(err as Error).message}`);
+    return false;
+  }
+  stream.write(head);
+  return true;
 }
 
 /** Answers on the stream with a Kubernetes Status carrying a stable code, then ends it. */

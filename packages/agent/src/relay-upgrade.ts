@@ -36,8 +36,7 @@ export function relayUpgrade(opts: { stream: TunnelStream; head: RequestHead; he
   });
   upstream.on('upgrade', (up: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
     upgraded = true;
-    if (stream.destroyed) return void upSocket.destroy();
-    writeUpstreamHead(stream, up, true);
+    if (stream.destroyed || !writeUpstreamHead(stream, up, true)) return void upSocket.destroy();
     if (upHead.length) stream.write(upHead);
     upSocket.pipe(stream);
     stream.pipe(upSocket);
@@ -59,8 +58,7 @@ export function relayUpgrade(opts: { stream: TunnelStream; head: RequestHead; he
   });
   // No upgrade: the API server refused (403, 404, 400); pass it through.
   upstream.on('response', (up: IncomingMessage) => {
-    if (stream.destroyed) return void up.destroy();
-    writeUpstreamHead(stream, up);
+    if (stream.destroyed || !writeUpstreamHead(stream, up)) return void up.destroy();
     up.pipe(stream);
     stream.resume();
   });

@@ -129,7 +129,7 @@ export class Relay {
     let answered = false;
     upstream.on('response', (up: IncomingMessage) => {
       answered = true;
-      writeUpstreamHead(stream, up);
+      if (!writeUpstreamHead(stream, up)) return void up.destroy();
       up.pipe(stream);
       up.on('error', () => stream.reset(RelayResetCode.UPSTREAM_FAILED, 'the API server failed mid-response'));
     });
