@@ -11,9 +11,13 @@
  *   proxy      HTTP client -> keep-alive http.Agent -> http.Server (the same relay
  *              as the agent's, in the agent process) -> upstream: the floor, what
  *              one extra process forwarding HTTP costs here, tunnel or not
- *   tunnel     HTTP client -> http.Agent, one tunnel stream per request -> session
- *              over real ws on loopback -> session -> http.Server (agent relay) -> upstream
- *   tunnel-ka  the same with a keep-alive http.Agent (idle streams reused)
+ *   tunnel     HTTP client -> keep-alive http.Agent -> the shipped ClusterRelay
+ *              (server side, this process; one fresh stream per request, the
+ *              request head in its OPEN payload) -> session over real ws on
+ *              loopback -> session -> the shipped agent Relay -> upstream
+ *              (before the request-head relay this path had no server-side HTTP
+ *              listener: an http.Agent wrote HTTP onto streams directly, and a
+ *              tunnel-ka variant reused idle streams, which is gone)
  *   h2         node:http2 over the WebSocket instead of Hawser frames (the
  *              alternative design, kept so the decision stays measured)
  *
@@ -74,8 +78,7 @@ const tunnelBuffered = (): number => tunnel.server.bufferedBytes;
 const paths: Path[] = [
   { name: 'direct', req: http1Requester('direct', directAgent, upstreamPort) },
   { name: 'proxy', req: http1Requester('proxy', proxyAgent, proxyPort) },
-  { name: 'tunnel', req: http1Requester('tunnel', tunnel.agent, upstreamPort), buffered: tunnelBuffered },
-  { name: 'tunnel-ka', req: http1Requester('tunnel-ka', tunnel.keepAliveAgent, upstreamPort), buffered: tunnelBuffered },
+  { name: 'tunnel', req: http1Requester('tunnel', tunnel.agent, tunnel.port, tunnel.prefix), buffered: tunnelBuffered },
   { name: 'h2', req: h2Requester('h2', h2.session) },
 ];
 
@@ -196,7 +199,6 @@ const d = results.direct!;
 const columns: { name: string; label: string; bases: string[] }[] = [
   { name: 'proxy', label: 'proxy', bases: ['direct'] },
   { name: 'tunnel', label: 'tunnel', bases: ['direct', 'proxy'] },
-  { name: 'tunnel-ka', label: 'tunnel-ka', bases: ['direct'] },
   { name: 'h2', label: 'h2-over-ws', bases: ['direct'] },
 ];
 const lines = [

@@ -11,6 +11,10 @@ import http2 from 'node:http2';
 import { createWebSocketStream, WebSocket } from 'ws';
 import { fromWebSocket, Session } from '../../packages/protocol/src/index.js';
 import type { TunnelStream } from '../../packages/protocol/src/index.js';
+import pino from 'pino';
+import { Policy } from '../../packages/agent/src/policy.js';
+import { Relay } from '../../packages/agent/src/relay.js';
+import { REQUEST_HEAD_CAPABILITY } from '../../packages/contract/src/stream-head.js';
 import { MemorySampler } from './stats.js';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -78,10 +82,15 @@ function connectTunnel(url: string): Promise<void> {
   const ws = new WebSocket(url, { perMessageDeflate: false, generateMask: zeroMask });
   // BENCH_AGENT_LIMITS (JSON) tunes the agent side's session limits for experiments.
   const limits = JSON.parse(process.env.BENCH_AGENT_LIMITS ?? '{}') as Record<string, number>;
-  const session = new Session(fromWebSocket(ws), { role: 'client', software: 'bench-agent', metadata: { clusterUid: 'bench' }, limits });
+  const session = new Session(fromWebSocket(ws), { role: 'client', software: 'bench-agent', capabilities: [REQUEST_HEAD_CAPABILITY], metadata: { clusterUid: 'bench' }, limits });
   sessions.push(session);
-  const server = http.createServer(relay);
-  session.on('stream', (stream: TunnelStream) => server.emit('connection', stream));
+  // The agent's shipped relay, acting as itself (shared mode) toward the plain-HTTP upstream.
+  const shipped = new Relay({
+    target: { url: new URL(`http://127.0.0.1:${upstream.port}`), agent: upstreamAgent, authorization: () => undefined },
+    policy: new Policy({ mode: 'full', authzMode: 'shared', impersonationPrefix: 'hawser:', denyResources: [] }),
+    log: pino({ level: 'silent' }),
+  });
+  session.on('stream', (stream: TunnelStream) => shipped.accept(stream));
   return session.ready.then(() => undefined);
 }
 

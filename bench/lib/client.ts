@@ -20,12 +20,13 @@ export interface OpenResponse {
   done: Promise<void>;
 }
 
-export function http1Requester(name: string, agent: http.Agent, port: number): Requester {
+/** `prefix` goes before every path (the relay's `/clusters/NAME`). */
+export function http1Requester(name: string, agent: http.Agent, port: number, prefix = ''): Requester {
   return {
     name,
     get(path) {
       return new Promise((resolve, reject) => {
-        const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
+        const req = http.get({ host: '127.0.0.1', port, path: prefix + path, agent }, (res) => {
           let n = 0;
           res.on('data', (c: Buffer) => (n += c.length));
           res.on('end', () => resolve(n));
@@ -39,7 +40,7 @@ export function http1Requester(name: string, agent: http.Agent, port: number): R
       let res: http.IncomingMessage | undefined;
       let paused = false;
       const started = new Promise<void>((resolveStarted, reject) => {
-        req = http.get({ host: '127.0.0.1', port, path, agent }, (r) => {
+        req = http.get({ host: '127.0.0.1', port, path: prefix + path, agent }, (r) => {
           res = r;
           r.on('data', onChunk);
           r.on('error', () => {});

@@ -17,6 +17,7 @@ import { Policy } from './policy.js';
 import { register, renew, type AgentFacts } from './registration.js';
 import { Relay } from './relay.js';
 import { SecretStateStore } from './secret-state-store.js';
+import { REQUEST_HEAD_CAPABILITY } from '@hawser/contract';
 import { discoverServerCA, serverConnector } from './server-connection.js';
 import type { AgentState, StateStore } from './state-store.js';
 
@@ -207,6 +208,8 @@ export class Agent {
     const session = new Session(watched, {
       role: 'client',
       software: `hawser-agent/${AGENT_VERSION}`,
+      // The server relays only to agents that read request heads (stream-head.ts).
+      capabilities: [REQUEST_HEAD_CAPABILITY],
       metadata: {
         ...(this.#facts.clusterUID ? { clusterUid: this.#facts.clusterUID } : {}),
         ...(this.#facts.kubernetesVersion ? { kubernetesVersion: this.#facts.kubernetesVersion } : {}),

@@ -5,6 +5,8 @@ export type { AgentConfig, AgentMode, ConfigInput, KubeAccess, StateLocation } f
 export { Policy, PolicyRules } from './policy.js';
 export type { Identity, PolicyDecision, PolicyOptions, PolicyRule } from './policy.js';
 // What the agent shares with the server (request classification, headers,
-// codes, claims) lives in @hawser/contract, not here.
+// codes, claims, request and response heads) lives in @hawser/contract.
 export { Relay } from './relay.js';
+export type { RelayTarget } from './relay-target.js';
+export { RelayResetCode } from './relay-response.js';
 export { readBootstrapToken } from './bootstrap-token.js';

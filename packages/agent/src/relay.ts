@@ -1,85 +1,104 @@
-import { STATUS_CODES, createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Duplex } from 'node:stream';
-import { HOP_BY_HOP_HEADERS, IdentityHeaders, REQUEST_ID_EXTRA, parseRequestInfo } from '@hawser/contract';
+import type { TunnelStream } from '@hawser/protocol';
 import { AgentErrorCodes } from './errors.js';
-import type { KubeTarget } from './kube-target.js';
-import { kubeStatus, sendStatus } from './kube-status.js';
+import type { RelayTarget } from './relay-target.js';
 import type { Logger } from './log.js';
-import type { Identity, Policy } from './policy.js';
+import type { Identity, Policy, PolicyDecision } from './policy.js';
+import { RelayResetCode, endWithStatus, writeUpstreamHead } from './relay-response.js';
+import { relayUpgrade } from './relay-upgrade.js';
+import { parseRequestInfo } from '@hawser/contract';
+import { decodeRequestHead, isForwardableRequestHeader, type RequestHead } from '@hawser/contract';
 
-/** Hop-by-hop headers (RFC 9110 7.6.1) plus every credential a caller might smuggle. */
-const dropped = new Set([...HOP_BY_HOP_HEADERS, 'authorization', 'x-remote-user', 'x-remote-group']);
+/** The extra the cluster's audit log shows, matching Hawser's own audit event. */
+export const REQUEST_ID_EXTRA = 'hawser.dev/request-id';
 
-function forwardable(name: string): boolean {
-  return !dropped.has(name) && !name.startsWith('impersonate-') && !name.startsWith('x-hawser-') && !name.startsWith('x-remote-extra-');
-}
+/** Methods whose body the head declares as unknown get chunked framing explicitly: Node would not add it for DELETE. */
+const BODYLESS_BY_DEFAULT = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);
 
 /**
- * The agent's HTTP side: an `http.Server` fed tunnel streams (never a
- * listening socket). Each request is checked against the local policy,
- * stripped of any credentials the server sent, given the agent's own
- * ServiceAccount token and impersonation headers, and relayed to the API
- * server with bodies streamed both ways.
+ * The agent's side of a relayed request. Each tunnel stream is one request,
+ * never reused: its OPEN payload is the request head (docs/protocol.md,
+ * "Requests on streams"), its bytes are the body, and the identity to
+ * impersonate exists only in the head, checked against the local policy.
+ * No HTTP parser reads the stream, so body bytes can only ever be body
+ * bytes. The request goes to the API server with `https.request` and the
+ * agent's own credentials; the response returns as a response head and the
+ * raw body.
  */
 export class Relay {
-  readonly server: Server;
-  readonly #target: KubeTarget;
+  readonly #target: RelayTarget;
   readonly #policy: Policy;
   readonly #log: Logger;
+  readonly #open = new Set<TunnelStream>();
 
-  constructor(opts: { target: KubeTarget; policy: Policy; log: Logger }) {
+  constructor(opts: { target: RelayTarget; policy: Policy; log: Logger }) {
     this.#target = opts.target;
     this.#policy = opts.policy;
     this.#log = opts.log;
-    this.server = createServer({ keepAliveTimeout: 0, requestTimeout: 0, headersTimeout: 30_000 });
-    // A bug or a header Node refuses must cost one request, never the agent.
-    this.server.on('request', (req, res) => {
-      try {
-        this.#onRequest(req, res);
-      } catch (err) {
-        this.#log.error({ err }, 'relay failed');
-        if (!res.headersSent) sendStatus(res, 500, `hawser-agent failed to relay this request: ${(err as Error).message}`);
-        else res.destroy();
-      }
-    });
-    this.server.on('upgrade', (req, socket, head) => {
-      try {
-        this.#onUpgrade(req, socket, head);
-      } catch (err) {
-        this.#log.error({ err }, 'relay upgrade failed');
-        socket.destroy();
-      }
-    });
-    this.server.on('clientError', onClientError);
   }
 
-  /** Serves HTTP on one tunnel stream. */
-  accept(stream: Duplex): void {
-    this.server.emit('connection', stream);
+  /** Serves one request stream the server opened. */
+  accept(stream: TunnelStream): void {
+    // A reset by the server (client gone) must never be an unhandled error.
+    stream.on('error', () => {});
+    this.#open.add(stream);
+    stream.once('close', () => this.#open.delete(stream));
+    try {
+      this.#serve(stream);
+    } catch (err) {
+      // A bug must cost one request, never the agent.
+      this.#log.error({ err }, 'relay failed');
+      stream.reset(RelayResetCode.UPSTREAM_FAILED, `hawser-agent failed to relay this request: ${(err as Error).message}`);
+    }
   }
 
-  /** Checks policy and builds the upstream headers; undefined when refused (response already sent). */
-  #prepare(req: IncomingMessage, refuse: (code: number, body: string) => void): OutgoingHttpHeaders | undefined {
-    const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
-    const identity: Identity = {
-      ...(headerValue(req, IdentityHeaders.USER) ? { user: headerValue(req, IdentityHeaders.USER)! } : {}),
-      groups: req.headersDistinct[IdentityHeaders.GROUP] ?? [],
-    };
-    const requestId = headerValue(req, IdentityHeaders.REQUEST_ID);
+  #serve(stream: TunnelStream): void {
+    let head: RequestHead;
+    try {
+      head = decodeRequestHead(stream.openPayload);
+    } catch (err) {
+      // An old server speaking HTTP on streams, or garbage: never guess.
+      const message = `${AgentErrorCodes.REQUEST_HEAD_INVALID}: ${(err as Error).message}`;
+      this.#log.warn({ code: AgentErrorCodes.REQUEST_HEAD_INVALID, err: (err as Error).message }, 'stream without a valid request head: reset');
+      stream.reset(RelayResetCode.HEAD_INVALID, message);
+      return;
+    }
+    const info = parseRequestInfo(head.method, head.target);
+    // The head is the only place an identity can come from.
+    const identity: Identity = head.identity ? { user: head.identity.user, groups: [...head.identity.groups] } : { groups: [] };
     const decision = this.#policy.decide(info, identity);
     if (!decision.allowed) {
       this.#log.warn(
-        { code: AgentErrorCodes.POLICY_DENIED, requestId, rule: decision.rule, verb: info.verb, resource: info.resource, subresource: info.subresource, namespace: info.namespace, user: identity.user },
+        { code: AgentErrorCodes.POLICY_DENIED, requestId: head.requestId, rule: decision.rule, verb: info.verb, resource: info.resource, subresource: info.subresource, namespace: info.namespace, user: identity.user },
         `refused by agent policy: ${decision.reason}`,
       );
-      const details = { name: info.name || undefined, group: info.apiGroup || undefined, kind: info.resource || undefined, causes: [{ reason: decision.rule, message: decision.reason }] };
-      refuse(403, kubeStatus(403, `hawser-agent policy refused this request (rule ${decision.rule}): ${decision.reason}`, details));
-      return undefined;
+      // Whatever body follows is discarded; the server ends the stream once it has our answer.
+      stream.resume();
+      endWithStatus(stream, 403, AgentErrorCodes.POLICY_DENIED, `hawser-agent policy refused this request (rule ${decision.rule}): ${decision.reason}`, {
+        name: info.name || undefined,
+        group: info.apiGroup || undefined,
+        kind: info.resource || undefined,
+        causes: [{ reason: decision.rule, message: decision.reason }],
+      });
+      return;
     }
+    const headers = this.#upstreamHeaders(head, decision);
+    if (head.upgrade !== undefined) {
+      relayUpgrade({ stream, head, headers, target: this.#target, log: this.#log });
+      return;
+    }
+    this.#forward(stream, head, headers);
+  }
+
+  /** The operator's forwarded headers, re-filtered, plus the agent's credential and the head's identity. */
+  #upstreamHeaders(head: RequestHead, decision: PolicyDecision & { allowed: true }): OutgoingHttpHeaders {
     const headers: OutgoingHttpHeaders = {};
-    for (const [name, values] of Object.entries(req.headersDistinct)) {
-      if (values && forwardable(name)) headers[name] = values.length === 1 ? values[0] : values;
+    for (const [name, value] of head.headers) {
+      // Defence in depth: the server filters too, but only the head names who asks.
+      if (!isForwardableRequestHeader(name)) continue;
+      const prev = headers[name];
+      headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
     }
     headers.host = this.#target.url.host;
     const authorization = this.#target.authorization();
@@ -87,125 +106,62 @@ export class Relay {
     if (decision.impersonate) {
       headers['impersonate-user'] = decision.impersonate.user;
       if (decision.impersonate.groups.length) headers['impersonate-group'] = decision.impersonate.groups;
-      if (requestId) headers[`impersonate-extra-${encodeURIComponent(REQUEST_ID_EXTRA)}`] = requestId;
+      headers[`impersonate-extra-${encodeURIComponent(REQUEST_ID_EXTRA)}`] = head.requestId;
     }
     return headers;
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const headers = this.#prepare(req, (code, body) => {
-      res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    });
-    if (!headers) return;
-    const upstream = httpsRequest(this.#target.url, {
-      method: req.method,
-      path: req.url,
-      headers,
-      agent: this.#target.agent,
-    });
-    upstream.on('response', (up) => {
-      res.writeHead(up.statusCode ?? 502, up.statusMessage, filterResponseHeaders(up.headersDistinct));
-      // Flush headers now: a watch may send nothing for minutes. A body of
-      // known length follows at once, and its headers go out with it.
-      if (up.headers['content-length'] === undefined) res.flushHeaders();
-      up.pipe(res);
-      up.on('error', () => res.destroy());
+  #forward(stream: TunnelStream, head: RequestHead, headers: OutgoingHttpHeaders): void {
+    const declared = head.bodyLength;
+    // Re-frame toward the API server: an exact length when declared, else chunked.
+    if (declared === undefined) headers['transfer-encoding'] = 'chunked';
+    else if (declared > 0 || !BODYLESS_BY_DEFAULT.has(head.method)) headers['content-length'] = String(declared);
+    const send = this.#target.url.protocol === 'http:' ? httpRequest : httpsRequest;
+    const upstream: ClientRequest = send(this.#target.url, { method: head.method, path: head.target, headers, agent: this.#target.agent });
+    let answered = false;
+    upstream.on('response', (up: IncomingMessage) => {
+      answered = true;
+      if (!writeUpstreamHead(stream, up)) return void up.destroy();
+      up.pipe(stream);
+      up.on('error', () => stream.reset(RelayResetCode.UPSTREAM_FAILED, 'the API server failed mid-response'));
     });
     upstream.on('error', (err) => {
-      if (res.headersSent) {
-        res.destroy(err);
-        return;
-      }
-      this.#log.warn({ code: AgentErrorCodes.UPSTREAM_FAILED, err: err.message, url: req.url }, 'API server request failed');
-      sendStatus(res, 502, `hawser-agent could not reach the API server: ${err.message}`);
+      if (stream.destroyed) return;
+      if (answered) return void stream.reset(RelayResetCode.UPSTREAM_FAILED, `the API server failed mid-response: ${err.message}`);
+      this.#log.warn({ code: AgentErrorCodes.UPSTREAM_FAILED, err: err.message, requestId: head.requestId }, 'API server request failed');
+      stream.resume();
+      endWithStatus(stream, 502, AgentErrorCodes.UPSTREAM_FAILED, `hawser-agent could not reach the API server: ${err.message}`);
     });
-    // The caller went away (tunnel stream reset, client cancelled): abort
-    // the upstream request so a watch does not outlive its reader.
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
+    // The server reset the stream (client gone, timeout): abort upstream so
+    // a watch does not outlive its reader.
+    stream.once('close', () => {
+      if (!stream.writableFinished || !stream.readableEnded) upstream.destroy();
     });
-    req.pipe(upstream);
+
+    let received = 0;
+    const mismatch = (): void => {
+      const message = `${AgentErrorCodes.REQUEST_BODY_MISMATCH}: the body was ${received}${stream.readableEnded ? '' : '+'} bytes, the head declared ${declared}`;
+      this.#log.warn({ code: AgentErrorCodes.REQUEST_BODY_MISMATCH, requestId: head.requestId, received, declared }, 'request body does not match its declared length');
+      upstream.destroy();
+      stream.reset(RelayResetCode.BODY_MISMATCH, message);
+    };
+    stream.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (declared !== undefined && received > declared) return mismatch();
+      // Backpressure: a slow API server pauses this stream only.
+      if (!upstream.write(chunk)) stream.pause();
+    });
+    upstream.on('drain', () => stream.resume());
+    stream.on('end', () => {
+      if (declared !== undefined && received !== declared) return mismatch();
+      upstream.end();
+    });
   }
 
-  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const headers = this.#prepare(req, (code, body) => writeRaw(socket, code, { 'content-type': 'application/json' }, body));
-    if (!headers) return;
-    headers.connection = 'Upgrade';
-    headers.upgrade = req.headers.upgrade;
-    // Upgraded connections are never returned to a pool, so they get a
-    // fresh TLS connection with the same trust and credentials.
-    const { ca, cert, key } = this.#target.agent.options;
-    const upstream = httpsRequest(this.#target.url, { method: req.method, path: req.url, headers, agent: false, ca, cert, key });
-    socket.on('error', () => upstream.destroy());
-    upstream.on('upgrade', (up, upSocket, upHead) => {
-      const lines = [`HTTP/1.1 ${up.statusCode ?? 101} ${up.statusMessage ?? STATUS_CODES[101]}`];
-      for (let i = 0; i < up.rawHeaders.length; i += 2) lines.push(`${up.rawHeaders[i]}: ${up.rawHeaders[i + 1]}`);
-      socket.write(lines.join('\r\n') + '\r\n\r\n');
-      if (upHead.length) socket.write(upHead);
-      if (head.length) upSocket.write(head);
-      upSocket.pipe(socket);
-      socket.pipe(upSocket);
-      // Ends travel (pipe() ends the other side after what is queued, so the
-      // exit status the API server writes last still reaches kubectl); only
-      // an abrupt close on one side destroys the other.
-      upSocket.on('error', () => socket.destroy());
-      upSocket.on('close', () => {
-        if (!upSocket.readableEnded) socket.destroy();
-      });
-      socket.on('close', () => {
-        // The tunnel stream is fully closed: nothing more can reach kubectl.
-        // Let what the client sent last reach the API server, then close.
-        if (!socket.readableEnded || upSocket.writableFinished) return void upSocket.destroy();
-        upSocket.once('finish', () => upSocket.destroy());
-        setTimeout(() => upSocket.destroy(), 5_000).unref();
-      });
-    });
-    // No upgrade: the API server answered with an error (403, 404, 400);
-    // pass it through unchanged.
-    upstream.on('response', (up) => {
-      let body = '';
-      up.setEncoding('utf8');
-      up.on('data', (d: string) => (body += d));
-      up.on('end', () => writeRaw(socket, up.statusCode ?? 502, { 'content-type': up.headers['content-type'] ?? 'text/plain' }, body));
-    });
-    upstream.on('error', (err) => {
-      writeRaw(socket, 502, { 'content-type': 'application/json' }, kubeStatus(502, `hawser-agent could not reach the API server: ${err.message}`));
-    });
-    upstream.end();
-  }
-
+  /** Stops serving: open requests are reset, the API server pool closed. */
   close(): Promise<void> {
+    for (const s of this.#open) s.destroy();
     this.#target.agent.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return Promise.resolve();
   }
-}
-
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headersDistinct[name];
-  return v?.[0];
-}
-
-function filterResponseHeaders(headers: NodeJS.Dict<string[]>): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, values] of Object.entries(headers)) {
-    if (values && name !== 'connection' && name !== 'keep-alive' && name !== 'transfer-encoding') out[name] = values;
-  }
-  return out;
-}
-
-function writeRaw(socket: Duplex, code: number, headers: Record<string, string>, body: string): void {
-  if (socket.destroyed) return;
-  const lines = [`HTTP/1.1 ${code} ${STATUS_CODES[code] ?? ''}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
-  lines.push(`content-length: ${Buffer.byteLength(body)}`, 'connection: close');
-  socket.end(lines.join('\r\n') + '\r\n\r\n' + body);
-}
-
-function onClientError(err: Error, socket: Duplex): void {
-  // Malformed HTTP on a tunnel stream: answer 400 and drop only that stream.
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${err.message}`);
 }

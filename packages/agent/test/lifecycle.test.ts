@@ -1,5 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
+import { encodeRequestHead, ResponseHeadReader, STREAM_HEAD_VERSION } from '@hawser/contract';
 import { createMemoryTransportPair, Session, type MemoryTransport } from '@hawser/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { until } from '../../../test/support/eventually.js';
@@ -99,16 +100,29 @@ describe('agent life cycle', () => {
     await startAgent(identity('https://hawser.invalid', pki.ca));
     const d = await dialCount(1);
     await d.server.ready;
-    const stream = d.server.openStream();
-    const response = readAll(stream);
-    // No end(): the server's HTTP client keeps its side open, as over a real tunnel.
-    stream.write(
-      'GET /api/v1/namespaces/default/configmaps HTTP/1.1\r\nhost: cluster\r\nconnection: close\r\n' +
-        'authorization: Bearer smuggled\r\nx-hawser-user: hawser:user-op\r\nx-hawser-group: hawser:tier:read\r\nx-hawser-request-id: req-1\r\n\r\n',
+    // The request head is the OPEN payload; identity travels only there.
+    // Headers that try to name someone else are dropped, never obeyed.
+    const stream = d.server.openStream(
+      encodeRequestHead({
+        v: STREAM_HEAD_VERSION,
+        method: 'GET',
+        target: '/api/v1/namespaces/default/configmaps',
+        headers: [
+          ['authorization', 'Bearer smuggled'],
+          ['x-hawser-user', 'hawser:mallory'],
+          ['impersonate-group', 'hawser:tier:admin'],
+        ],
+        identity: { user: 'hawser:user-op', groups: ['hawser:tier:read'] },
+        requestId: 'req-1',
+        bodyLength: 0,
+      }),
     );
-    const text = await response;
-    expect(text).toMatch(/^HTTP\/1\.1 200 /);
-    expect(text).toContain('"kind":"ConfigMapList"');
+    const response = readBytes(stream);
+    stream.end();
+    const bytes = await response;
+    const parsed = new ResponseHeadReader().push(bytes);
+    expect(parsed?.head.status).toBe(200);
+    expect(parsed?.rest.toString()).toContain('"kind":"ConfigMapList"');
     const seen = await world.next((r) => r.path === '/api/v1/namespaces/default/configmaps');
     expect(seen.headers.authorization).toBe('Bearer sa-token');
     expect(seen.headers['impersonate-user']).toBe('hawser:user-op');
@@ -234,12 +248,11 @@ describe('agent life cycle', () => {
   }, 15_000);
 });
 
-function readAll(stream: Duplex): Promise<string> {
+function readBytes(stream: Duplex): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    let text = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (d: string) => (text += d));
-    stream.once('end', () => resolve(text));
-    stream.once('error', reject);
+    const chunks: Buffer[] = [];
+    stream.on('data', (d: Buffer) => chunks.push(d));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
   });
 }

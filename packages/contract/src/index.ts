@@ -22,3 +22,4 @@ export { HAWSER_HEADER_PREFIX, HOP_BY_HOP_HEADERS, IdentityHeaders, REQUEST_ID_E
 export { parseRequestInfo } from './request-info.js';
 export type { RequestInfo } from './request-info.js';
 export { SPKI_HASH_PATTERN, spkiHash } from './spki-hash.js';
+export * from './stream-head.js';

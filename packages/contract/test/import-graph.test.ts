@@ -139,6 +139,6 @@ describe('the import graph of packages/*/src', () => {
     const graph = importGraph();
     const packages = new Set([...graph.keys()].map((file) => name(file).split('/')[0]));
     expect([...packages].sort()).toEqual(['agent', 'contract', 'https-json', 'protocol', 'server']);
-    expect(graph.get(join(PACKAGES, 'server', 'src', 'relay', 'cluster-relay.ts'))).toContain(join(PACKAGES, 'contract', 'src', 'index.ts'));
+    expect(graph.get(join(PACKAGES, 'server', 'src', 'relay', 'relay-admission.ts'))).toContain(join(PACKAGES, 'contract', 'src', 'index.ts'));
   });
 });

@@ -1,81 +1,27 @@
-import { randomUUID } from 'node:crypto';
-import { request, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { HOP_BY_HOP_HEADERS, IdentityHeaders, parseRequestInfo, type RequestInfo } from '@hawser/contract';
 import type { Session } from '@hawser/protocol';
-import { authorize, type Authorization, type AuthorizationConfig, type OperatorIdentity } from '../auth/authorization.js';
-import { sendKubeStatus, writeKubeStatus } from './kube-status.js';
-import { tunnelAgentFor } from './tunnel-agent.js';
-import type { Logger } from '../log.js';
-import type { ClusterRecord } from '../store/store.js';
+import { ErrorCodes } from '../errors.js';
+import { sendKubeStatus, writeKubeStatus, type Refusal } from './kube-status.js';
+import { admit } from './relay-admission.js';
+import { awaitResponseHead, rawHead, responseHeaders } from './relay-exchange.js';
+import { RELAY_PREFIX } from './relay-route.js';
+import type { ClusterRelayOptions, RelayAuditEvent } from './relay-options.js';
 
-/** Where live tunnels are found by cluster id. */
-export interface TunnelDirectory {
-  session(clusterId: string): Session | undefined;
-}
+export type { ClusterRelayOptions, RelayAuditEvent, TunnelDirectory } from './relay-options.js';
 
-/** One relayed request, as the audit records it. */
-export interface RelayAuditEvent {
-  requestId: string;
-  user: string;
-  groups: readonly string[];
-  tier: string | undefined;
-  cluster: string;
-  clusterId: string | undefined;
-  verb: string;
-  resource: string;
-  subresource: string;
-  namespace: string;
-  name: string;
-  path: string;
-  status: number;
-  /** Response bytes relayed to the client. */
-  bytes: number;
-  durationMs: number;
-  sourceIp: string | undefined;
-  /** Why Hawser refused or failed it, when it did. */
-  reason?: string;
-}
 
-export interface ClusterRelayOptions {
-  authenticate(authorization: string | undefined): Promise<OperatorIdentity>;
-  findCluster(name: string): Promise<ClusterRecord | undefined>;
-  tunnels: TunnelDirectory;
-  authorization: AuthorizationConfig;
-  audit(event: RelayAuditEvent): void;
-  log: Logger;
-  /** How long the agent may take to answer with response headers. Default 60 s. */
-  responseTimeoutMs?: number;
-  /** Retry-After for "not connected", seconds. Default 5. */
-  retryAfterSeconds?: number;
-}
-
-const PREFIX = '/clusters/';
 /** How long an upgraded session may take to flush toward the agent after its client left. */
 const UPGRADE_FLUSH_MS = 5_000;
-const hopByHop = HOP_BY_HOP_HEADERS;
-
-/** Drops what the client must not pass on: credentials, impersonation, our own identity headers. */
-function forwardable(name: string): boolean {
-  return !hopByHop.has(name) && name !== 'authorization' && !name.startsWith('impersonate-') && !name.startsWith('x-hawser-');
-}
-
-interface Prepared {
-  cluster: ClusterRecord;
-  session: Session;
-  path: string;
-  headers: OutgoingHttpHeaders;
-  info: RequestInfo;
-  event: RelayAuditEvent;
-}
 
 /**
  * The operator side of the relay: `https://SERVER/clusters/NAME/<kube API path>`.
- * Authenticates the caller, resolves the cluster, authorizes by mode, strips
- * every client-sent credential and impersonation header, names the operator
- * to the agent in X-Hawser-* headers, and runs the request over a fresh
- * tunnel stream (one per request, so a stalled watch stalls only itself).
- * Errors Hawser produces are Kubernetes Status objects.
+ * Admission (relay-admission.ts) authenticates, authorizes and opens one
+ * fresh tunnel stream per request whose OPEN payload is the request head,
+ * identity included; this class moves the body there and the agent's
+ * response back. Streams are never reused, and no HTTP is parsed on either
+ * side of the tunnel (docs/protocol.md, "Requests on streams").
+ * Errors Hawser produces are Kubernetes Status objects with a stable code.
  */
 export class ClusterRelay {
   readonly #opts: ClusterRelayOptions;
@@ -90,218 +36,181 @@ export class ClusterRelay {
 
   /** Whether this request is for the relay (as opposed to the admin API). */
   static matches(url: string | undefined): boolean {
-    return url !== undefined && url.startsWith(PREFIX);
+    return url !== undefined && url.startsWith(RELAY_PREFIX);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
-    const prepared = await this.#prepare(req, (code, message, headers, event) => {
-      sendKubeStatus(res, code, message, headers);
-      this.#finish(event, code, 0, started, message);
-    });
-    if (!prepared) return;
-    const { session, path, headers, event, info, cluster } = prepared;
+    const admitted = await admit(this.#opts, req, false);
+    if (!admitted.ok) {
+      sendKubeStatus(res, admitted.refusal);
+      this.#finish(admitted.event, admitted.refusal.status, 0, started, admitted.refusal.message);
+      return;
+    }
+    const { stream, event, info, cluster, session } = admitted;
+    if (res.destroyed) {
+      // The client left (or half-closed) while we authenticated.
+      stream.destroy();
+      this.#finish(event, 499, 0, started, 'client closed the connection before the request was relayed');
+      return;
+    }
     let bytes = 0;
     let answered = false;
-    const upstream = request({
-      method: req.method,
-      path,
-      headers,
-      agent: tunnelAgentFor(session),
-    });
+    const fail = (refusal: Refusal, reason: string): void => {
+      sendKubeStatus(res, refusal);
+      this.#finish(event, refusal.status, 0, started, reason);
+    };
     const timer = setTimeout(() => {
       if (answered) return;
       answered = true;
-      upstream.destroy();
-      sendKubeStatus(res, 504, `cluster "${cluster.name}" did not answer within ${Math.round(this.#responseTimeoutMs / 1000)} s`);
-      this.#finish(event, 504, 0, started, 'upstream timeout');
+      stream.destroy();
+      fail({ status: 504, code: ErrorCodes.RELAY_TIMEOUT, message: `cluster "${cluster.name}" did not answer within ${Math.round(this.#responseTimeoutMs / 1000)} s` }, 'upstream timeout');
     }, this.#responseTimeoutMs);
-    upstream.on('response', (up) => {
-      answered = true;
-      clearTimeout(timer);
-      const out: OutgoingHttpHeaders = {};
-      for (const [k, v] of Object.entries(up.headersDistinct)) if (v && !hopByHop.has(k)) out[k] = v;
-      res.writeHead(up.statusCode ?? 502, up.statusMessage, out);
-      // A watch may be silent for minutes; the client must see headers now.
-      // A body of known length follows at once: its headers go out with
-      // its first bytes, one write and one TLS record fewer per request.
-      if (up.headers['content-length'] === undefined) res.flushHeaders();
-      up.on('data', (chunk: Buffer) => {
-        bytes += chunk.length;
-        // Backpressure: a slow client pauses this stream only; the tunnel
-        // credit window then pauses the agent for this stream only.
-        if (!res.write(chunk)) up.pause();
-      });
-      res.on('drain', () => up.resume());
-      up.on('end', () => {
-        res.end();
-        this.#finish(event, up.statusCode ?? 502, bytes, started);
-      });
-      up.on('error', () => {
-        // The tunnel went away mid-body. A watch ends cleanly, so informers
-        // re-list; any other body is cut so the client sees it incomplete.
-        if (info.verb === 'watch') res.end();
-        else res.destroy();
-        this.#finish(event, up.statusCode ?? 502, bytes, started, 'tunnel lost mid-response');
-      });
-    });
-    upstream.on('error', (err) => {
-      clearTimeout(timer);
-      if (answered) return;
-      answered = true;
-      const message = `cluster "${cluster.name}" disconnected while handling the request (${err.message}); retry`;
-      sendKubeStatus(res, 503, message, { 'retry-after': String(this.#opts.retryAfterSeconds ?? 5) });
-      this.#finish(event, 503, 0, started, err.message);
-    });
-    // The client went away: abort the stream so the agent aborts upstream.
+    awaitResponseHead(
+      stream,
+      (head, rest) => {
+        if (answered) return;
+        answered = true;
+        clearTimeout(timer);
+        try {
+          res.writeHead(head.status, head.statusText, responseHeaders(head.headers));
+        } catch (err) {
+          stream.destroy();
+          return fail(agentFailed(`the agent's response head cannot be sent on: ${(err as Error).message}`), (err as Error).message);
+        }
+        const declared = res.getHeader('content-length');
+        // A watch may be silent for minutes; the client must see headers now.
+        // A body of known length follows at once, with its headers.
+        if (declared === undefined) res.flushHeaders();
+        const onChunk = (chunk: Buffer): void => {
+          bytes += chunk.length;
+          try {
+            // Backpressure: a slow client pauses this stream only; the
+            // tunnel credit window then pauses the agent for it only.
+            if (!res.write(chunk)) stream.pause();
+          } catch {
+            // More body than its Content-Length: cut, never re-frame.
+            res.destroy();
+            stream.destroy();
+          }
+        };
+        if (rest.length) onChunk(rest);
+        stream.on('data', onChunk);
+        res.on('drain', () => stream.resume());
+        if (!res.writableNeedDrain) stream.resume();
+        stream.on('end', () => {
+          const short = declared !== undefined && bytes < Number(declared) && req.method !== 'HEAD' && head.status !== 204 && head.status !== 304;
+          if (short) res.destroy();
+          else res.end();
+          // The answer is complete; an upload the agent no longer reads stops here.
+          if (!stream.writableFinished) stream.destroy();
+          this.#finish(event, head.status, bytes, started, short ? 'response shorter than its Content-Length' : undefined);
+        });
+        stream.on('error', () => {
+          // The tunnel went away or the agent reset mid-body. A watch ends
+          // cleanly, so informers re-list; any other body is cut so the
+          // client sees it incomplete.
+          if (info.verb === 'watch') res.end();
+          else res.destroy();
+          this.#finish(event, head.status, bytes, started, 'tunnel lost mid-response');
+        });
+      },
+      (err, malformed) => {
+        stream.on('error', () => {});
+        if (answered) return;
+        answered = true;
+        clearTimeout(timer);
+        fail(failureBefore(cluster.name, session, err, malformed, this.#opts.retryAfterSeconds ?? 5), err.message);
+      },
+    );
+    // The client went away: reset the stream so the agent aborts upstream,
+    // and record the request (once) as the client left it.
     res.on('close', () => {
       clearTimeout(timer);
-      if (!res.writableFinished) upstream.destroy();
+      if (res.writableFinished) return;
+      stream.destroy();
+      this.#finish(event, res.headersSent ? res.statusCode : 499, bytes, started, 'client closed the connection before the response ended');
     });
-    req.pipe(upstream);
+    // The body, exactly as Node de-framed it, is all the stream carries.
+    req.pipe(stream);
   }
 
-  /** exec, attach, port-forward: an HTTP upgrade carried over one tunnel stream. */
-  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  /** exec, attach, port-forward: the head asks for an upgrade; after a 101, bytes flow both ways raw. */
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, early: Buffer): Promise<void> {
     const started = performance.now();
-    // A client that resets during authentication must not become an
-    // unhandled 'error'.
+    // A client that resets during authentication must not become an unhandled 'error'.
     socket.on('error', () => socket.destroy());
-    const prepared = await this.#prepare(req, (code, message, headers, event) => {
-      writeKubeStatus(socket, code, message, headers);
-      this.#finish(event, code, 0, started, message);
-    });
-    if (!prepared) return;
-    const { session, path, headers, event } = prepared;
-    headers.connection = 'Upgrade';
-    headers.upgrade = req.headers.upgrade;
-    let stream: ReturnType<Session['openStream']>;
-    try {
-      stream = session.openStream();
-    } catch (err) {
-      writeKubeStatus(socket, 503, `cluster "${prepared.cluster.name}" cannot take another stream now (${(err as Error).message}); retry`, { 'retry-after': '1' });
-      this.#finish(event, 503, 0, started, (err as Error).message);
+    const admitted = await admit(this.#opts, req, true);
+    if (!admitted.ok) {
+      writeKubeStatus(socket, admitted.refusal);
+      this.#finish(admitted.event, admitted.refusal.status, 0, started, admitted.refusal.message);
       return;
     }
-    // Write the request head ourselves and splice bytes both ways: the
-    // agent's reply (101 or an error) reaches the client unchanged.
-    const lines = [`${req.method} ${path} HTTP/1.1`];
-    for (const [k, v] of Object.entries(headers)) {
-      for (const value of Array.isArray(v) ? v : [v]) if (value !== undefined) lines.push(`${k}: ${value}`);
+    const { stream, event, cluster, session } = admitted;
+    if (socket.destroyed) {
+      stream.destroy();
+      this.#finish(event, 499, 0, started, 'client closed the connection before the request was relayed');
+      return;
     }
-    stream.write(`${lines.join('\r\n')}\r\n\r\n`);
-    if (head.length) stream.write(head);
-    let bytes = 0;
-    let status = 0;
-    stream.on('data', (d: Buffer) => {
-      // The first bytes are the answer's status line: 101, or the agent's
-      // or API server's refusal, which the audit must record as such.
-      if (!status) status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(d.toString('latin1', 0, 16))?.[1] ?? 502);
-      bytes += d.length;
-    });
-    stream.pipe(socket);
-    socket.pipe(stream);
-    // pipe() carries clean ends both ways after what is queued (the exec
-    // exit status is among the last bytes); only an abrupt close on one
-    // side destroys the other.
     stream.on('error', () => socket.destroy());
-    socket.on('error', () => stream.destroy());
+    let status = 0;
+    let bytes = 0;
+    const timer = setTimeout(() => {
+      if (status) return;
+      status = 504;
+      stream.destroy();
+      writeKubeStatus(socket, { status: 504, code: ErrorCodes.RELAY_TIMEOUT, message: `cluster "${cluster.name}" did not answer within ${Math.round(this.#responseTimeoutMs / 1000)} s` });
+      this.#finish(event, 504, 0, started, 'upstream timeout');
+    }, this.#responseTimeoutMs);
+    awaitResponseHead(
+      stream,
+      (head, rest) => {
+        clearTimeout(timer);
+        if (status) return;
+        status = head.status;
+        const upgraded = head.status === 101;
+        // We write the status line and headers ourselves: the agent sends structure, never HTTP.
+        socket.write(rawHead(head, upgraded ? ['connection: Upgrade'] : ['connection: close']));
+        if (rest.length) socket.write(rest);
+        bytes += rest.length;
+        stream.on('data', (d: Buffer) => (bytes += d.length));
+        stream.pipe(socket);
+        if (upgraded) {
+          if (early.length) stream.write(early);
+          socket.pipe(stream);
+        }
+        // pipe() carries clean ends both ways after what is queued (the exec
+        // exit status is among the last bytes); only an abrupt close on one
+        // side destroys the other.
+        socket.on('error', () => stream.destroy());
+        socket.on('close', () => {
+          // The client is gone. Bytes it sent last may still be queued toward
+          // the agent: let them leave, then close the stream.
+          if (!upgraded || !socket.readableEnded || stream.writableFinished) return void stream.destroy();
+          const flush = setTimeout(() => stream.destroy(), UPGRADE_FLUSH_MS);
+          stream.once('finish', () => {
+            clearTimeout(flush);
+            stream.destroy();
+          });
+        });
+        stream.resume();
+      },
+      (err, malformed) => {
+        clearTimeout(timer);
+        if (status) return;
+        const refusal = failureBefore(cluster.name, session, err, malformed, this.#opts.retryAfterSeconds ?? 5);
+        status = refusal.status;
+        writeKubeStatus(socket, refusal);
+      },
+    );
     stream.on('close', () => {
+      clearTimeout(timer);
       if (!stream.readableEnded) socket.destroy();
       this.#finish(event, status || 502, bytes, started, status >= 400 || !status ? 'upgrade refused or failed' : undefined);
     });
     socket.on('close', () => {
-      // The client is gone. Bytes it sent last may still be queued toward
-      // the agent: let them leave, then close the stream (a session whose
-      // far end never ends must not outlive its client).
-      if (!socket.readableEnded || stream.writableFinished) return void stream.destroy();
-      const timer = setTimeout(() => stream.destroy(), UPGRADE_FLUSH_MS);
-      stream.once('finish', () => {
-        clearTimeout(timer);
-        stream.destroy();
-      });
+      if (!status) stream.destroy();
     });
-  }
-
-  async #prepare(
-    req: IncomingMessage,
-    refuse: (code: number, message: string, headers: Record<string, string>, event: RelayAuditEvent) => void,
-  ): Promise<Prepared | undefined> {
-    const requestId = randomUUID();
-    const rest = (req.url ?? '').slice(PREFIX.length);
-    const slash = rest.indexOf('/');
-    const name = decodeURIComponent(slash < 0 ? rest.split('?')[0]! : rest.slice(0, slash));
-    const path = slash < 0 ? `/${rest.includes('?') ? rest.slice(rest.indexOf('?')) : ''}` : rest.slice(slash);
-    const info = parseRequestInfo(req.method ?? 'GET', path);
-    const event: RelayAuditEvent = {
-      requestId,
-      user: 'anonymous',
-      groups: [],
-      tier: undefined,
-      cluster: name,
-      clusterId: undefined,
-      verb: info.verb,
-      resource: info.resource,
-      subresource: info.subresource,
-      namespace: info.namespace,
-      name: info.name,
-      path: path.split('?')[0]!,
-      status: 0,
-      bytes: 0,
-      durationMs: 0,
-      sourceIp: req.socket.remoteAddress,
-    };
-
-    let identity: OperatorIdentity;
-    try {
-      identity = await this.#opts.authenticate(req.headers.authorization);
-    } catch (err) {
-      this.#opts.log.info({ requestId, reason: (err as Error).message }, 'relay: authentication failed');
-      refuse(401, 'Unauthorized: present a valid OIDC ID token or Hawser API token as a bearer token', {}, { ...event, reason: (err as Error).message });
-      return undefined;
-    }
-    event.user = identity.username;
-    event.groups = identity.groups;
-
-    let cluster: ClusterRecord | undefined;
-    try {
-      cluster = await this.#opts.findCluster(name);
-    } catch (err) {
-      // The store failed: answer, never leave the request hanging or let
-      // the rejection escape the relay.
-      this.#opts.log.error({ requestId, err }, 'relay: cluster lookup failed');
-      refuse(500, `Hawser could not look up cluster "${name}" (request ${requestId}); retry`, {}, { ...event, reason: (err as Error).message });
-      return undefined;
-    }
-    if (!cluster) {
-      refuse(404, `cluster "${name}" is not registered with Hawser`, {}, event);
-      return undefined;
-    }
-    event.clusterId = cluster.id;
-
-    const authz: Authorization = authorize(identity, this.#opts.authorization);
-    if (!authz.allowed) {
-      refuse(403, `Hawser refused this request: ${authz.reason}`, {}, event);
-      return undefined;
-    }
-    event.tier = authz.tier;
-
-    const session = this.#opts.tunnels.session(cluster.id);
-    if (!session || session.isClosed || session.draining) {
-      const seen = cluster.lastSeen ? `last seen ${cluster.lastSeen.toISOString()}` : 'never connected';
-      refuse(503, `cluster "${name}" is not connected (${seen})`, { 'retry-after': String(this.#opts.retryAfterSeconds ?? 5) }, event);
-      return undefined;
-    }
-
-    const headers: OutgoingHttpHeaders = {};
-    for (const [k, v] of Object.entries(req.headersDistinct)) {
-      if (v && forwardable(k)) headers[k] = v.length === 1 ? v[0] : v;
-    }
-    headers.host = 'kubernetes';
-    if (authz.user) headers[IdentityHeaders.USER] = authz.user;
-    if (authz.groups.length) headers[IdentityHeaders.GROUP] = [...authz.groups];
-    headers[IdentityHeaders.REQUEST_ID] = requestId;
-    return { cluster, session, path, headers, info, event };
   }
 
   #finish(event: RelayAuditEvent, status: number, bytes: number, started: number, reason?: string): void {
@@ -316,3 +225,17 @@ export class ClusterRelay {
     });
   }
 }
+
+function agentFailed(message: string): Refusal {
+  return { status: 502, code: ErrorCodes.RELAY_AGENT_FAILED, message };
+}
+
+/** No response head: the tunnel went away (503, retry), or the agent refused or broke the exchange (502). */
+function failureBefore(name: string, session: Session, err: Error, malformed: boolean, retryAfterSeconds: number): Refusal {
+  if (malformed) return agentFailed(`the agent of cluster "${name}" sent a malformed response head (${err.message})`);
+  if (session.isClosed) {
+    return { ...agentFailed(`cluster "${name}" disconnected while handling the request (${err.message}); retry`), status: 503, headers: { 'retry-after': String(retryAfterSeconds) } };
+  }
+  return agentFailed(`the agent of cluster "${name}" did not answer the request: ${err.message}`);
+}
+

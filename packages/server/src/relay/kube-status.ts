@@ -1,31 +1,51 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
-import { kubeStatus } from '@hawser/contract';
+import { ERROR_CODE_HEADER, kubeStatus } from '@hawser/contract';
+import type { ErrorCode } from '../errors.js';
 
-export { kubeStatus };
+export { kubeStatus, ERROR_CODE_HEADER };
+
+/** A refusal Hawser itself answers: HTTP status, stable code, one clear sentence. */
+export interface Refusal {
+  status: number;
+  code: ErrorCode;
+  message: string;
+  /** Extra response headers (Retry-After). */
+  headers?: Record<string, string>;
+}
+
+function body(refusal: Refusal): string {
+  return kubeStatus(refusal.status, refusal.message, { causes: [{ reason: refusal.code, message: refusal.message }] });
+}
 
 /** Answers with a Kubernetes Status object, so kubectl prints one clear sentence. */
-export function sendKubeStatus(res: ServerResponse, code: number, message: string, headers: Record<string, string> = {}): void {
-  const body = kubeStatus(code, message);
+export function sendKubeStatus(res: ServerResponse, refusal: Refusal): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
-  res.end(body);
+  const text = body(refusal);
+  res.writeHead(refusal.status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    [ERROR_CODE_HEADER]: refusal.code,
+    ...refusal.headers,
+  });
+  res.end(text);
 }
 
 /** The same on a raw socket, for refused upgrade requests (exec, port-forward). */
-export function writeKubeStatus(socket: Duplex, code: number, message: string, headers: Record<string, string> = {}): void {
+export function writeKubeStatus(socket: Duplex, refusal: Refusal): void {
   if (socket.destroyed) return;
-  const body = kubeStatus(code, message);
+  const text = body(refusal);
   const lines = [
-    `HTTP/1.1 ${code} ${STATUS_CODES[code] ?? ''}`,
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}`,
     'content-type: application/json',
-    `content-length: ${Buffer.byteLength(body)}`,
+    `content-length: ${Buffer.byteLength(text)}`,
+    `${ERROR_CODE_HEADER}: ${refusal.code}`,
     'connection: close',
-    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    ...Object.entries(refusal.headers ?? {}).map(([k, v]) => `${k}: ${v}`),
   ];
-  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${text}`);
 }

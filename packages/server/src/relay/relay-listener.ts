@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClusterRelay } from './cluster-relay.js';
+import { ErrorCodes } from '../errors.js';
 import { sendKubeStatus } from './kube-status.js';
 import type { Logger } from '../log.js';
 
@@ -16,7 +17,7 @@ export function relayListener(relay: ClusterRelay, log: Logger): (req: IncomingM
     relay.handle(req, res).catch((err: unknown) => {
       // A bug must cost one request, never the process.
       log.error({ err, url: req.url }, 'relay failed');
-      if (!res.headersSent) sendKubeStatus(res, 500, 'Hawser failed to relay this request');
+      if (!res.headersSent) sendKubeStatus(res, { status: 500, code: ErrorCodes.INTERNAL, message: 'Hawser failed to relay this request' });
       else res.destroy();
     });
   };

@@ -1,0 +1,72 @@
+import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
+import type { Socket } from 'node:net';
+import type { TunnelStream } from '@hawser/protocol';
+import { AgentErrorCodes } from './errors.js';
+import type { Logger } from './log.js';
+import type { RelayTarget } from './relay-target.js';
+import { endWithStatus, writeUpstreamHead } from './relay-response.js';
+import type { RequestHead } from '@hawser/contract';
+
+/** How long what the operator sent last may take to reach the API server after the stream closed. */
+const UPGRADE_FLUSH_MS = 5_000;
+
+/**
+ * exec, attach, port-forward: the head asks for an upgrade. The agent makes
+ * the upgrade request itself and answers with a 101 head (then raw bytes
+ * both ways, spliced between the stream and the API server's socket) or
+ * with the API server's refusal (head and body). Stream bytes before the
+ * 101 stay queued in the stream (its window holds them) and go upstream
+ * only once the API server has switched protocols.
+ */
+export function relayUpgrade(opts: { stream: TunnelStream; head: RequestHead; headers: OutgoingHttpHeaders; target: RelayTarget; log: Logger }): void {
+  const { stream, head, headers, target, log } = opts;
+  headers.connection = 'Upgrade';
+  headers.upgrade = head.upgrade;
+  stream.pause();
+  // Upgraded connections are never returned to a pool, so each gets a
+  // fresh connection with the same trust and credentials.
+  const https = target.url.protocol !== 'http:';
+  const tls = https ? (target.agent as HttpsAgent).options : {};
+  const send = https ? httpsRequest : httpRequest;
+  const upstream = send(target.url, { method: head.method, path: head.target, headers, agent: false, ca: tls.ca, cert: tls.cert, key: tls.key });
+  let upgraded = false;
+  stream.once('close', () => {
+    if (!upgraded) upstream.destroy();
+  });
+  upstream.on('upgrade', (up: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
+    upgraded = true;
+    if (stream.destroyed || !writeUpstreamHead(stream, up, true)) return void upSocket.destroy();
+    if (upHead.length) stream.write(upHead);
+    upSocket.pipe(stream);
+    stream.pipe(upSocket);
+    stream.resume();
+    // Ends travel (pipe() ends the other side after what is queued, so the
+    // exit status the API server writes last still reaches kubectl); only
+    // an abrupt close on one side destroys the other.
+    upSocket.on('error', () => stream.destroy());
+    upSocket.on('close', () => {
+      if (!upSocket.readableEnded) stream.destroy();
+    });
+    stream.on('close', () => {
+      // The stream is fully closed: nothing more can reach the operator.
+      // Let what they sent last reach the API server, then close.
+      if (!stream.readableEnded || upSocket.writableFinished) return void upSocket.destroy();
+      upSocket.once('finish', () => upSocket.destroy());
+      setTimeout(() => upSocket.destroy(), UPGRADE_FLUSH_MS).unref();
+    });
+  });
+  // No upgrade: the API server refused (403, 404, 400); pass it through.
+  upstream.on('response', (up: IncomingMessage) => {
+    if (stream.destroyed || !writeUpstreamHead(stream, up)) return void up.destroy();
+    up.pipe(stream);
+    stream.resume();
+  });
+  upstream.on('error', (err) => {
+    if (upgraded || stream.destroyed) return;
+    log.warn({ code: AgentErrorCodes.UPSTREAM_FAILED, err: err.message, requestId: head.requestId }, 'API server upgrade request failed');
+    stream.resume();
+    endWithStatus(stream, 502, AgentErrorCodes.UPSTREAM_FAILED, `hawser-agent could not reach the API server: ${err.message}`);
+  });
+  upstream.end();
+}

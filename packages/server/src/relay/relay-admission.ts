@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import {
+  REQUEST_HEAD_CAPABILITY,
+  StreamHeadError,
+  encodeRequestHead,
+  isForwardableRequestHeader,
+  parseRequestInfo,
+  type HeaderPair,
+  type RequestHead,
+  type RequestInfo,
+} from '@hawser/contract';
+import { HtnErrorCode, isHtnError, type Session, type TunnelStream } from '@hawser/protocol';
+import { authorize, type OperatorIdentity } from '../auth/authorization.js';
+import type { ClusterRelayOptions, RelayAuditEvent } from './relay-options.js';
+import { ErrorCodes } from '../errors.js';
+import type { Refusal } from './kube-status.js';
+import { parseRelayRoute } from './relay-route.js';
+import type { ClusterRecord } from '../store/store.js';
+
+/** Methods no Kubernetes API gives a body; a body on them is only ever an attack. */
+const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export type Admission =
+  | { ok: true; stream: TunnelStream; session: Session; cluster: ClusterRecord; info: RequestInfo; event: RelayAuditEvent }
+  | { ok: false; refusal: Refusal; event: RelayAuditEvent };
+
+/**
+ * Everything before the first byte goes to an agent: the route, the body's
+ * shape, who is asking and whether they may, a live agent that reads
+ * request heads, and the head itself as the new stream's OPEN payload. The
+ * identity the agent will impersonate is decided here and travels only in
+ * that head; every credential and identity header the client sent stays
+ * behind.
+ */
+export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upgrade: boolean): Promise<Admission> {
+  const requestId = randomUUID();
+  const method = req.method ?? 'GET';
+  const route = parseRelayRoute(req.url ?? '/');
+  const info = parseRequestInfo(method, route.target);
+  const event: RelayAuditEvent = {
+    requestId,
+    user: 'anonymous',
+    groups: [],
+    tier: undefined,
+    cluster: route.cluster,
+    clusterId: undefined,
+    verb: info.verb,
+    resource: info.resource,
+    subresource: info.subresource,
+    namespace: info.namespace,
+    name: info.name,
+    path: route.target.split('?')[0]!,
+    status: 0,
+    bytes: 0,
+    durationMs: 0,
+    sourceIp: req.socket.remoteAddress,
+  };
+  const refuse = (status: number, code: Refusal['code'], message: string, headers?: Record<string, string>): Admission => ({
+    ok: false,
+    refusal: { status, code, message, ...(headers ? { headers } : {}) },
+    event,
+  });
+  const retryAfter = { 'retry-after': String(opts.retryAfterSeconds ?? 5) };
+
+  if (!route.ok) return refuse(400, ErrorCodes.RELAY_PATH_INVALID, route.reason);
+  // Node has already framed the body (and refused TE with CL, or two
+  // differing lengths); what is left to decide is whether one may exist.
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  const length = req.headers['content-length'];
+  const hasBody = chunked || (length !== undefined && Number(length) > 0);
+  if (hasBody && (upgrade || NO_BODY_METHODS.has(method))) {
+    return refuse(400, ErrorCodes.RELAY_BODY_NOT_ALLOWED, `a ${upgrade ? 'connection upgrade' : method} request must not carry a body`);
+  }
+
+  let identity: OperatorIdentity;
+  try {
+    identity = await opts.authenticate(req.headers.authorization);
+  } catch (err) {
+    opts.log.info({ requestId, reason: (err as Error).message }, 'relay: authentication failed');
+    event.reason = (err as Error).message;
+    return refuse(401, ErrorCodes.UNAUTHORIZED, 'Unauthorized: present a valid OIDC ID token or Hawser API token as a bearer token');
+  }
+  event.user = identity.username;
+  event.groups = identity.groups;
+
+  let cluster: ClusterRecord | undefined;
+  try {
+    cluster = await opts.findCluster(route.cluster);
+  } catch (err) {
+    // The store failed: answer, never leave the request hanging.
+    opts.log.error({ requestId, err }, 'relay: cluster lookup failed');
+    event.reason = (err as Error).message;
+    return refuse(500, ErrorCodes.STORE_FAILED, `Hawser could not look up cluster "${route.cluster}" (request ${requestId}); retry`);
+  }
+  if (!cluster) return refuse(404, ErrorCodes.CLUSTER_NOT_FOUND, `cluster "${route.cluster}" is not registered with Hawser`);
+  event.clusterId = cluster.id;
+
+  const authz = authorize(identity, opts.authorization);
+  if (!authz.allowed) return refuse(403, ErrorCodes.RELAY_FORBIDDEN, `Hawser refused this request: ${authz.reason}`);
+  event.tier = authz.tier;
+
+  const session = opts.tunnels.session(cluster.id);
+  if (!session || session.isClosed || session.draining) {
+    const seen = cluster.lastSeen ? `last seen ${cluster.lastSeen.toISOString()}` : 'never connected';
+    return refuse(503, ErrorCodes.CLUSTER_NOT_CONNECTED, `cluster "${route.cluster}" is not connected (${seen})`, retryAfter);
+  }
+  // Never fall back to HTTP on streams: that is what let bodies smuggle identities.
+  if (!session.peer?.capabilities.includes(REQUEST_HEAD_CAPABILITY)) {
+    return refuse(503, ErrorCodes.AGENT_OUTDATED, `the agent of cluster "${route.cluster}" (${session.peer?.software ?? 'unknown'}) is too old for this server: upgrade it to a version that announces ${REQUEST_HEAD_CAPABILITY}`);
+  }
+
+  const headers: HeaderPair[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (isForwardableRequestHeader(name)) headers.push([name, raw[i + 1]!]);
+  }
+  const head: RequestHead = {
+    v: 1,
+    method,
+    target: route.target,
+    headers,
+    identity: authz.user ? { user: authz.user, groups: [...authz.groups] } : null,
+    requestId,
+    ...(chunked ? {} : { bodyLength: length === undefined ? 0 : Number(length) }),
+    ...(upgrade ? { upgrade: String(req.headers.upgrade ?? '') } : {}),
+  };
+  let payload: Buffer;
+  try {
+    payload = encodeRequestHead(head, session.peer.settings.maxHeaderSize);
+  } catch (err) {
+    if (err instanceof StreamHeadError && err.tooLarge) {
+      return refuse(431, ErrorCodes.RELAY_HEAD_TOO_LARGE, `the request's path and headers are too large to relay (${err.message})`);
+    }
+    return refuse(400, ErrorCodes.REQUEST_INVALID, `the request cannot be relayed: ${(err as Error).message}`);
+  }
+  try {
+    const stream = session.openStream(payload);
+    return { ok: true, stream, session, cluster, info, event };
+  } catch (err) {
+    if (isHtnError(err) && err.code === HtnErrorCode.HEADER_TOO_LARGE) {
+      return refuse(431, ErrorCodes.RELAY_HEAD_TOO_LARGE, `the request's path and headers are too large to relay (${err.message})`);
+    }
+    event.reason = (err as Error).message;
+    return refuse(503, ErrorCodes.TUNNEL_BUSY, `cluster "${route.cluster}" cannot take another request now (${(err as Error).message}); retry`, { 'retry-after': '1' });
+  }
+}

@@ -1,0 +1,45 @@
+import type { Session } from '@hawser/protocol';
+import type { AuthorizationConfig, OperatorIdentity } from '../auth/authorization.js';
+import type { Logger } from '../log.js';
+import type { ClusterRecord } from '../store/store.js';
+
+/** Where live tunnels are found by cluster id. */
+export interface TunnelDirectory {
+  session(clusterId: string): Session | undefined;
+}
+
+/** One relayed request, as the audit records it. */
+export interface RelayAuditEvent {
+  requestId: string;
+  user: string;
+  groups: readonly string[];
+  tier: string | undefined;
+  cluster: string;
+  clusterId: string | undefined;
+  verb: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+  path: string;
+  status: number;
+  /** Response bytes relayed to the client. */
+  bytes: number;
+  durationMs: number;
+  sourceIp: string | undefined;
+  /** Why Hawser refused or failed it, when it did. */
+  reason?: string;
+}
+
+export interface ClusterRelayOptions {
+  authenticate(authorization: string | undefined): Promise<OperatorIdentity>;
+  findCluster(name: string): Promise<ClusterRecord | undefined>;
+  tunnels: TunnelDirectory;
+  authorization: AuthorizationConfig;
+  audit(event: RelayAuditEvent): void;
+  log: Logger;
+  /** How long the agent may take to answer with response headers. Default 60 s. */
+  responseTimeoutMs?: number;
+  /** Retry-After for "not connected", seconds. Default 5. */
+  retryAfterSeconds?: number;
+}

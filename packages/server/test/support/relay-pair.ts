@@ -1,0 +1,101 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { Policy, Relay } from '@hawser/agent';
+import { REQUEST_HEAD_CAPABILITY } from '@hawser/contract';
+import { createMemoryTransportPair, Session, type TunnelStream } from '@hawser/protocol';
+import { startRecordingUpstream, type RecordingUpstream } from '../../../agent/test/support/recording-upstream.js';
+import { ClusterRelay, type RelayAuditEvent } from '../../src/relay/cluster-relay.js';
+import type { ClusterRecord } from '../../src/store/store.js';
+
+export { rawExchange, parseResponses, type RawResponse } from '../../../../test/support/raw-http.js';
+
+export const cluster: ClusterRecord = {
+  id: 'c-1',
+  name: 'prod',
+  labels: {},
+  status: 'active',
+  createdAt: new Date(0),
+  deregisteredAt: null,
+  lastSeen: null,
+  agentVersion: null,
+  kubernetesVersion: null,
+  clusterUid: null,
+  certificateNotAfter: null,
+};
+
+/** Bearer tokens the stub authenticator knows: mallory is read tier, alice admin. */
+export const operators: Record<string, { username: string; groups: string[] }> = {
+  mallory: { username: 'mallory', groups: ['readers'] },
+  alice: { username: 'alice', groups: ['admins'] },
+};
+
+export interface RelayPair {
+  /** The relay's listener (plain HTTP on 127.0.0.1; TLS changes nothing the relay sees). */
+  port: number;
+  upstream: RecordingUpstream;
+  audit: RelayAuditEvent[];
+  /** Every stream the agent was handed. */
+  agentStreams: TunnelStream[];
+}
+
+export interface RelayPairOptions {
+  /** Announce request heads in the agent's HELLO (default true). */
+  capable?: boolean;
+  /** Replace the real agent relay with this stream handler. */
+  onStream?: (stream: TunnelStream) => void;
+  responseTimeoutMs?: number;
+}
+
+/**
+ * The whole relay in one process: the server's ClusterRelay behind an HTTP
+ * listener, a tunnel over the in-memory transport, the agent's real Relay,
+ * and a recording HTTPS stand-in for the API server.
+ */
+export async function startRelayPair(cleanup: (() => unknown)[], opts: RelayPairOptions = {}): Promise<RelayPair> {
+  const upstream = await startRecordingUpstream();
+  cleanup.push(() => upstream.close());
+  const [agentSide, serverSide] = createMemoryTransportPair();
+  const agent = new Session(agentSide, {
+    role: 'client',
+    software: 'hawser-agent/test',
+    ...(opts.capable === false ? {} : { capabilities: [REQUEST_HEAD_CAPABILITY] }),
+  });
+  const server = new Session(serverSide, { role: 'server', software: 'hawser-server/test' });
+  await Promise.all([agent.ready, server.ready]);
+  cleanup.push(() => agent.destroy(), () => server.destroy());
+  const relay = new Relay({
+    target: { url: upstream.url, agent: upstream.agent, authorization: () => 'Bearer agent-sa-token' },
+    policy: new Policy({ mode: 'full', authzMode: 'tier', impersonationPrefix: 'hawser:', denyResources: [] }),
+    log: pino({ level: 'silent' }),
+  });
+  const agentStreams: TunnelStream[] = [];
+  agent.on('stream', (s: TunnelStream) => {
+    agentStreams.push(s);
+    if (opts.onStream) opts.onStream(s);
+    else relay.accept(s);
+  });
+  const audit: RelayAuditEvent[] = [];
+  const clusterRelay = new ClusterRelay({
+    authenticate: async (authorization) => {
+      const who = operators[authorization?.replace(/^Bearer /, '') ?? ''];
+      if (!who) throw new Error('unknown token');
+      return { ...who, via: 'api-token' };
+    },
+    findCluster: async (name) => (name === cluster.name ? cluster : undefined),
+    tunnels: { session: (id) => (id === cluster.id ? server : undefined) },
+    authorization: { mode: 'tier', prefix: 'hawser:', tierGroups: { read: ['readers'], triage: [], write: [], maintain: [], admin: ['admins'] } },
+    audit: (e) => audit.push(e),
+    log: pino({ level: 'silent' }),
+    ...(opts.responseTimeoutMs ? { responseTimeoutMs: opts.responseTimeoutMs } : {}),
+  });
+  // A larger header limit than Node's default, so the relay's own 431 is reachable.
+  const http: Server = createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => void clusterRelay.handle(req, res));
+  http.on('upgrade', (req, socket, head) => void clusterRelay.handleUpgrade(req, socket, head));
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  cleanup.push(() => new Promise((resolve) => {
+    http.closeAllConnections();
+    http.close(resolve);
+  }));
+  return { port: (http.address() as AddressInfo).port, upstream, audit, agentStreams };
+}
