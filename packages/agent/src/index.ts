@@ -6,8 +6,8 @@ export { Policy, PolicyRules, TIERS } from './policy.js';
 export type { Identity, PolicyDecision, PolicyOptions, PolicyRule } from './policy.js';
 // The Kubernetes request vocabulary the server shares with the agent, so
 // both sides (and the audit) name a request's verb and resource alike.
-export { parseRequestInfo } from './request-info.js';
-export type { RequestInfo } from './request-info.js';
+export { classifyRequest, parseRequestInfo, MAX_TARGET_BYTES } from './request-info.js';
+export type { Classification, RequestInfo } from './request-info.js';
 export { kubeStatus } from './kube-status.js';
 export { IdentityHeaders, REQUEST_ID_EXTRA, Relay } from './relay.js';
 export { readBootstrapToken } from './bootstrap-token.js';

@@ -6,7 +6,7 @@ import type { KubeTarget } from './kube-target.js';
 import { kubeStatus, sendStatus } from './kube-status.js';
 import type { Logger } from './log.js';
 import type { Identity, Policy } from './policy.js';
-import { parseRequestInfo } from './request-info.js';
+import { classifyRequest } from './request-info.js';
 
 /** Headers the server uses to tell the agent who is asking; never forwarded. */
 export const IdentityHeaders = {
@@ -85,7 +85,13 @@ export class Relay {
 
   /** Checks policy and builds the upstream headers; undefined when refused (response already sent). */
   #prepare(req: IncomingMessage, refuse: (code: number, body: string) => void): OutgoingHttpHeaders | undefined {
-    const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
+    const classified = classifyRequest(req.method ?? '', req.url ?? '');
+    if (!classified.ok) {
+      this.#log.warn({ code: AgentErrorCodes.REQUEST_AMBIGUOUS, requestId: headerValue(req, IdentityHeaders.REQUEST_ID), url: req.url }, `refused an ambiguous request target: ${classified.reason}`);
+      refuse(400, kubeStatus(400, `hawser-agent refused this request target: ${classified.reason}`, { causes: [{ reason: AgentErrorCodes.REQUEST_AMBIGUOUS, message: classified.reason }] }));
+      return undefined;
+    }
+    const info = classified.info;
     const identity: Identity = {
       ...(headerValue(req, IdentityHeaders.USER) ? { user: headerValue(req, IdentityHeaders.USER)! } : {}),
       groups: req.headersDistinct[IdentityHeaders.GROUP] ?? [],

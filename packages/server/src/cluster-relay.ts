@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { request, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { IdentityHeaders, parseRequestInfo, type RequestInfo } from '@hawser/agent';
+import { AgentErrorCodes, classifyRequest, IdentityHeaders, parseRequestInfo, type RequestInfo } from '@hawser/agent';
 import type { Session } from '@hawser/protocol';
 import { authorize, type Authorization, type AuthorizationConfig, type OperatorIdentity } from './authorization.js';
 import { sendKubeStatus, writeKubeStatus } from './kube-status.js';
@@ -230,9 +230,19 @@ export class ClusterRelay {
     const requestId = randomUUID();
     const rest = (req.url ?? '').slice(PREFIX.length);
     const slash = rest.indexOf('/');
-    const name = decodeURIComponent(slash < 0 ? rest.split('?')[0]! : rest.slice(0, slash));
+    const rawName = slash < 0 ? rest.split('?')[0]! : rest.slice(0, slash);
+    let name = rawName;
+    try {
+      name = decodeURIComponent(rawName);
+    } catch {
+      // Left raw: no cluster has such a name, so the lookup answers 404.
+    }
     const path = slash < 0 ? `/${rest.includes('?') ? rest.slice(rest.indexOf('?')) : ''}` : rest.slice(slash);
-    const info = parseRequestInfo(req.method ?? 'GET', path);
+    // The agent's own gate and reading: the audit names what the cluster's
+    // API server will see, and a target two stacks could read differently
+    // never opens a stream.
+    const classified = classifyRequest(req.method ?? '', path);
+    const info = classified.ok ? classified.info : parseRequestInfo(req.method ?? '', path);
     const event: RelayAuditEvent = {
       requestId,
       user: 'anonymous',
@@ -262,6 +272,12 @@ export class ClusterRelay {
     }
     event.user = identity.username;
     event.groups = identity.groups;
+
+    if (!classified.ok) {
+      const message = `Hawser refused this request target (${AgentErrorCodes.REQUEST_AMBIGUOUS}): ${classified.reason}`;
+      refuse(400, message, {}, { ...event, reason: classified.reason });
+      return undefined;
+    }
 
     let cluster: ClusterRecord | undefined;
     try {
