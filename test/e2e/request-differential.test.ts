@@ -31,7 +31,7 @@ interface Case {
   target: string;
 }
 
-type Outcome = 'gate' | 'policy' | 'http-400' | 'forwarded';
+type Outcome = 'gate' | 'policy' | 'http-400' | 'forwarded' | 'unaudited-by-hawser';
 
 interface Result {
   case: Case;
@@ -97,10 +97,14 @@ describe('the agent reads request targets as kube-apiserver does', () => {
         .waitForLog((e) => {
           const a = e.audit as { requestId?: string; details?: { cluster?: string; path?: string } } | undefined;
           return e.msg === 'audit request.relayed' && a?.details?.cluster === cluster && a.details.path === path && !seenIds.has(a.requestId!);
-        }, 10_000)
-        .catch(() => {
-          throw new Error(`no Hawser audit line for ${c.method} ${JSON.stringify(c.target)} (answered ${res.status}: ${res.body.slice(0, 200)})`);
-        });
+        }, 5_000)
+        .catch(() => undefined);
+      if (!line) {
+        // Hawser answered without auditing (the old classifier threw on
+        // some targets): counted, and must never happen.
+        process.stdout.write(`no Hawser audit line for ${c.method} ${JSON.stringify(c.target)} (answered ${res.status}: ${res.body.slice(0, 200)})\n`);
+        return { case: c, status: res.status, outcome: 'unaudited-by-hawser', requestId: undefined };
+      }
       const audited = line.audit as { requestId: string; reason: string | null };
       requestId = audited.requestId;
       seenIds.add(requestId);
@@ -166,7 +170,9 @@ describe('the agent reads request targets as kube-apiserver does', () => {
         unimpersonated.set(e.requestURI, [...(unimpersonated.get(e.requestURI) ?? []), e]);
       }
     }
-    const counts: Record<string, number> = { total: results.length, gate: 0, policy: 0, 'http-400': 0, forwarded: 0, agree: 0, disagree: 0, 'forwarded-not-audited': 0, 'refused-but-audited': 0, 'forwarded-though-gate-refuses': 0 };
+    const counts: Record<string, number> = { total: results.length, 'unaudited-by-hawser': 0, gate: 0, policy: 0, 'http-400': 0, forwarded: 0, agree: 0, disagree: 0, 'forwarded-not-audited': 0, 'refused-but-audited': 0, 'forwarded-though-gate-refuses': 0, 'disagree-past-policy': 0 };
+    const ceiling = new agentPackage.Policy({ mode: 'read-only', authzMode: 'tier', impersonationPrefix: 'hawser:', denyResources: ['secrets'] });
+    const operator = { user: 'hawser:differ', groups: ['hawser:tier:admin'] };
     const examples: string[] = [];
     const classify = (agentPackage as { classifyRequest?: typeof agentPackage.classifyRequest }).classifyRequest;
     for (const r of results) {
@@ -182,7 +188,7 @@ describe('the agent reads request targets as kube-apiserver does', () => {
       const event = (r.requestId ? audited.get(r.requestId) : undefined) ?? unimpersonated.get(r.case.target)?.shift();
       if (!event) {
         counts['forwarded-not-audited']!++;
-        if (examples.length < 40) examples.push(`forwarded, no audit event (${r.status}): ${r.case.method} ${r.case.target}`);
+        if (examples.filter((e) => e.startsWith('forwarded')).length < 10) examples.push(`forwarded, no audit event (${r.status}): ${r.case.method} ${r.case.target}`);
         continue;
       }
       const mine = agentPackage.parseRequestInfo(r.case.method, r.case.target);
@@ -190,6 +196,9 @@ describe('the agent reads request targets as kube-apiserver does', () => {
       if (sameReading(mine, theirs)) counts.agree!++;
       else {
         counts.disagree!++;
+        // The dangerous kind: the agent's policy (read-only, secrets denied)
+        // would have refused what the API server actually read.
+        if (ceiling.decide(mine, operator).allowed && !ceiling.decide(theirs, operator).allowed) counts['disagree-past-policy']!++;
         if (examples.length < 40) examples.push(`${r.case.method} ${r.case.target}\n    agent:      ${show(mine)}\n    apiserver:  ${show(theirs)}`);
       }
     }
@@ -203,6 +212,7 @@ describe('the agent reads request targets as kube-apiserver does', () => {
     const results = await run(clusters['read-only'], corpus);
     const counts = judge(results, `read-only agent, ${corpus.length} targets, ${Math.round((Date.now() - started) / 1000)} s`, agents[0]!);
     expect(counts.disagree).toBe(0);
+    expect(counts['unaudited-by-hawser']).toBe(0);
     expect(counts['refused-but-audited']).toBe(0);
     expect(counts['forwarded-not-audited']).toBe(0);
     expect(counts['forwarded-though-gate-refuses']).toBe(0);
@@ -218,6 +228,7 @@ describe('the agent reads request targets as kube-apiserver does', () => {
     const results = await run(clusters['read-write'], writes);
     const counts = judge(results, `read-write agent, ${writes.length} writes`, agents[1]!);
     expect(counts.disagree).toBe(0);
+    expect(counts['unaudited-by-hawser']).toBe(0);
     expect(counts['refused-but-audited']).toBe(0);
     expect(counts['forwarded-not-audited']).toBe(0);
     expect(counts['forwarded-though-gate-refuses']).toBe(0);

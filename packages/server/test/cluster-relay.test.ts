@@ -108,4 +108,16 @@ describe('ClusterRelay', () => {
     expect(s.agentStreams).toHaveLength(0);
     expect(s.audit[0]).toMatchObject({ status: 404, cluster: 'nope' });
   });
+
+  it('answers 400 for a target two HTTP stacks could read differently, without opening a stream, and audits what the API server would read', async () => {
+    const s = await setup();
+    for (const target of ['/api/v1/namespaces/a/pods/p%2Fexec?command=id', '///', '/api/v1/namespaces/a/pods/p/exec/..', '/api/v1/pods?watch=0&watch=1']) {
+      const res = await get(`${s.url}/clusters/prod${target}`);
+      expect(res.status).toBe(400);
+      expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', code: 400, message: expect.stringContaining('HAG_ERR_REQUEST_AMBIGUOUS') as unknown });
+    }
+    expect(s.agentStreams).toHaveLength(0);
+    expect(s.audit).toHaveLength(4);
+    expect(s.audit[0]).toMatchObject({ status: 400, verb: 'get', resource: 'pods', name: 'p', subresource: 'exec', reason: expect.stringContaining('encoded "/"') as unknown });
+  });
 });
