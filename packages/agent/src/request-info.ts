@@ -324,8 +324,11 @@ function gatePath(rawPath: string): string | undefined {
   if (rawPath.includes(';')) return 'the path contains ";"';
   if (rawPath === '/') return undefined;
   const segments = rawPath.slice(1).split('/');
+  // One trailing "/" is meaningful to proxy subresources (".../proxy/")
+  // and trimmed by RequestInfo, so every stack reads the same resource.
+  if (segments.length > 1 && segments.at(-1) === '') segments.pop();
   for (const segment of segments) {
-    if (segment === '') return 'the path has an empty segment ("//" or a trailing "/")';
+    if (segment === '') return 'the path has an empty segment ("//")';
     const bytes = gateEscapes(segment, 'path');
     if (typeof bytes === 'string') return bytes;
     for (let i = 0; i < segment.length; i++) {
