@@ -18,6 +18,12 @@ export interface ControlPlaneState {
   etcd: { pid: number; clientUrl: string };
   apiserver: { pid: number; port: number };
   controllerManager: { pid: number };
+  /**
+   * The API server's audit log (JSON lines, level Metadata for every
+   * request, written before the request returns): tests use it as the
+   * oracle for what the API server read from a request.
+   */
+  auditLog: string;
   /** Where the admin PKI lives, for tests that mint more identities. */
   pki: { ca: string; caKey: string; adminCert: string; adminKey: string };
   startedAt: string;
@@ -90,6 +96,11 @@ export class ControlPlane {
     ]);
 
     const p = (name: string) => join(this.dir, 'pki', name);
+    const auditLog = join(this.dir, 'logs', 'audit.log');
+    const auditPolicy = join(this.dir, 'audit-policy.yaml');
+    // Metadata for everything; the RequestReceived stage is left out so one
+    // request is one event (two for a watch: ResponseStarted, ResponseComplete).
+    await writeFile(auditPolicy, stringify({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', omitStages: ['RequestReceived'], rules: [{ level: 'Metadata' }] }));
     log(`starting kube-apiserver ${versions.kubernetes} on https://127.0.0.1:${apiPort}`);
     const apiPid = this.#spawn(apiserverBin, 'kube-apiserver', [
       `--etcd-servers=${clientUrl}`,
@@ -111,6 +122,12 @@ export class ControlPlane {
       // Lets the API server reach a test kubelet for exec/port-forward.
       `--kubelet-client-certificate=${p('kubelet-client.crt')}`,
       `--kubelet-client-key=${p('kubelet-client.key')}`,
+      `--audit-policy-file=${auditPolicy}`,
+      `--audit-log-path=${auditLog}`,
+      // Blocking: the event is written in the request's own goroutine, so
+      // it is in the file by the time the response has ended.
+      '--audit-log-mode=blocking',
+      '--audit-log-maxsize=0',
     ]);
 
     const apiServerUrl = `https://127.0.0.1:${apiPort}`;
@@ -122,6 +139,7 @@ export class ControlPlane {
       etcd: { pid: etcdPid, clientUrl },
       apiserver: { pid: apiPid, port: apiPort },
       controllerManager: { pid: 0 },
+      auditLog,
       pki: { ca: p('ca.crt'), caKey: p('ca.key'), adminCert: p('admin.crt'), adminKey: p('admin.key') },
       startedAt: new Date().toISOString(),
     };

@@ -57,6 +57,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     external: false,
     version: state.version,
     kubeletClientCaDir: join(dir, 'pki'),
+    auditLog: state.auditLog,
   } satisfies TestCluster);
   return async () => {
     process.off('exit', onExit);

@@ -12,6 +12,8 @@ export interface TestCluster {
   external: boolean;
   /** Kubernetes version we built; unset for an external cluster. */
   version?: string;
+  /** Our control plane's audit log, JSON lines at level Metadata (absent for an external cluster). */
+  auditLog?: string;
   /** Our control plane's PKI directory (absent for an external cluster). */
   kubeletClientCaDir?: string;
 }

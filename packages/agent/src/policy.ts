@@ -112,7 +112,10 @@ export class Policy {
     if (denyResources.includes(info.resource) || denyResources.includes(qualified)) {
       return { allowed: false, rule: PolicyRules.DENY_LIST, reason: `${qualified} is on the agent's deny list` };
     }
-    const sub = info.subresource.split('/')[0]!;
+    // The subresource decides, not the HTTP method: a GET upgrade of
+    // pods/exec runs a command. The deprecated /proxy/ path prefix makes the
+    // verb itself "proxy", with no subresource.
+    const sub = info.verb === 'proxy' ? 'proxy' : info.subresource;
     if (interactiveSubresources.has(sub)) {
       if (mode === 'full') return { allowed: true };
       return { allowed: false, rule: PolicyRules.SUBRESOURCE_CEILING, reason: `${info.resource}/${sub} needs agent mode full; this agent runs ${mode}` };

@@ -7,8 +7,7 @@ import type { Logger } from './log.js';
 import type { Identity, Policy, PolicyDecision } from './policy.js';
 import { RelayResetCode, endWithStatus, writeUpstreamHead } from './relay-response.js';
 import { relayUpgrade } from './relay-upgrade.js';
-import { parseRequestInfo } from '@hawser/contract';
-import { decodeRequestHead, isForwardableRequestHeader, type RequestHead } from '@hawser/contract';
+import { classifyRequest, decodeRequestHead, isForwardableRequestHeader, type RequestHead } from '@hawser/contract';
 
 /** The extra the cluster's audit log shows, matching Hawser's own audit event. */
 export const REQUEST_ID_EXTRA = 'hawser.dev/request-id';
@@ -64,7 +63,15 @@ export class Relay {
       stream.reset(RelayResetCode.HEAD_INVALID, message);
       return;
     }
-    const info = parseRequestInfo(head.method, head.target);
+    // Read the target exactly as the API server will, or refuse it when two
+    // HTTP stacks could read it differently: policy must judge what runs.
+    const classified = classifyRequest(head.method, head.target);
+    if (!classified.ok) {
+      this.#log.warn({ code: AgentErrorCodes.REQUEST_AMBIGUOUS, requestId: head.requestId, target: head.target }, `refused an ambiguous request target: ${classified.reason}`);
+      endWithStatus(stream, 400, AgentErrorCodes.REQUEST_AMBIGUOUS, `hawser-agent refused this request target: ${classified.reason}`);
+      return;
+    }
+    const info = classified.info;
     // The head is the only place an identity can come from.
     const identity: Identity = head.identity ? { user: head.identity.user, groups: [...head.identity.groups] } : { groups: [] };
     const decision = this.#policy.decide(info, identity);

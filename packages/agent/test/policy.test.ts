@@ -91,6 +91,24 @@ describe('agent policy', () => {
     expect(p.decide(req('GET', '/api/v1/namespaces/a/configmaps'), alice).allowed).toBe(true);
   });
 
+  it('treats the /proxy/ path prefix as proxy, which needs mode full, and refuses a method the API server has no verb for', () => {
+    for (const mode of ['read-only', 'read-write'] as const) {
+      expect(policy({ mode }).decide(req('GET', '/api/v1/proxy/nodes/n/configz'), alice)).toMatchObject({ allowed: false, rule: PolicyRules.SUBRESOURCE_CEILING });
+      expect(policy({ mode }).decide(req('GET', '/api/v1/proxy/namespaces/a/services/s'), alice)).toMatchObject({ allowed: false, rule: PolicyRules.SUBRESOURCE_CEILING });
+    }
+    expect(policy({ mode: 'full' }).decide(req('GET', '/api/v1/proxy/nodes/n/configz'), alice).allowed).toBe(true);
+    expect(policy({ mode: 'full' }).decide(req('OPTIONS', '/api/v1/namespaces/a/pods/p'), alice)).toMatchObject({ allowed: false, rule: PolicyRules.VERB_CEILING });
+  });
+
+  it('sees the deny-listed resource and the exec the API server sees, never a get of something else (issue 15)', () => {
+    // What the API server reads from these targets; classifyRequest refuses
+    // the targets themselves, and policy still gets the real reading.
+    const p = policy({ denyResources: ['secrets'] });
+    expect(p.decide(req('GET', '/api/v1/namespaces/a%2Fsecrets%2Fdb'), alice)).toMatchObject({ rule: PolicyRules.DENY_LIST });
+    expect(p.decide(req('GET', '/api/v1/namespaces/a/pods/p%2Fexec?command=id'), alice)).toMatchObject({ rule: PolicyRules.SUBRESOURCE_CEILING });
+    expect(p.decide(req('GET', '/api/v1/namespaces/a/pods/p/exec/..?command=id'), alice)).toMatchObject({ rule: PolicyRules.SUBRESOURCE_CEILING });
+  });
+
   it('allows reads of non-resource paths and refuses other methods there', () => {
     expect(policy().decide(req('GET', '/openapi/v3'), alice).allowed).toBe(true);
     expect(policy().decide(req('POST', '/version'), alice)).toMatchObject({ allowed: false, rule: PolicyRules.VERB_CEILING });

@@ -230,4 +230,18 @@ describe('ClusterRelay: identity travels only in the stream head', () => {
     expect(p.agentStreams).toHaveLength(0);
     expect(p.audit[0]).toMatchObject({ status: 404, cluster: 'nope' });
   });
+
+  it('answers 400 for a target two HTTP stacks could read differently, without opening a stream, and audits what the API server would read', async () => {
+    const s = await startRelayPair(cleanup);
+    for (const target of ['/api/v1/namespaces/a/pods/p%2Fexec?command=id', '/api/v1//pods', '/api/v1/namespaces/a/pods/p/exec/..', '/api/v1/pods?watch=0&watch=1']) {
+      // As given: a URL object would resolve the dot segments client-side.
+      const res = await get(s.port, `/clusters/prod${target}`);
+      expect(res.status, target).toBe(400);
+      expect(res.headers['x-hawser-error'], target).toBe('HSR_ERR_RELAY_TARGET_AMBIGUOUS');
+      expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', code: 400, message: expect.stringContaining('Hawser refused this request target') as unknown });
+    }
+    expect(s.agentStreams).toHaveLength(0);
+    expect(s.audit).toHaveLength(4);
+    expect(s.audit[0]).toMatchObject({ status: 400, verb: 'get', resource: 'pods', name: 'p', subresource: 'exec', reason: expect.stringContaining('encoded "/"') as unknown });
+  });
 });

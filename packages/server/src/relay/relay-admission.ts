@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import {
   REQUEST_HEAD_CAPABILITY,
   StreamHeadError,
+  classifyRequest,
   encodeRequestHead,
   isForwardableRequestHeader,
   parseRequestInfo,
@@ -37,7 +38,11 @@ export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upg
   const requestId = randomUUID();
   const method = req.method ?? 'GET';
   const route = parseRelayRoute(req.url ?? '/');
-  const info = parseRequestInfo(method, route.target);
+  // The agent's own gate and reading: the audit names what the cluster's API
+  // server will see, and a target two stacks could read differently never
+  // opens a stream.
+  const classified = classifyRequest(method, route.target);
+  const info = classified.ok ? classified.info : parseRequestInfo(method, route.target);
   const event: RelayAuditEvent = {
     requestId,
     user: 'anonymous',
@@ -83,6 +88,10 @@ export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upg
   }
   event.user = identity.username;
   event.groups = identity.groups;
+  if (!classified.ok) {
+    event.reason = `${ErrorCodes.RELAY_TARGET_AMBIGUOUS}: ${classified.reason}`;
+    return refuse(400, ErrorCodes.RELAY_TARGET_AMBIGUOUS, `Hawser refused this request target: ${classified.reason}`);
+  }
 
   let cluster: ClusterRecord | undefined;
   try {
