@@ -14,6 +14,8 @@ import type { CertificateAuthority } from './certificate-authority.js';
 import { listenUrl, resolveConfig } from './config.js';
 import type { ServerConfig, ServerConfigInput } from './config.js';
 import { loadOrCreateSecrets } from './data-dir.js';
+import { lockDataDir } from './data-dir-lock.js';
+import type { DataDirLock } from './data-dir-lock.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
 import { installErrorHandler } from './http-errors.js';
 import { componentLogger, createLogger } from './log.js';
@@ -92,11 +94,28 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let apps: FastifyInstance[] = [];
   let endpoint: TunnelEndpoint | undefined;
   let flushAudit: (() => Promise<void>) | undefined;
+  let lock: DataDirLock | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
-    const secrets = loadOrCreateSecrets(config.dataDir, config.serverNames);
-    const store = await openStore(config);
+    // First, before anything in the data directory is read or written: a
+    // second server on the same directory must stop here (HSR_ERR_DATA_DIR_LOCKED).
+    lock = lockDataDir(config.dataDir);
+    if (lock.tookOverFrom) {
+      log.warn(
+        { lockFile: lock.path, previousPid: lock.tookOverFrom.pid, previousStartedAt: lock.tookOverFrom.startedAt },
+        `took over the data directory lock of pid ${lock.tookOverFrom.pid}, which is no longer running`,
+      );
+    }
+    let secrets: ReturnType<typeof loadOrCreateSecrets>;
+    let store: Store;
+    try {
+      secrets = loadOrCreateSecrets(config.dataDir, config.serverNames);
+      store = await openStore(config);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
     try {
       // The admin token file is the source of truth; re-registering its hash
       // on every start also covers a database that was replaced or moved.
@@ -261,6 +280,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
     } catch (err) {
       await Promise.allSettled(apps.map((a) => a.close()));
       await store.close().catch(() => undefined);
+      lock.release();
       throw err;
     }
   }
@@ -296,6 +316,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await Promise.allSettled(apps.map((a) => a.close()));
       await flushAudit?.();
       await context?.store.close();
+      lock?.release();
       state = 'closed';
       log.info('hawser server closed');
     },
@@ -307,6 +328,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       for (const app of apps) (app.server as unknown as HttpsServer).closeAllConnections();
       await Promise.allSettled(apps.map((a) => a.close()));
       await context?.store.close().catch(() => undefined);
+      lock?.release();
       state = 'closed';
     },
   };
