@@ -15,6 +15,8 @@ export const AuditEventTypes = {
   CERTIFICATE_REFUSED: 'certificate.refused',
   AGENT_CONNECTED: 'agent.connected',
   AGENT_DISCONNECTED: 'agent.disconnected',
+  /** A tunnel closed after its handshake: invalid metadata or a changed cluster uid. */
+  AGENT_REFUSED: 'agent.refused',
   ADMIN_REFUSED: 'admin.refused',
   API_TOKEN_CREATED: 'api-token.created',
   API_TOKEN_REVOKED: 'api-token.revoked',

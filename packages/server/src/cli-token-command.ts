@@ -1,7 +1,7 @@
 import { AdminClient } from './admin-client.js';
 import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, usageError } from './cli-io.js';
 import type { CliIo } from './cli-io.js';
-import { table } from './cli-table.js';
+import { printableJson, printableLines, table } from './cli-table.js';
 
 const HELP = `Usage: hawser token <create|list|revoke> [options]
 
@@ -48,17 +48,17 @@ export async function tokenCommand(args: readonly string[], io: CliIo): Promise<
       if (!values.user) throw usageError('hawser token create needs --user NAME');
       if (positionals.length) throw usageError('hawser token create takes no arguments');
       const res = await client().createApiToken({ user: values.user, groups: values.group ?? [], ...(values.ttl ? { ttl: values.ttl } : {}) });
-      io.stdout(
+      io.stdout(printableLines(
         json
-          ? JSON.stringify(res, null, 2) + '\n'
+          ? printableJson(res)
           : `API token ${res.id} for ${res.user}${res.groups.length ? ` (groups: ${res.groups.join(', ')})` : ''}, ` +
               `${res.expiresAt ? `expires ${res.expiresAt}` : 'no expiry'}. It is shown only now:\n  ${res.token}\n`,
-      );
+      ));
       return ExitCodes.OK;
     }
     case 'list': {
       const res = await client().listApiTokens();
-      if (json) io.stdout(JSON.stringify(res, null, 2) + '\n');
+      if (json) io.stdout(printableJson(res));
       else if (!res.tokens.length) io.stdout('No API tokens. Create one with: hawser token create --user NAME\n');
       else io.stdout(table([['ID', 'USER', 'GROUPS', 'CREATED', 'EXPIRES'], ...res.tokens.map((t) => [t.id, t.user, t.groups.join(',') || '-', t.createdAt, t.expiresAt ?? '-'])]));
       return ExitCodes.OK;
@@ -66,7 +66,7 @@ export async function tokenCommand(args: readonly string[], io: CliIo): Promise<
     case 'revoke': {
       if (positionals.length !== 1) throw usageError('hawser token revoke takes exactly one ID');
       const res = await client().revokeApiToken(positionals[0]!);
-      io.stdout(json ? JSON.stringify(res, null, 2) + '\n' : `API token ${res.revoked.id} (${res.revoked.user}) revoked.\n`);
+      io.stdout(json ? printableJson(res) : printableLines(`API token ${res.revoked.id} (${res.revoked.user}) revoked.\n`));
       return ExitCodes.OK;
     }
     default:

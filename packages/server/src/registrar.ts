@@ -1,3 +1,4 @@
+import { checkAgentInfo } from './agent-metadata.js';
 import type { AuditLog } from './audit.js';
 import type { BootstrapTokens } from './bootstrap-token.js';
 import { verifyCsr } from './certificate-authority.js';
@@ -189,6 +190,8 @@ export class Registrar {
     const agentVersion = optionalString(fields, 'agentVersion');
     const kubernetesVersion = optionalString(fields, 'kubernetesVersion');
 
+    const infoProblem = checkAgentInfo({ agentVersion, kubernetesVersion, clusterUid: clusterUID });
+    if (infoProblem) throw new HawserServerError(ErrorCodes.AGENT_METADATA_INVALID, `agent metadata refused: ${infoProblem}`);
     const verified = await this.#o.tokens.verify(fields.token);
     if (!verified.ok) return this.#refuse(verified.reason, verified.detail, undefined, meta);
     const claims = verified.claims;

@@ -9,6 +9,7 @@ import type { DestinationStream } from 'pino';
 import { ADMIN_GROUP, adminApi, hashApiToken } from './admin-api.js';
 import { agentApi } from './agent-api.js';
 import { AuditLog } from './audit.js';
+import { admitAgent } from './agent-admission.js';
 import { BootstrapTokens } from './bootstrap-token.js';
 import type { CertificateAuthority } from './certificate-authority.js';
 import { listenUrl, resolveConfig } from './config.js';
@@ -156,11 +157,11 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc });
       const sessions = new SessionDirectory({
         software: `hawser/${SERVER_VERSION}`,
+        admit: (tunnel, peer) => admitAgent(tunnel, peer, store, audit),
         onReady: async (tunnel, peer) => {
           await store.updateAgentInfo(tunnel.cluster.id, {
             agentVersion: peer.software.replace(/^hawser-agent\//, ''),
             kubernetesVersion: peer.metadata.kubernetesVersion,
-            clusterUid: peer.metadata.clusterUid,
           });
         },
       });

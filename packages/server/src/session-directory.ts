@@ -5,7 +5,12 @@ import type { TunnelContext, TunnelHandler, TunnelSession } from './tunnel-handl
 export interface SessionDirectoryOptions {
   /** Our software string in the handshake, e.g. `hawser/0.1.0`. */
   software: string;
-  /** Called once the agent's handshake is in, with what it said about itself. */
+  /**
+   * Called once the agent's handshake is in, before its session is used: a
+   * returned refusal closes the tunnel with that WebSocket code and reason.
+   */
+  admit?(context: TunnelContext, peer: PeerInfo): Promise<{ code: number; reason: string } | undefined>;
+  /** Called once the agent's handshake is in and admitted, with what it said about itself. */
   onReady?(context: TunnelContext, peer: PeerInfo): void | Promise<void>;
   /** Hint sent with a drain's go-away: come back after this many ms. Default 1000. */
   drainRetryAfterMs?: number;
@@ -56,6 +61,12 @@ export class SessionDirectory implements TunnelHandler, TunnelDirectory {
     session.on('stream', (stream: { destroy(err?: Error): void }) => stream.destroy(new Error('agents may not open streams')));
     session.ready.then(
       async (peer) => {
+        const refusal = await this.#opts.admit?.(context, peer);
+        if (refusal) {
+          closeAs = refusal;
+          session.destroy(new Error(refusal.reason));
+          return;
+        }
         const previous = this.#sessions.get(cluster.id);
         this.#sessions.set(cluster.id, session);
         if (previous && previous !== session) previous.destroy(new Error('superseded by a newer tunnel'));

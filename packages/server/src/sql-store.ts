@@ -97,13 +97,25 @@ export class SqlStore implements Store {
         `UPDATE clusters SET
            agent_version = COALESCE($2, agent_version),
            kubernetes_version = COALESCE($3, kubernetes_version),
-           cluster_uid = COALESCE($4, cluster_uid)
+           cluster_uid = COALESCE(cluster_uid, $4)
          WHERE id = $1`,
         [clusterId, info.agentVersion ?? null, info.kubernetesVersion ?? null, info.clusterUid ?? null],
       );
     });
   }
 
+  pinClusterUid(clusterId: string, uid: string): Promise<string | undefined> {
+    if (!UUID.test(clusterId)) return Promise.resolve(undefined);
+    return this.#wrap('pin cluster uid', async () => {
+      // One statement: of two tunnels racing with different uids, the first
+      // to commit pins its uid and the second reads it back.
+      const rows = await this.#db.query<{ cluster_uid: string }>(
+        'UPDATE clusters SET cluster_uid = COALESCE(cluster_uid, $2) WHERE id = $1 RETURNING cluster_uid',
+        [clusterId, uid],
+      );
+      return rows[0]?.cluster_uid;
+    });
+  }
   touchLastSeen(clusterId: string, at: Date = new Date()): Promise<void> {
     return this.#wrap('touch last seen', async () => {
       await this.#db.query('UPDATE clusters SET last_seen = $2 WHERE id = $1', [clusterId, at]);

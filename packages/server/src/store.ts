@@ -108,7 +108,13 @@ export interface Store {
   getClusterByName(name: string): Promise<ClusterRecord | undefined>;
   /** Active clusters ordered by name (all, deregistered included, with `includeDeregistered`). */
   listClusters(options?: { includeDeregistered?: boolean }): Promise<ClusterRecord[]>;
+  /** Versions and, if none is recorded yet, the cluster uid (a recorded uid is never replaced). */
   updateAgentInfo(clusterId: string, info: AgentInfo): Promise<void>;
+  /**
+   * Records `uid` as the cluster's uid unless one is recorded; returns the
+   * uid recorded after the call (undefined when no such cluster).
+   */
+  pinClusterUid(clusterId: string, uid: string): Promise<string | undefined>;
   touchLastSeen(clusterId: string, at?: Date): Promise<void>;
   /** One statement for many clusters (the periodic refresh for live tunnels). */
   touchLastSeenMany(clusterIds: readonly string[], at?: Date): Promise<void>;

@@ -15,6 +15,10 @@ export const TunnelCloseCodes = {
   DEREGISTERED: 4403,
   /** A newer tunnel from the same cluster replaced this one. */
   SUPERSEDED: 4409,
+  /** The agent's HELLO had values the server does not store (too long, control characters). */
+  METADATA_INVALID: 4400,
+  /** The agent reported a cluster uid other than the one recorded for its cluster. */
+  CLUSTER_UID_CHANGED: 4412,
 } as const;
 export type TunnelCloseCode = (typeof TunnelCloseCodes)[keyof typeof TunnelCloseCodes];
 
