@@ -9,8 +9,10 @@ import type { MintedToken, Registrar, RequestMeta } from './registrar.js';
 import type { ClusterRecord, Store } from './store.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
 
+import { ADMIN_GROUP } from './admin-token.js';
+
 /** Group an API token needs for the admin API. */
-export const ADMIN_GROUP = 'hawser:admins';
+export { ADMIN_GROUP };
 /** Longest bootstrap token lifetime the API accepts; a token is a credential lying around until used. */
 export const MAX_TOKEN_TTL_MS = 7 * 86_400_000;
 
@@ -49,8 +51,8 @@ export interface AdminApiOptions {
   tunnels: TunnelRegistry;
   log: Logger;
   audit: AuditLog;
-  /** Called after an API token is revoked (the relay forgets cached tokens). */
-  onApiTokenRevoked?: () => void;
+  /** Called after an API token is revoked (the relay forgets cached tokens and ends its streams). */
+  onApiTokenRevoked?: (id: string) => void;
   /** Values for `GET /api/v1/server`. */
   serverInfo: () => { publicUrl: string; agentUrl: string; caHash: string; caBundle: readonly string[] };
 }
@@ -105,6 +107,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the admin authentication hook. */
     adminUser?: string;
+    /** Id of the admin token the request authenticated with. */
+    adminTokenId?: string;
   }
 }
 
@@ -117,6 +121,7 @@ export function adminApi(options: AdminApiOptions) {
   const { registrar, store, tunnels, log } = options;
   return async function adminRoutes(app: FastifyInstance): Promise<void> {
     app.decorateRequest('adminUser', undefined);
+    app.decorateRequest('adminTokenId', undefined);
     app.addHook('onRequest', async (request) => {
       const header = request.headers.authorization ?? '';
       const match = /^Bearer\s+(\S+)$/i.exec(header);
@@ -129,6 +134,7 @@ export function adminApi(options: AdminApiOptions) {
         throw new HawserServerError(ErrorCodes.UNAUTHORIZED, 'admin token required (Authorization: Bearer <token>)');
       }
       request.adminUser = record.user;
+      request.adminTokenId = record.id;
     });
 
     app.get('/server', async () => options.serverInfo());

@@ -20,6 +20,8 @@ export const AuditEventTypes = {
   ADMIN_REFUSED: 'admin.refused',
   API_TOKEN_CREATED: 'api-token.created',
   API_TOKEN_REVOKED: 'api-token.revoked',
+  /** An admin token replaced by a new one (hawser token rotate-admin). */
+  API_TOKEN_ROTATED: 'api-token.rotated',
   /** One per request relayed to a cluster (see relay-audit.ts). */
   REQUEST_RELAYED: 'request.relayed',
 } as const;

@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { ADMIN_GROUP, adminApi, hashApiToken } from './admin-api.js';
+import { adminApi } from './admin-api.js';
+import { ensureAdminToken } from './admin-token.js';
 import { agentApi } from './agent-api.js';
 import { AuditLog } from './audit.js';
 import { admitAgent } from './agent-admission.js';
@@ -118,16 +119,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       throw err;
     }
     try {
-      // The admin token file is the source of truth; re-registering its hash
-      // on every start also covers a database that was replaced or moved.
-      await store.insertApiToken({
-        id: `admin-${hashApiToken(secrets.adminToken).slice(0, 16)}`,
-        hash: hashApiToken(secrets.adminToken),
-        user: 'admin',
-        groups: [ADMIN_GROUP],
-        expiresAt: null,
-      });
       const audit = new AuditLog(store, componentLogger(root, 'audit'));
+      await ensureAdminToken({ store, file: secrets.adminTokenFile, log, audit });
       const tunnels = new TunnelRegistry();
       const tokens = new BootstrapTokens(secrets.tokenSigningKey, `urn:hawser:ca:${secrets.ca.caHash.slice(7, 39)}`);
       const urls = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };

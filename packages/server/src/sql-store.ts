@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ADMIN_GROUP } from './admin-token.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
 import { UNIQUE_VIOLATION, sqlState } from './sql-driver.js';
 import type { SqlDriver } from './sql-driver.js';
@@ -271,6 +272,45 @@ export class SqlStore implements Store {
     });
   }
 
+  countAdminTokens(): Promise<{ active: number; total: number }> {
+    return this.#wrap('count admin tokens', async () => {
+      const rows = await this.#db.query<{ active: number | string; total: number | string }>(
+        `SELECT count(*) FILTER (WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS active, count(*) AS total
+         FROM api_tokens WHERE groups @> $1::jsonb`,
+        [JSON.stringify([ADMIN_GROUP])],
+      );
+      return { active: Number(rows[0]?.active ?? 0), total: Number(rows[0]?.total ?? 0) };
+    });
+  }
+  adoptLegacyAdminToken(hash: string): Promise<boolean> {
+    return this.#wrap('adopt admin token', async () => {
+      const rows = await this.#db.query<{ id: string }>(
+        `UPDATE api_tokens SET revoked_at = NULL, revoked_reason = NULL
+         WHERE hash = $1 AND revoked_reason = 'legacy-admin' RETURNING id`,
+        [hash],
+      );
+      return rows.length === 1;
+    });
+  }
+  rotateApiToken(oldId: string, next: Omit<ApiTokenRecord, 'createdAt' | 'revokedAt'>): Promise<boolean> {
+    return this.#wrap('rotate api token', () =>
+      this.#db.transaction(async (q) => {
+        const revoked = await q.query<{ id: string }>(
+          `UPDATE api_tokens SET revoked_at = now(), revoked_reason = 'rotated' WHERE id = $1 AND revoked_at IS NULL RETURNING id`,
+          [oldId],
+        );
+        if (revoked.length === 0) return false;
+        await q.query(`INSERT INTO api_tokens (id, hash, username, groups, expires_at) VALUES ($1, $2, $3, $4::jsonb, $5)`, [
+          next.id,
+          next.hash,
+          next.user,
+          JSON.stringify(next.groups),
+          next.expiresAt,
+        ]);
+        return true;
+      }),
+    );
+  }
   insertAuditEvent(e: AuditEventRecord): Promise<void> {
     return this.insertAuditEvents([e]);
   }

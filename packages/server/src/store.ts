@@ -146,6 +146,19 @@ export interface Store {
   listApiTokens(): Promise<ApiTokenRecord[]>;
   /** Revokes a token by id; false when no unrevoked token has it. */
   revokeApiToken(id: string): Promise<boolean>;
+  /** Admin tokens (group hawser:admins): active ones, and all ever stored (revoked included). */
+  countAdminTokens(): Promise<{ active: number; total: number }>;
+  /**
+   * Re-activates the admin token with this hash if migration 2 revoked it as
+   * a legacy value; true when it did.
+   */
+  adoptLegacyAdminToken(hash: string): Promise<boolean>;
+  /**
+   * Stores `next` and revokes `oldId` in one transaction: a rotation never
+   * leaves both valid or neither. False (and nothing stored) when `oldId`
+   * was not an unrevoked token.
+   */
+  rotateApiToken(oldId: string, next: Omit<ApiTokenRecord, 'createdAt' | 'revokedAt'>): Promise<boolean>;
 
   insertAuditEvent(event: AuditEventRecord): Promise<void>;
   /** Many events in one statement (the relay's batches). */
