@@ -22,6 +22,8 @@ export const AuditEventTypes = {
   API_TOKEN_REVOKED: 'api-token.revoked',
   /** An admin token replaced by a new one (hawser token rotate-admin). */
   API_TOKEN_ROTATED: 'api-token.rotated',
+  /** The previous server stopped without a clean shutdown: relayed requests it had not finished are recorded with an unknown outcome. */
+  AUDIT_GAP: 'audit.gap',
   /** One per request relayed to a cluster (see relay-audit.ts). */
   REQUEST_RELAYED: 'request.relayed',
 } as const;

@@ -43,11 +43,18 @@ export interface ClusterRelayOptions {
   tunnels: TunnelDirectory;
   authorization: AuthorizationConfig;
   audit(event: RelayAuditEvent): void;
+  /**
+   * Makes the request's audit record durable; awaited before a tunnel
+   * stream opens. A rejection answers 503 and nothing reaches the cluster.
+   */
+  begin?(event: RelayAuditEvent): Promise<void>;
   log: Logger;
   /** How long the agent may take to answer with response headers. Default 60 s. */
   responseTimeoutMs?: number;
   /** Retry-After for "not connected", seconds. Default 5. */
   retryAfterSeconds?: number;
+  /** Live requests by credential, so a revocation can end them (operator-streams.ts). */
+  streams?: { track(credentialId: string, end: (reason: string) => void): () => void };
 }
 
 const PREFIX = '/clusters/';
@@ -67,6 +74,7 @@ interface Prepared {
   headers: OutgoingHttpHeaders;
   info: RequestInfo;
   event: RelayAuditEvent;
+  credentialId: string;
 }
 
 /**
@@ -100,6 +108,12 @@ export class ClusterRelay {
       this.#finish(event, code, 0, started, message);
     });
     if (!prepared) return;
+    const unrecorded = await this.#begin(prepared);
+    if (unrecorded) {
+      sendKubeStatus(res, 503, unrecorded, { 'retry-after': '1' });
+      this.#finish(prepared.event, 503, 0, started, unrecorded);
+      return;
+    }
     const { session, path, headers, event, info, cluster } = prepared;
     let bytes = 0;
     let answered = false;
@@ -158,6 +172,12 @@ export class ClusterRelay {
       clearTimeout(timer);
       if (!res.writableFinished) upstream.destroy();
     });
+    // A revoked credential ends its requests, a watch included.
+    const untrack = this.#opts.streams?.track(prepared.credentialId, (reason) => {
+      upstream.destroy(new Error(reason));
+      res.destroy();
+    });
+    if (untrack) res.on('close', untrack);
     req.pipe(upstream);
   }
 
@@ -172,6 +192,12 @@ export class ClusterRelay {
       this.#finish(event, code, 0, started, message);
     });
     if (!prepared) return;
+    const unrecorded = await this.#begin(prepared);
+    if (unrecorded) {
+      writeKubeStatus(socket, 503, unrecorded, { 'retry-after': '1' });
+      this.#finish(prepared.event, 503, 0, started, unrecorded);
+      return;
+    }
     const { session, path, headers, event } = prepared;
     headers.connection = 'Upgrade';
     headers.upgrade = req.headers.upgrade;
@@ -199,6 +225,11 @@ export class ClusterRelay {
       if (!status) status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(d.toString('latin1', 0, 16))?.[1] ?? 502);
       bytes += d.length;
     });
+    const untrack = this.#opts.streams?.track(prepared.credentialId, (reason) => {
+      stream.destroy(new Error(reason));
+      socket.destroy();
+    });
+    if (untrack) stream.on('close', untrack);
     stream.pipe(socket);
     socket.pipe(stream);
     // pipe() carries clean ends both ways after what is queued (the exec
@@ -301,7 +332,18 @@ export class ClusterRelay {
     if (authz.user) headers[IdentityHeaders.USER] = authz.user;
     if (authz.groups.length) headers[IdentityHeaders.GROUP] = [...authz.groups];
     headers[IdentityHeaders.REQUEST_ID] = requestId;
-    return { cluster, session, path, headers, info, event };
+    return { cluster, session, path, headers, info, event, credentialId: identity.credentialId };
+  }
+
+  /** Awaits the durable audit record; returns why it failed, or undefined. */
+  async #begin(prepared: Prepared): Promise<string | undefined> {
+    try {
+      await this.#opts.begin?.(prepared.event);
+      return undefined;
+    } catch (err) {
+      this.#opts.log.error({ requestId: prepared.event.requestId, err }, 'relay: audit record not durable; request refused');
+      return `Hawser could not record this request in its audit trail, so it was not sent to cluster "${prepared.cluster.name}" (${(err as Error).message}); retry`;
+    }
   }
 
   #finish(event: RelayAuditEvent, status: number, bytes: number, started: number, reason?: string): void {

@@ -3,13 +3,15 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { adminApi } from './admin-api.js';
 import { ensureAdminToken } from './admin-token.js';
 import { agentApi } from './agent-api.js';
-import { AuditLog } from './audit.js';
+import { AuditEventTypes, AuditLog } from './audit.js';
+import { AuditJournal, JOURNAL_FILE } from './audit-journal.js';
 import { admitAgent } from './agent-admission.js';
 import { BootstrapTokens } from './bootstrap-token.js';
 import type { CertificateAuthority } from './certificate-authority.js';
@@ -34,6 +36,7 @@ import { cachedClusterLookup } from './cluster-lookup.js';
 import { operatorAuthenticator } from './operator-authenticator.js';
 import { Metrics } from './metrics.js';
 import { RelayAudit } from './relay-audit.js';
+import { OperatorStreams, apiTokenCredential } from './operator-streams.js';
 import { relayListener } from './relay-listener.js';
 import { SessionDirectory } from './session-directory.js';
 import { SERVER_VERSION } from './version.js';
@@ -97,6 +100,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let endpoint: TunnelEndpoint | undefined;
   let flushAudit: (() => Promise<void>) | undefined;
   let lock: DataDirLock | undefined;
+  let journal: AuditJournal | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
@@ -159,20 +163,41 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         },
       });
       const relayLog = componentLogger(root, 'relay');
-      const relayAudit = new RelayAudit(store, componentLogger(root, 'audit'));
+      // The relay audit's write-ahead journal: first store what an earlier
+      // process left in it (a crash or kill -9), then start a fresh one.
+      const auditLog = componentLogger(root, 'audit');
+      const opened = await AuditJournal.open(join(config.dataDir, JOURNAL_FILE));
+      journal = opened.journal;
+      await RelayAudit.replay(store, opened.replay, auditLog, async (details) => {
+        await audit.record({
+          type: AuditEventTypes.AUDIT_GAP,
+          actor: 'server',
+          outcome: 'failure',
+          reason: 'the previous server stopped without a clean shutdown; audit records of its last requests may be missing or have an unknown outcome',
+          details,
+        });
+      });
+      journal.replayed();
+      const relayAudit = new RelayAudit(store, auditLog, journal);
       const metrics = new Metrics(() => sessions.size);
+      const streams = new OperatorStreams();
       const relay = new ClusterRelay({
+        streams,
         authenticate: authenticateOperator,
         findCluster: cachedClusterLookup(store),
         tunnels: sessions,
         authorization: config.authorization,
+        begin: (event) => relayAudit.begin(event),
         audit: (event) => {
-          relayAudit.record(event);
+          relayAudit.end(event);
           metrics.observe(event);
         },
         log: relayLog,
       });
-      flushAudit = () => relayAudit.flush();
+      flushAudit = async () => {
+        await relayAudit.flush();
+        await journal?.close({ clean: relayAudit.openCount === 0 });
+      };
       // Relayed requests (/clusters/...) are answered before fastify: see
       // relay-listener.ts. Everything else (admin API, health, metrics) is
       // fastify's.
@@ -212,7 +237,12 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         caBundle: secrets.ca.bundle,
       });
       await operator.register(
-        adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, onApiTokenRevoked: () => authenticateOperator.forget() }),
+        adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, onApiTokenRevoked: (id) => {
+            authenticateOperator.forget();
+            const ended = streams.endAll(apiTokenCredential(id), 'API token revoked');
+            if (ended) relayLog.info({ tokenId: id, ended }, 'ended the live requests of a revoked API token');
+          },
+        }),
         { prefix: '/api/v1' },
       );
       await agent.register(agentApi({ registrar, store, audit }));
@@ -273,6 +303,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       return { publicUrl: urls.publicUrl, agentUrl: urls.agentUrl };
     } catch (err) {
       await Promise.allSettled(apps.map((a) => a.close()));
+      await journal?.close({ clean: false }).catch(() => undefined);
       await store.close().catch(() => undefined);
       lock.release();
       throw err;
@@ -319,6 +350,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       state = 'closing';
       if (err) log.error({ err }, 'hawser server destroyed');
       endpoint?.terminateAll();
+      await journal?.close({ clean: false }).catch(() => undefined);
       for (const app of apps) (app.server as unknown as HttpsServer).closeAllConnections();
       await Promise.allSettled(apps.map((a) => a.close()));
       await context?.store.close().catch(() => undefined);

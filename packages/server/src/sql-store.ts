@@ -327,7 +327,9 @@ export class SqlStore implements Store {
         return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9}, $${b + 10}::jsonb)`;
       });
       await this.#db.query(
-        `INSERT INTO audit_events (id, time, type, actor, cluster_id, request_id, source_ip, outcome, reason, details) VALUES ${rows.join(', ')}`,
+        // By id: a replayed journal may hold rows the store already has.
+        `INSERT INTO audit_events (id, time, type, actor, cluster_id, request_id, source_ip, outcome, reason, details) VALUES ${rows.join(', ')}
+         ON CONFLICT (id) DO NOTHING`,
         values,
       );
     });
