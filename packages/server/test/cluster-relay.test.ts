@@ -50,7 +50,7 @@ async function setup(): Promise<Setup> {
   });
   const audit: RelayAuditEvent[] = [];
   const relay = new ClusterRelay({
-    authenticate: async () => ({ username: 'alice', groups: ['ops'], via: 'api-token' }),
+    authenticate: async () => ({ username: 'alice', groups: ['ops'], via: 'api-token', credentialId: 'api-token:test' }),
     findCluster: async (name) => (name === cluster.name ? cluster : undefined),
     tunnels: { session: (id) => (id === cluster.id ? server : undefined) },
     authorization: { mode: 'tier', prefix: 'hawser:', tierGroups: { read: ['ops'], triage: [], write: [], maintain: [], admin: [] } },
