@@ -2,6 +2,7 @@ import type { PeerInfo } from '@hawser/protocol';
 import { checkAgentHello } from './agent-metadata.js';
 import { AuditEventTypes } from './audit.js';
 import type { AuditLog } from './audit.js';
+import { printable } from './cli-table.js';
 import { ErrorCodes } from './errors.js';
 import type { Store } from './store.js';
 import { TunnelCloseCodes } from './tunnel-handler.js';
@@ -27,7 +28,8 @@ export async function admitAgent(
 ): Promise<{ code: number; reason: string } | undefined> {
   const { cluster, log } = tunnel;
   const refuse = async (closeCode: number, code: string, why: string, details: Record<string, unknown>) => {
-    // pino writes JSON: the agent's values appear escaped, never raw.
+    // Logs are JSON, which escapes C0 controls but not C1 or bidi
+    // characters: agent values pass the CLI's sanitizer first.
     log.warn({ code, reason: why, ...details }, 'agent tunnel refused');
     await audit.record({
       type: AuditEventTypes.AGENT_REFUSED,
@@ -45,7 +47,7 @@ export async function admitAgent(
   if (problem) {
     // Bounded and escaped: the refused values themselves are what an attacker controls.
     return refuse(TunnelCloseCodes.METADATA_INVALID, ErrorCodes.AGENT_METADATA_INVALID, `agent metadata refused: ${problem}`, {
-      software: JSON.stringify(peer.software.slice(0, 200)),
+      software: printable(peer.software.slice(0, 200)),
     });
   }
   const uid = peer.metadata.clusterUid;
@@ -56,7 +58,7 @@ export async function admitAgent(
         TunnelCloseCodes.CLUSTER_UID_CHANGED,
         ErrorCodes.CLUSTER_UID_CHANGED,
         'cluster uid differs from the one recorded for this cluster',
-        { recordedUid: recorded, reportedUid: uid },
+        { recordedUid: recorded, reportedUid: printable(uid) },
       );
     }
   }

@@ -6,6 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { AgentPaths } from './agent-api.js';
+import { printable } from './cli-table.js';
 import type { AuditLog } from './audit.js';
 import { authenticateAgent, ClientCertificateError } from './client-certificate.js';
 import type { AuthenticatedAgent } from './client-certificate.js';
@@ -194,7 +195,8 @@ export class TunnelEndpoint {
       actor: `agent:${cluster.id}`,
       clusterId: cluster.id,
       sourceIp: connection.remoteAddress,
-      details: { connectionId: id, serial: certificate.serial, userAgent: request.headers['user-agent'] ?? null },
+      // The agent chose this header: escaped and bounded like its HELLO (agent-metadata.ts).
+      details: { connectionId: id, serial: certificate.serial, userAgent: printable((request.headers['user-agent'] ?? '').slice(0, 256)) || null },
     });
     if (ws.readyState !== ws.OPEN) return;
     return this.#o.handler.open({ socket: ws, cluster, certificate, request, connectionId: id, log });

@@ -10,9 +10,9 @@ import type { Harness, Registered } from './support/harness.js';
 let h: Harness;
 beforeAll(async () => {
   h = await startServer();
-});
+}, 60_000);
 afterAll(async () => {
-  await h.stop();
+  await h?.stop();
 });
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -58,7 +58,7 @@ async function hello(agent: Registered, software: string, metadata: Record<strin
 describe('agent metadata', () => {
   it('refuses a HELLO whose version has escape sequences and a newline, with 4400 and a clear reason, and never stores or prints it', async () => {
     const agent = await registeredAgent(h, 'meta-escape');
-    const forged = 'hawser-agent/1.0\u001b[2J\u001b[31m\nprod-forged  connected  2026-01-01  9.9.9';
+    const forged = 'hawser-agent/1.0\u001b[2J\u009b31m\u001b[31m\nprod-forged  connected  2026-01-01  9.9.9';
     const result = await hello(agent, forged, { clusterUid: '1b4e28ba-2fa1-11d2-883f-0016d3cca427' });
     expect(result).toEqual({ code: 4400, reason: 'HSR_ERR_AGENT_METADATA_INVALID: agent metadata refused: software has characters other than printable ASCII' });
 
@@ -71,6 +71,10 @@ describe('agent metadata', () => {
     expect(refused.body.events.map((e) => e.reason)).toContain('HSR_ERR_AGENT_METADATA_INVALID');
     const logged = h.logs.lines.find((l) => l.msg === 'agent tunnel refused');
     expect(logged?.code).toBe('HSR_ERR_AGENT_METADATA_INVALID');
+    // The log names what was refused, escaped: no control character reaches it raw.
+    // eslint-disable-next-line no-control-regex
+    expect(String(logged?.software)).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    expect(String(logged?.software)).toContain('\\x1b[2J');
   });
 
   it('refuses over-long metadata values and non-identifier keys', () => {
