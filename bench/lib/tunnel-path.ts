@@ -42,7 +42,7 @@ export async function startTunnelPath(agentProcess: AgentProcess, limits: Partia
   const server = await serverSession;
   await server.ready;
   const relay = new ClusterRelay({
-    authenticate: () => Promise.resolve({ username: 'bench', groups: [], via: 'api-token' }),
+    authenticate: () => Promise.resolve({ username: 'bench', groups: [], via: 'api-token', credentialId: 'api-token:bench' }),
     findCluster: (name) => Promise.resolve(name === cluster.name ? cluster : undefined),
     tunnels: { session: () => server },
     authorization: { mode: 'shared', prefix: 'hawser:', tierGroups: { read: [], triage: [], write: [], maintain: [], admin: [] } },

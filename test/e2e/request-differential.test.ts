@@ -77,11 +77,14 @@ describe('the agent reads request targets as kube-apiserver does', () => {
     await audit?.close();
   });
 
+  /** Codes of the refusals that read the target before any policy: the server's route and gate, the agent's gate. */
+  const GATE_CODES = /^(HSR_ERR_RELAY_PATH_INVALID|HSR_ERR_RELAY_TARGET_AMBIGUOUS|HAG_ERR_REQUEST_AMBIGUOUS)$/;
+
   async function send(cluster: string, c: Case): Promise<Result> {
     const res = await rawRequest(server.publicUrl, ca, token, c.method, `/clusters/${cluster}${c.target}`);
-    let outcome: Outcome = /HAG_ERR_REQUEST_AMBIGUOUS|HSR_ERR_RELAY_TARGET_AMBIGUOUS|refused this request target/.test(res.body)
+    let outcome: Outcome = GATE_CODES.test(res.error) || /HAG_ERR_REQUEST_AMBIGUOUS|refused this request target/.test(res.body)
       ? 'gate'
-      : /hawser-agent policy refused/.test(res.body)
+      : res.error === 'HAG_ERR_POLICY_DENIED' || /hawser-agent policy refused/.test(res.body)
         ? 'policy'
         : // The server's own HTTP parser (fastify's clientError answer, e.g.
           // for a raw non-ASCII byte): the request never reached the relay.
@@ -384,7 +387,7 @@ function generateCorpus(seed: number, size: number, namespace: string): Case[] {
  * exactly as generated (Node's client would refuse or re-encode some).
  * A streaming answer (a watch) is cut after its headers.
  */
-function rawRequest(publicUrl: string, ca: string, token: string, method: string, target: string): Promise<{ status: number; body: string }> {
+function rawRequest(publicUrl: string, ca: string, token: string, method: string, target: string): Promise<{ status: number; body: string; error: string }> {
   const url = new URL(publicUrl);
   const body = method === 'GET' || method === 'HEAD' || method === 'DELETE' ? '' : '{}';
   const head = [
@@ -406,7 +409,9 @@ function rawRequest(publicUrl: string, ca: string, token: string, method: string
       const text = data.toString('latin1');
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0);
       const sep = text.indexOf('\r\n\r\n');
-      resolve({ status, body: sep < 0 ? '' : text.slice(sep + 4) });
+      // Hawser's own refusals name their code in a header, HEAD answers too.
+      const error = /\r\nx-hawser-error: *([A-Z_]+)/i.exec(sep < 0 ? text : text.slice(0, sep))?.[1] ?? '';
+      resolve({ status, body: sep < 0 ? '' : text.slice(sep + 4), error });
     };
     socket.on('data', (d: Buffer) => {
       data = Buffer.concat([data, d]);

@@ -25,6 +25,10 @@ export const TunnelCloseCodes = {
   GOING_AWAY: 1001,
   /** Cluster deregistered or certificate revoked: stop retrying; re-register only with a new token. */
   DEREGISTERED: 4403,
+  /** The agent's HELLO had values the server does not store (too long, control characters): fix the agent, then reconnect. */
+  METADATA_INVALID: 4400,
+  /** The agent reported a cluster uid other than the one recorded for its cluster: it was pointed at another cluster's identity. */
+  CLUSTER_UID_CHANGED: 4412,
 } as const;
 export type TunnelCloseCode = (typeof TunnelCloseCodes)[keyof typeof TunnelCloseCodes];
 

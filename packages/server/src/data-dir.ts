@@ -1,4 +1,4 @@
-import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -27,8 +27,7 @@ export interface ServerSecrets {
   readonly ca: CertificateAuthority;
   readonly serving: KeyedCertificate;
   readonly tokenSigningKey: KeyObject;
-  /** The admin API token in clear, as written to `<dataDir>/admin-token`. */
-  readonly adminToken: string;
+  /** Where the local CLI finds the admin token (admin-token.ts writes it; the server never trusts it). */
   readonly adminTokenFile: string;
   /** What was created on this start (for the start-up log). */
   readonly created: readonly string[];
@@ -62,9 +61,9 @@ function servingCertificateFits(certPem: string, names: readonly string[], caPem
 }
 
 /**
- * Loads the CA, serving certificate, token signing key and admin token from
- * `dataDir`, creating each one that is missing. Private keys and the admin
- * token are written with mode 0600. The serving certificate is re-issued
+ * Loads the CA, serving certificate and token signing key from `dataDir`,
+ * creating each one that is missing. Private keys are written with mode
+ * 0600. (The admin token is the store's: admin-token.ts.) The serving certificate is re-issued
  * when a configured name is missing from it or it nears expiry.
  */
 export function loadOrCreateSecrets(dataDir: string, serverNames: readonly string[]): ServerSecrets {
@@ -115,19 +114,19 @@ export function loadOrCreateSecrets(dataDir: string, serverNames: readonly strin
       throw new HawserServerError(ErrorCodes.PKI_FAILED, `${DataFiles.TOKEN_SIGNING_KEY} must be an EC P-256 key (ES256)`);
     }
 
-    const adminTokenFile = path(DataFiles.ADMIN_TOKEN);
-    let adminToken = readIf(adminTokenFile)?.trim();
-    if (!adminToken) {
-      adminToken = `hsr_admin_${randomBytes(32).toString('base64url')}`;
-      writeFileAtomic(adminTokenFile, `${adminToken}\n`, 0o600);
-      created.push('admin token');
-    }
-
-    return { ca, serving, tokenSigningKey, adminToken, adminTokenFile, created };
+    return { ca, serving, tokenSigningKey, adminTokenFile: path(DataFiles.ADMIN_TOKEN), created };
   } catch (err) {
     if (err instanceof HawserServerError) throw err;
     throw new HawserServerError(ErrorCodes.PKI_FAILED, `data directory ${dataDir}: ${(err as Error).message}`, {
       cause: err,
     });
   }
+}
+
+/** Writes the token for the local CLI: mode 0600 from the start, temp file + rename. */
+export function writeAdminTokenFile(path: string, token: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${token}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
 }

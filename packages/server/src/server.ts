@@ -3,18 +3,23 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { adminApi, hashApiToken } from './admin/admin-api.js';
-import { ADMIN_GROUP } from './auth/authorization.js';
+import { adminApi } from './admin/admin-api.js';
+import { ensureAdminToken } from './auth/admin-token.js';
 import { agentApi } from './registration/agent-api.js';
-import { AuditLog } from './audit/audit.js';
+import { AuditEventTypes, AuditLog } from './audit/audit.js';
+import { AuditJournal, JOURNAL_FILE } from './audit/audit-journal.js';
+import { admitAgent } from './tunnel/agent-admission.js';
 import { BootstrapTokens } from './registration/bootstrap-token.js';
 import type { CertificateAuthority } from './registration/certificate-authority.js';
 import { listenUrl, resolveConfig } from './config.js';
 import type { ServerConfig, ServerConfigInput } from './config.js';
 import { loadOrCreateSecrets } from './data-dir.js';
+import { lockDataDir } from './data-dir-lock.js';
+import type { DataDirLock } from './data-dir-lock.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
 import { installErrorHandler } from './http-errors.js';
 import { componentLogger, createLogger } from './log.js';
@@ -31,6 +36,7 @@ import { cachedClusterLookup } from './relay/cluster-lookup.js';
 import { operatorAuthenticator } from './auth/operator-authenticator.js';
 import { Metrics } from './audit/metrics.js';
 import { RelayAudit } from './audit/relay-audit.js';
+import { OperatorStreams, apiTokenCredential } from './auth/operator-streams.js';
 import { relayListener } from './relay/relay-listener.js';
 import { SERVER_VERSION } from './version.js';
 
@@ -92,30 +98,40 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let apps: FastifyInstance[] = [];
   let endpoint: TunnelEndpoint | undefined;
   let flushAudit: (() => Promise<void>) | undefined;
+  let lock: DataDirLock | undefined;
+  let journal: AuditJournal | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
-    const secrets = loadOrCreateSecrets(config.dataDir, config.serverNames);
-    const store = await openStore(config);
+    // First, before anything in the data directory is read or written: a
+    // second server on the same directory must stop here (HSR_ERR_DATA_DIR_LOCKED).
+    lock = lockDataDir(config.dataDir);
+    if (lock.tookOverFrom) {
+      log.warn(
+        { lockFile: lock.path, previousPid: lock.tookOverFrom.pid, previousStartedAt: lock.tookOverFrom.startedAt },
+        `took over the data directory lock of pid ${lock.tookOverFrom.pid}, which is no longer running`,
+      );
+    }
+    let secrets: ReturnType<typeof loadOrCreateSecrets>;
+    let store: Store;
     try {
-      // The admin token file is the source of truth; re-registering its hash
-      // on every start also covers a database that was replaced or moved.
-      await store.insertApiToken({
-        id: `admin-${hashApiToken(secrets.adminToken).slice(0, 16)}`,
-        hash: hashApiToken(secrets.adminToken),
-        user: 'admin',
-        groups: [ADMIN_GROUP],
-        expiresAt: null,
-      });
+      secrets = loadOrCreateSecrets(config.dataDir, config.serverNames);
+      store = await openStore(config);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+    try {
       const audit = new AuditLog(store, componentLogger(root, 'audit'));
+      await ensureAdminToken({ store, file: secrets.adminTokenFile, log, audit });
       // One registry of live tunnels: admin API, deregistration, drain, relay and metrics read the same one.
       const tunnels = new TunnelRegistry({
         software: `hawser/${SERVER_VERSION}`,
+        admit: (tunnel, peer) => admitAgent(tunnel, peer, store, audit),
         onReady: async (tunnel, peer) => {
           await store.updateAgentInfo(tunnel.cluster.id, {
             agentVersion: peer.software.replace(/^hawser-agent\//, ''),
             kubernetesVersion: peer.metadata.kubernetesVersion,
-            clusterUid: peer.metadata.clusterUid,
           });
         },
       });
@@ -146,20 +162,41 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
 
       const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc });
       const relayLog = componentLogger(root, 'relay');
-      const relayAudit = new RelayAudit(store, componentLogger(root, 'audit'));
+      // The relay audit's write-ahead journal: first store what an earlier
+      // process left in it (a crash or kill -9), then start a fresh one.
+      const auditLog = componentLogger(root, 'audit');
+      const opened = await AuditJournal.open(join(config.dataDir, JOURNAL_FILE));
+      journal = opened.journal;
+      await RelayAudit.replay(store, opened.replay, auditLog, async (details) => {
+        await audit.record({
+          type: AuditEventTypes.AUDIT_GAP,
+          actor: 'server',
+          outcome: 'failure',
+          reason: 'the previous server stopped without a clean shutdown; audit records of its last requests may be missing or have an unknown outcome',
+          details,
+        });
+      });
+      journal.replayed();
+      const relayAudit = new RelayAudit(store, auditLog, journal);
       const metrics = new Metrics(() => tunnels.size);
+      const streams = new OperatorStreams();
       const relay = new ClusterRelay({
+        streams,
         authenticate: authenticateOperator,
         findCluster: cachedClusterLookup(store),
         tunnels,
         authorization: config.authorization,
+        begin: (event) => relayAudit.begin(event),
         audit: (event) => {
-          relayAudit.record(event);
+          relayAudit.end(event);
           metrics.observe(event);
         },
         log: relayLog,
       });
-      flushAudit = () => relayAudit.flush();
+      flushAudit = async () => {
+        await relayAudit.flush();
+        await journal?.close({ clean: relayAudit.openCount === 0 });
+      };
       // Relayed requests (/clusters/...) are answered before fastify: see
       // relay-listener.ts. Everything else (admin API, health, metrics) is
       // fastify's.
@@ -199,7 +236,12 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         caBundle: secrets.ca.bundle,
       });
       await operator.register(
-        adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, onApiTokenRevoked: () => authenticateOperator.forget() }),
+        adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, onApiTokenRevoked: (id) => {
+            authenticateOperator.forget();
+            const ended = streams.endAll(apiTokenCredential(id), 'API token revoked');
+            if (ended) relayLog.info({ tokenId: id, ended }, 'ended the live requests of a revoked API token');
+          },
+        }),
         { prefix: '/api/v1' },
       );
       await agent.register(agentApi({ registrar, store, audit }));
@@ -260,7 +302,9 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       return { publicUrl: urls.publicUrl, agentUrl: urls.agentUrl };
     } catch (err) {
       await Promise.allSettled(apps.map((a) => a.close()));
+      await journal?.close({ clean: false }).catch(() => undefined);
       await store.close().catch(() => undefined);
+      lock.release();
       throw err;
     }
   }
@@ -296,6 +340,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await Promise.allSettled(apps.map((a) => a.close()));
       await flushAudit?.();
       await context?.store.close();
+      lock?.release();
       state = 'closed';
       log.info('hawser server closed');
     },
@@ -304,9 +349,11 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       state = 'closing';
       if (err) log.error({ err }, 'hawser server destroyed');
       endpoint?.terminateAll();
+      await journal?.close({ clean: false }).catch(() => undefined);
       for (const app of apps) (app.server as unknown as HttpsServer).closeAllConnections();
       await Promise.allSettled(apps.map((a) => a.close()));
       await context?.store.close().catch(() => undefined);
+      lock?.release();
       state = 'closed';
     },
   };

@@ -10,15 +10,15 @@ import { startServer, tempDir } from './support/harness.js';
 const NAMES = ['localhost', '127.0.0.1', '::1'];
 
 describe('data directory', () => {
-  it('creates CA, serving certificate, signing key and admin token on first start, secrets mode 0600', () => {
+  it('creates CA, serving certificate and signing key on first start, secrets mode 0600 (the admin token is the store\'s)', () => {
     const dir = tempDir();
     try {
       const secrets = loadOrCreateSecrets(dir.path, NAMES);
-      expect(secrets.created).toEqual(['CA', 'serving certificate', 'token signing key', 'admin token']);
-      for (const file of [DataFiles.CA_KEY, DataFiles.SERVER_KEY, DataFiles.TOKEN_SIGNING_KEY, DataFiles.ADMIN_TOKEN]) {
+      expect(secrets.created).toEqual(['CA', 'serving certificate', 'token signing key']);
+      for (const file of [DataFiles.CA_KEY, DataFiles.SERVER_KEY, DataFiles.TOKEN_SIGNING_KEY]) {
         expect((statSync(join(dir.path, file)).mode & 0o777).toString(8), file).toBe('600');
       }
-      expect(readFileSync(join(dir.path, DataFiles.ADMIN_TOKEN), 'utf8').trim()).toBe(secrets.adminToken);
+      expect(existsSync(join(dir.path, DataFiles.ADMIN_TOKEN))).toBe(false);
       const serving = new X509Certificate(secrets.serving.certPem);
       expect(serving.checkIssued(new X509Certificate(secrets.ca.certPem))).toBe(true);
       expect(serving.checkIP('::1')).toBeDefined();
@@ -34,7 +34,6 @@ describe('data directory', () => {
       const second = loadOrCreateSecrets(dir.path, NAMES);
       expect(second.created).toEqual([]);
       expect(second.ca.caHash).toBe(first.ca.caHash);
-      expect(second.adminToken).toBe(first.adminToken);
       expect(second.serving.certPem).toBe(first.serving.certPem);
       const third = loadOrCreateSecrets(dir.path, [...NAMES, 'hawser.example.com']);
       expect(third.created).toEqual(['serving certificate']);

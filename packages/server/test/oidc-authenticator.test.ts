@@ -38,7 +38,10 @@ describe('OIDC ID tokens', () => {
 
   it('accepts a valid token and reads the user and groups claims', async () => {
     const id = await auth().verify(await sign({ email: 'alice@example.com', groups: ['sre', 42, 'dev'] }));
-    expect(id).toEqual({ username: 'alice@example.com', groups: ['sre', 'dev'], via: 'oidc' });
+    expect(id).toEqual({ username: 'alice@example.com', groups: ['sre', 'dev'], via: 'oidc', credentialId: `oidc:${issuer}#name:alice@example.com` });
+    // The credential is the subject when there is one: what a revocation ends (operator-streams.ts).
+    const withSub = await auth().verify(await sign({ sub: 'u-123', email: 'alice@example.com' }));
+    expect(withSub.credentialId).toBe(`oidc:${issuer}#u-123`);
   });
 
   it('refuses a wrong audience, a wrong issuer, an expired token and a missing user claim', async () => {

@@ -48,8 +48,8 @@ export interface AdminApiOptions {
   tunnels: TunnelRegistry;
   log: Logger;
   audit: AuditLog;
-  /** Called after an API token is revoked (the relay forgets cached tokens). */
-  onApiTokenRevoked?: () => void;
+  /** Called after an API token is revoked (the relay forgets cached tokens and ends its streams). */
+  onApiTokenRevoked?: (id: string) => void;
   /** Values for `GET /api/v1/server`. */
   serverInfo: () => { publicUrl: string; agentUrl: string; caHash: string; caBundle: readonly string[] };
 }
@@ -104,6 +104,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the admin authentication hook. */
     adminUser?: string;
+    /** Id of the admin token the request authenticated with. */
+    adminTokenId?: string;
   }
 }
 
@@ -116,6 +118,7 @@ export function adminApi(options: AdminApiOptions) {
   const { registrar, store, tunnels, log } = options;
   return async function adminRoutes(app: FastifyInstance): Promise<void> {
     app.decorateRequest('adminUser', undefined);
+    app.decorateRequest('adminTokenId', undefined);
     app.addHook('onRequest', async (request) => {
       const header = request.headers.authorization ?? '';
       const match = /^Bearer\s+(\S+)$/i.exec(header);
@@ -128,6 +131,7 @@ export function adminApi(options: AdminApiOptions) {
         throw new HawserServerError(ErrorCodes.UNAUTHORIZED, 'admin token required (Authorization: Bearer <token>)');
       }
       request.adminUser = record.user;
+      request.adminTokenId = record.id;
     });
 
     app.get('/server', async () => options.serverInfo());

@@ -62,6 +62,10 @@ export class AdminClient {
     return this.#call<{ tokens: ApiTokenView[] }>('GET', '/api/v1/tokens');
   }
 
+  rotateAdminToken() {
+    return this.#call<ApiTokenView & { token: string; revoked: string }>('POST', '/api/v1/tokens/rotate-admin', {});
+  }
+
   revokeApiToken(id: string) {
     return this.#call<{ revoked: ApiTokenView }>('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
   }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { adminTokenRecord, mintAdminToken } from '../auth/admin-token.js';
 import { hashApiToken, mintApiToken } from '../auth/api-token.js';
 import { ADMIN_GROUP, isPrintableName } from '../auth/authorization.js';
 import { AuditEventTypes, type AuditLog } from '../audit/audit.js';
@@ -14,6 +15,8 @@ export interface ApiTokenView {
   groups: string[];
   createdAt: string;
   expiresAt: string | null;
+  /** True for admin tokens (group hawser:admins): they manage Hawser and open no cluster. */
+  admin: boolean;
 }
 
 export interface AuditEventView extends Omit<AuditEventRecord, 'time'> {
@@ -22,7 +25,14 @@ export interface AuditEventView extends Omit<AuditEventRecord, 'time'> {
 
 
 function tokenView(t: ApiTokenRecord): ApiTokenView {
-  return { id: t.id, user: t.user, groups: [...t.groups], createdAt: t.createdAt.toISOString(), expiresAt: t.expiresAt?.toISOString() ?? null };
+  return {
+    id: t.id,
+    user: t.user,
+    groups: [...t.groups],
+    createdAt: t.createdAt.toISOString(),
+    expiresAt: t.expiresAt?.toISOString() ?? null,
+    admin: t.groups.includes(ADMIN_GROUP),
+  };
 }
 
 function invalid(message: string): HawserServerError {
@@ -34,7 +44,7 @@ function invalid(message: string): HawserServerError {
  * automation, and the audit trail. Registered inside the admin API scope,
  * so its admin-token hook covers them.
  */
-export function operatorAdminRoutes(app: FastifyInstance, opts: { store: Store; audit: AuditLog; onRevoked: () => void }): void {
+export function operatorAdminRoutes(app: FastifyInstance, opts: { store: Store; audit: AuditLog; onRevoked: (id: string) => void }): void {
   const { store, audit } = opts;
 
   app.post('/tokens', async (request, reply) => {
@@ -42,7 +52,7 @@ export function operatorAdminRoutes(app: FastifyInstance, opts: { store: Store; 
     if (typeof body.user !== 'string' || !isPrintableName(body.user)) throw invalid('user: expected a user name (1-256 printable characters)');
     const groups = body.groups ?? [];
     if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string' || !isPrintableName(g))) throw invalid('groups: expected a list of group names');
-    if (groups.includes(ADMIN_GROUP)) throw invalid(`groups: ${ADMIN_GROUP} is reserved for the admin token`);
+    if (groups.includes(ADMIN_GROUP)) throw invalid(`groups: ${ADMIN_GROUP} is reserved for admin tokens (hawser token rotate-admin)`);
     let expiresAt: Date | null = null;
     if (body.ttl !== undefined) {
       if (typeof body.ttl !== 'string' && typeof body.ttl !== 'number') throw invalid('ttl: expected a duration such as 12h or 90d');
@@ -67,17 +77,47 @@ export function operatorAdminRoutes(app: FastifyInstance, opts: { store: Store; 
 
   app.get('/tokens', async () => {
     const tokens = await store.listApiTokens();
-    return { tokens: tokens.filter((t) => !t.groups.includes(ADMIN_GROUP)).map(tokenView) };
+    return { tokens: tokens.map(tokenView) };
+  });
+
+  // Mints a new admin token and revokes the one this request came with, in
+  // one transaction; the CLI writes the new one to its admin token file.
+  app.post('/tokens/rotate-admin', async (request, reply) => {
+    const oldId = request.adminTokenId;
+    const token = mintAdminToken();
+    const record = adminTokenRecord(token);
+    if (!oldId || !(await store.rotateApiToken(oldId, record))) {
+      throw new HawserServerError(ErrorCodes.UNAUTHORIZED, 'the admin token of this request was revoked meanwhile');
+    }
+    opts.onRevoked(oldId);
+    await audit.record({
+      type: 'api-token.rotated',
+      actor: request.adminUser ?? 'admin',
+      requestId: String(request.id),
+      sourceIp: request.ip,
+      details: { id: record.id, revoked: oldId, user: record.user },
+    });
+    return reply.status(201).send({
+      token,
+      revoked: oldId,
+      ...tokenView({ ...record, createdAt: new Date(), revokedAt: null }),
+    });
   });
 
   app.delete<{ Params: { id: string } }>('/tokens/:id', async (request) => {
     const tokens = await store.listApiTokens();
     const target = tokens.find((t) => t.id === request.params.id);
-    if (!target || target.groups.includes(ADMIN_GROUP)) {
+    if (!target) {
       throw new HawserServerError(ErrorCodes.ROUTE_NOT_FOUND, `no API token with id ${request.params.id}`, { statusCode: 404 });
     }
+    if (target.groups.includes(ADMIN_GROUP) && (await store.countAdminTokens(ADMIN_GROUP)).active <= 1) {
+      throw new HawserServerError(
+        ErrorCodes.LAST_ADMIN_TOKEN,
+        `${target.id} is the last active admin token; replace it with hawser token rotate-admin instead`,
+      );
+    }
     await store.revokeApiToken(target.id);
-    opts.onRevoked();
+    opts.onRevoked(target.id);
     await audit.record({
       type: AuditEventTypes.API_TOKEN_REVOKED,
       actor: request.adminUser ?? 'admin',

@@ -15,8 +15,14 @@ export const AuditEventTypes = {
   CERTIFICATE_REFUSED: 'certificate.refused',
   AGENT_CONNECTED: 'agent.connected',
   AGENT_DISCONNECTED: 'agent.disconnected',
+  /** A tunnel closed after its handshake: invalid metadata or a changed cluster uid. */
+  AGENT_REFUSED: 'agent.refused',
   API_TOKEN_CREATED: 'api-token.created',
   API_TOKEN_REVOKED: 'api-token.revoked',
+  /** An admin token replaced by a new one (hawser token rotate-admin). */
+  API_TOKEN_ROTATED: 'api-token.rotated',
+  /** The previous server stopped without a clean shutdown: relayed requests it had not finished are recorded with an unknown outcome. */
+  AUDIT_GAP: 'audit.gap',
   /** One per request relayed to a cluster (see relay-audit.ts). */
   REQUEST_RELAYED: 'request.relayed',
 } as const;

@@ -9,6 +9,11 @@ export interface OperatorIdentity {
   readonly groups: readonly string[];
   /** How they proved it. */
   readonly via: 'oidc' | 'api-token';
+  /**
+   * The credential: `api-token:<id>` or `oidc:<issuer>#<sub>`. Revoking it
+   * ends the requests it opened (operator-streams.ts).
+   */
+  readonly credentialId: string;
 }
 
 /**

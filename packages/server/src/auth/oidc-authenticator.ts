@@ -1,3 +1,4 @@
+import { oidcCredential } from './operator-streams.js';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { OperatorIdentity } from './authorization.js';
 
@@ -52,7 +53,10 @@ export class OidcAuthenticator {
     if (typeof username !== 'string' || !username) throw new Error(`the token has no "${this.#config.usernameClaim}" claim`);
     const rawGroups = claim(payload, this.#config.groupsClaim);
     const groups = Array.isArray(rawGroups) ? rawGroups.filter((g): g is string => typeof g === 'string') : [];
-    return { username, groups, via: 'oidc' };
+    // Streams are ended by subject (operator-streams.ts); a token without
+    // one is keyed by its user name claim.
+    const subject = typeof payload.sub === 'string' && payload.sub ? payload.sub : `name:${username}`;
+    return { username, groups, via: 'oidc', credentialId: oidcCredential(this.#config.issuer, subject) };
   }
 
   async #keySet(): Promise<ReturnType<typeof createRemoteJWKSet>> {

@@ -1,5 +1,6 @@
 import { hashApiToken, looksLikeApiToken } from './api-token.js';
 import { ADMIN_GROUP, type OperatorIdentity } from './authorization.js';
+import { apiTokenCredential } from './operator-streams.js';
 import { OidcAuthenticator, type OidcConfig } from './oidc-authenticator.js';
 import type { Store } from '../store/store.js';
 
@@ -40,7 +41,12 @@ export function operatorAuthenticator(opts: { store: Store; oidc: OidcConfig | u
       if (!record) throw new Error('unknown, revoked or expired API token');
       // The admin token manages Hawser; it is no identity in any cluster.
       if (record.groups.includes(ADMIN_GROUP)) throw new Error('the admin token cannot be used on clusters');
-      const identity: OperatorIdentity = { username: record.user, groups: [...record.groups], via: 'api-token' };
+      const identity: OperatorIdentity = {
+        username: record.user,
+        groups: [...record.groups],
+        via: 'api-token',
+        credentialId: apiTokenCredential(record.id),
+      };
       if (cache.size >= API_TOKEN_CACHE_MAX) cache.clear();
       cache.set(hash, { identity, until: now + API_TOKEN_CACHE_MS, expiresAt: record.expiresAt?.getTime() ?? Infinity });
       return identity;

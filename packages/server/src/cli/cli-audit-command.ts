@@ -1,7 +1,7 @@
 import { AdminClient, AuditEventTypes } from '../admin/admin-client.js';
 import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, usageError } from './cli-io.js';
 import type { CliIo } from './cli-io.js';
-import { table } from './cli-table.js';
+import { printableJson, table } from './cli-table.js';
 
 const HELP = `Usage: hawser audit [--cluster NAME] [--user NAME] [--since 1h] [--type T] [--limit N] [-o json]
 
@@ -48,7 +48,7 @@ export async function auditCommand(args: readonly string[], io: CliIo): Promise<
     limit,
   });
   if (values.output === 'json') {
-    io.stdout(JSON.stringify(res, null, 2) + '\n');
+    io.stdout(printableJson(res));
     return ExitCodes.OK;
   }
   if (!res.events.length) {

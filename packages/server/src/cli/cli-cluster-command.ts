@@ -2,7 +2,7 @@ import type { ParseArgsOptionsConfig } from './cli-io.js';
 import { AdminClient } from '../admin/admin-client.js';
 import type { ClusterView } from '../admin/admin-client.js';
 import { parseLabelArgs } from '../registration/cluster-names.js';
-import { table } from './cli-table.js';
+import { printableJson, printableLines, table } from './cli-table.js';
 import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, usageError } from './cli-io.js';
 import type { CliIo } from './cli-io.js';
 
@@ -123,7 +123,7 @@ export async function clusterCommand(args: readonly string[], io: CliIo): Promis
   const format = outputFormat(v.output as string | undefined);
   // Built after the arguments are checked, so a usage error is reported as such.
   const client = (): AdminClient => new AdminClient(clientSettings(v as Record<string, string>, io.env));
-  const print = (json: unknown, text: string): void => io.stdout(format === 'json' ? JSON.stringify(json, null, 2) + '\n' : text);
+  const print = (json: unknown, text: string): void => io.stdout(format === 'json' ? printableJson(json) : printableLines(text));
 
   switch (command) {
     case 'add': {

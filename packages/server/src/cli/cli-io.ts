@@ -58,14 +58,16 @@ export function parse<T extends ParseArgsOptionsConfig>(
 export function clientSettings(
   values: { server?: string; 'admin-token-file'?: string; 'ca-file'?: string; 'data-dir'?: string },
   env: CliIo['env'],
-): { serverUrl: string; adminToken: string; ca: string | undefined } {
+): { serverUrl: string; adminToken: string; ca: string | undefined; adminTokenFile: string | undefined } {
   const dataDir = values['data-dir'] ?? env.HAWSER_DATA_DIR ?? DEFAULTS.dataDir;
   const serverUrl = values.server ?? env.HAWSER_SERVER ?? `https://${DEFAULTS.listen}`;
   let adminToken: string | undefined;
+  let adminTokenFile: string | undefined;
   const tokenFile = values['admin-token-file'] ?? (env.HAWSER_ADMIN_TOKEN ? undefined : join(dataDir, DataFiles.ADMIN_TOKEN));
   if (values['admin-token-file'] || (tokenFile && existsSync(tokenFile))) {
     try {
       adminToken = readFileSync(tokenFile!, 'utf8').trim();
+      adminTokenFile = tokenFile;
     } catch (err) {
       throw usageError(`cannot read admin token file ${tokenFile}: ${(err as Error).message}`);
     }
@@ -86,5 +88,5 @@ export function clientSettings(
       throw usageError(`cannot read CA file ${caFile}: ${(err as Error).message}`);
     }
   }
-  return { serverUrl, adminToken, ca };
+  return { serverUrl, adminToken, ca, adminTokenFile };
 }

@@ -1,4 +1,5 @@
 import { AuditEventTypes, type AuditLog } from '../audit/audit.js';
+import { checkAgentInfo } from '../tunnel/agent-metadata.js';
 import type { BootstrapTokens } from './bootstrap-token.js';
 import { verifyCsr } from './certificate-authority.js';
 import type { CertificateAuthority } from './certificate-authority.js';
@@ -180,6 +181,8 @@ export class Registrar {
     const agentVersion = optionalString(fields, 'agentVersion');
     const kubernetesVersion = optionalString(fields, 'kubernetesVersion');
 
+    const infoProblem = checkAgentInfo({ agentVersion, kubernetesVersion, clusterUid: clusterUID });
+    if (infoProblem) throw new HawserServerError(ErrorCodes.AGENT_METADATA_INVALID, `agent metadata refused: ${infoProblem}`);
     const verified = await this.#o.tokens.verify(fields.token);
     if (!verified.ok) return this.#refuse(verified.reason, verified.detail, undefined, meta);
     const claims = verified.claims;

@@ -48,6 +48,12 @@ export class ClusterRelay {
       return;
     }
     const { stream, event, info, cluster, session } = admitted;
+    // A revoked credential ends its requests, a watch included.
+    const untrack = this.#opts.streams?.track(admitted.credentialId, () => {
+      stream.destroy();
+      res.destroy();
+    });
+    if (untrack) res.once('close', untrack);
     if (res.destroyed) {
       // The client left (or half-closed) while we authenticated.
       stream.destroy();
@@ -147,6 +153,11 @@ export class ClusterRelay {
       return;
     }
     const { stream, event, cluster, session } = admitted;
+    const untrack = this.#opts.streams?.track(admitted.credentialId, () => {
+      stream.destroy();
+      socket.destroy();
+    });
+    if (untrack) socket.once('close', untrack);
     if (socket.destroyed) {
       stream.destroy();
       this.#finish(event, 499, 0, started, 'client closed the connection before the request was relayed');

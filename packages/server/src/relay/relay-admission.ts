@@ -23,7 +23,7 @@ import type { ClusterRecord } from '../store/store.js';
 const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export type Admission =
-  | { ok: true; stream: TunnelStream; session: Session; cluster: ClusterRecord; info: RequestInfo; event: RelayAuditEvent }
+  | { ok: true; stream: TunnelStream; session: Session; cluster: ClusterRecord; info: RequestInfo; event: RelayAuditEvent; credentialId: string }
   | { ok: false; refusal: Refusal; event: RelayAuditEvent };
 
 /**
@@ -144,9 +144,20 @@ export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upg
     }
     return refuse(400, ErrorCodes.REQUEST_INVALID, `the request cannot be relayed: ${(err as Error).message}`);
   }
+  // The audit record is durable before a single byte reaches the cluster.
+  try {
+    await opts.begin?.(event);
+  } catch (err) {
+    opts.log.error({ requestId, err }, 'relay: audit record not durable; request refused');
+    event.reason = (err as Error).message;
+    return refuse(503, ErrorCodes.AUDIT_UNAVAILABLE, `Hawser could not record this request in its audit trail, so it was not sent to cluster "${route.cluster}" (${(err as Error).message}); retry`, { 'retry-after': '1' });
+  }
+  if (session.isClosed || session.draining) {
+    return refuse(503, ErrorCodes.CLUSTER_NOT_CONNECTED, `cluster "${route.cluster}" disconnected while the request was being admitted; retry`, retryAfter);
+  }
   try {
     const stream = session.openStream(payload);
-    return { ok: true, stream, session, cluster, info, event };
+    return { ok: true, stream, session, cluster, info, event, credentialId: identity.credentialId };
   } catch (err) {
     if (isHtnError(err) && err.code === HtnErrorCode.HEADER_TOO_LARGE) {
       return refuse(431, ErrorCodes.RELAY_HEAD_TOO_LARGE, `the request's path and headers are too large to relay (${err.message})`);

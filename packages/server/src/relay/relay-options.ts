@@ -37,6 +37,13 @@ export interface ClusterRelayOptions {
   tunnels: TunnelDirectory;
   authorization: AuthorizationConfig;
   audit(event: RelayAuditEvent): void;
+  /**
+   * Makes the request's audit record durable; awaited before a tunnel
+   * stream opens. A rejection answers 503 and nothing reaches the cluster.
+   */
+  begin?(event: RelayAuditEvent): Promise<void>;
+  /** Live requests by credential, so a revocation can end them (auth/operator-streams.ts). */
+  streams?: { track(credentialId: string, end: (reason: string) => void): () => void };
   log: Logger;
   /** How long the agent may take to answer with response headers. Default 60 s. */
   responseTimeoutMs?: number;

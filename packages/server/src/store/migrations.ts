@@ -85,6 +85,19 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       );
     `,
   },
+  {
+    version: 2,
+    name: 'admin tokens are minted by the server',
+    // Before v2 every value ever found in <data-dir>/admin-token was
+    // registered at start and stayed valid. Revoke them all, marked, so the
+    // next start can re-adopt the one value the file holds now when it has
+    // the server's own format (admin-token.ts); the rest stay revoked.
+    sql: `
+      ALTER TABLE api_tokens ADD COLUMN revoked_reason text;
+      UPDATE api_tokens SET revoked_at = now(), revoked_reason = 'legacy-admin'
+        WHERE groups @> '["hawser:admins"]'::jsonb AND revoked_at IS NULL;
+    `,
+  },
 ]);
 
 /**

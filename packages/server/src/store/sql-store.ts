@@ -97,13 +97,25 @@ export class SqlStore implements Store {
         `UPDATE clusters SET
            agent_version = COALESCE($2, agent_version),
            kubernetes_version = COALESCE($3, kubernetes_version),
-           cluster_uid = COALESCE($4, cluster_uid)
+           cluster_uid = COALESCE(cluster_uid, $4)
          WHERE id = $1`,
         [clusterId, info.agentVersion ?? null, info.kubernetesVersion ?? null, info.clusterUid ?? null],
       );
     });
   }
 
+  pinClusterUid(clusterId: string, uid: string): Promise<string | undefined> {
+    if (!UUID.test(clusterId)) return Promise.resolve(undefined);
+    return this.#wrap('pin cluster uid', async () => {
+      // One statement: of two tunnels racing with different uids, the first
+      // to commit pins its uid and the second reads it back.
+      const rows = await this.#db.query<{ cluster_uid: string }>(
+        'UPDATE clusters SET cluster_uid = COALESCE(cluster_uid, $2) WHERE id = $1 RETURNING cluster_uid',
+        [clusterId, uid],
+      );
+      return rows[0]?.cluster_uid;
+    });
+  }
   touchLastSeen(clusterId: string, at: Date = new Date()): Promise<void> {
     return this.#wrap('touch last seen', async () => {
       await this.#db.query('UPDATE clusters SET last_seen = $2 WHERE id = $1', [clusterId, at]);
@@ -259,6 +271,45 @@ export class SqlStore implements Store {
     });
   }
 
+  countAdminTokens(adminGroup: string): Promise<{ active: number; total: number }> {
+    return this.#wrap('count admin tokens', async () => {
+      const rows = await this.#db.query<{ active: number | string; total: number | string }>(
+        `SELECT count(*) FILTER (WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS active, count(*) AS total
+         FROM api_tokens WHERE groups @> $1::jsonb`,
+        [JSON.stringify([adminGroup])],
+      );
+      return { active: Number(rows[0]?.active ?? 0), total: Number(rows[0]?.total ?? 0) };
+    });
+  }
+  adoptLegacyAdminToken(hash: string): Promise<boolean> {
+    return this.#wrap('adopt admin token', async () => {
+      const rows = await this.#db.query<{ id: string }>(
+        `UPDATE api_tokens SET revoked_at = NULL, revoked_reason = NULL
+         WHERE hash = $1 AND revoked_reason = 'legacy-admin' RETURNING id`,
+        [hash],
+      );
+      return rows.length === 1;
+    });
+  }
+  rotateApiToken(oldId: string, next: Omit<ApiTokenRecord, 'createdAt' | 'revokedAt'>): Promise<boolean> {
+    return this.#wrap('rotate api token', () =>
+      this.#db.transaction(async (q) => {
+        const revoked = await q.query<{ id: string }>(
+          `UPDATE api_tokens SET revoked_at = now(), revoked_reason = 'rotated' WHERE id = $1 AND revoked_at IS NULL RETURNING id`,
+          [oldId],
+        );
+        if (revoked.length === 0) return false;
+        await q.query(`INSERT INTO api_tokens (id, hash, username, groups, expires_at) VALUES ($1, $2, $3, $4::jsonb, $5)`, [
+          next.id,
+          next.hash,
+          next.user,
+          JSON.stringify(next.groups),
+          next.expiresAt,
+        ]);
+        return true;
+      }),
+    );
+  }
   insertAuditEvent(e: AuditEventRecord): Promise<void> {
     return this.insertAuditEvents([e]);
   }
@@ -275,7 +326,9 @@ export class SqlStore implements Store {
         return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9}, $${b + 10}::jsonb)`;
       });
       await this.#db.query(
-        `INSERT INTO audit_events (id, time, type, actor, cluster_id, request_id, source_ip, outcome, reason, details) VALUES ${rows.join(', ')}`,
+        // By id: a replayed journal may hold rows the store already has.
+        `INSERT INTO audit_events (id, time, type, actor, cluster_id, request_id, source_ip, outcome, reason, details) VALUES ${rows.join(', ')}
+         ON CONFLICT (id) DO NOTHING`,
         values,
       );
     });

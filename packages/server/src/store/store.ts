@@ -107,7 +107,13 @@ export interface Store {
   getClusterByName(name: string): Promise<ClusterRecord | undefined>;
   /** Active clusters ordered by name (all, deregistered included, with `includeDeregistered`). */
   listClusters(options?: { includeDeregistered?: boolean }): Promise<ClusterRecord[]>;
+  /** Versions and, if none is recorded yet, the cluster uid (a recorded uid is never replaced). */
   updateAgentInfo(clusterId: string, info: AgentInfo): Promise<void>;
+  /**
+   * Records `uid` as the cluster's uid unless one is recorded; returns the
+   * uid recorded after the call (undefined when no such cluster).
+   */
+  pinClusterUid(clusterId: string, uid: string): Promise<string | undefined>;
   touchLastSeen(clusterId: string, at?: Date): Promise<void>;
   /** One statement for many clusters (the periodic refresh for live tunnels). */
   touchLastSeenMany(clusterIds: readonly string[], at?: Date): Promise<void>;
@@ -139,6 +145,19 @@ export interface Store {
   listApiTokens(): Promise<ApiTokenRecord[]>;
   /** Revokes a token by id; false when no unrevoked token has it. */
   revokeApiToken(id: string): Promise<boolean>;
+  /** Admin tokens (group hawser:admins): active ones, and all ever stored (revoked included). */
+  countAdminTokens(adminGroup: string): Promise<{ active: number; total: number }>;
+  /**
+   * Re-activates the admin token with this hash if migration 2 revoked it as
+   * a legacy value; true when it did.
+   */
+  adoptLegacyAdminToken(hash: string): Promise<boolean>;
+  /**
+   * Stores `next` and revokes `oldId` in one transaction: a rotation never
+   * leaves both valid or neither. False (and nothing stored) when `oldId`
+   * was not an unrevoked token.
+   */
+  rotateApiToken(oldId: string, next: Omit<ApiTokenRecord, 'createdAt' | 'revokedAt'>): Promise<boolean>;
 
   insertAuditEvent(event: AuditEventRecord): Promise<void>;
   /** Many events in one statement (the relay's batches). */

@@ -7,6 +7,7 @@ import { AgentPaths, ERROR_CODE_HEADER, TunnelCloseCodes, TunnelCloseReasons } f
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { AuditEventTypes, type AuditLog } from '../audit/audit.js';
+import { printable } from '../printable.js';
 import { authenticateAgent, ClientCertificateError } from './client-certificate.js';
 import type { AuthenticatedAgent } from './client-certificate.js';
 import type { Logger } from '../log.js';
@@ -193,7 +194,8 @@ export class TunnelEndpoint {
       actor: `agent:${cluster.id}`,
       clusterId: cluster.id,
       sourceIp: connection.remoteAddress,
-      details: { connectionId: id, serial: certificate.serial, userAgent: request.headers['user-agent'] ?? null },
+      // The agent chose this header: escaped and bounded like its HELLO (agent-metadata.ts).
+      details: { connectionId: id, serial: certificate.serial, userAgent: printable((request.headers['user-agent'] ?? '').slice(0, 256)) || null },
     });
     if (ws.readyState !== ws.OPEN) return;
     return this.#o.handler.open({ socket: ws, cluster, certificate, request, connectionId: id, log });

@@ -22,6 +22,11 @@ export interface TunnelConnection {
 export interface TunnelRegistryOptions {
   /** Our software string in the handshake, e.g. `hawser/0.1.0`. */
   software: string;
+  /**
+   * Called once the agent's handshake is in, before its session is used: a
+   * returned refusal closes the tunnel with that WebSocket code and reason.
+   */
+  admit?(context: TunnelContext, peer: PeerInfo): Promise<{ code: number; reason: string } | undefined>;
   /** Called once the agent's handshake is in, with what it said about itself. */
   onReady?(context: TunnelContext, peer: PeerInfo): void | Promise<void>;
   /** Hint sent with a drain's go-away: come back after this many ms. Default 1000. */
@@ -140,6 +145,12 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
     session.on('stream', (stream: { destroy(err?: Error): void }) => stream.destroy(new Error('agents may not open streams')));
     session.ready.then(
       async (peer) => {
+        const refusal = await this.#opts.admit?.(context, peer);
+        if (refusal) {
+          closeAs = refusal;
+          session.destroy(new Error(refusal.reason));
+          return;
+        }
         const connection = this.#byId.get(connectionId);
         if (!connection) return void session.destroy(new Error('tunnel closed during the handshake'));
         for (const older of this.list(cluster.id)) {

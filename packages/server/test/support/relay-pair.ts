@@ -80,7 +80,7 @@ export async function startRelayPair(cleanup: (() => unknown)[], opts: RelayPair
     authenticate: async (authorization) => {
       const who = operators[authorization?.replace(/^Bearer /, '') ?? ''];
       if (!who) throw new Error('unknown token');
-      return { ...who, via: 'api-token' };
+      return { ...who, via: 'api-token', credentialId: `api-token:${who.username}` };
     },
     findCluster: async (name) => (name === cluster.name ? cluster : undefined),
     tunnels: { session: (id) => (id === cluster.id ? server : undefined) },
