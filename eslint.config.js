@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '.hawser/**', 'coverage/**'] },
+  { ignores: ['**/dist/**', 'dist-pack/**', '**/node_modules/**', '.hawser/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
