@@ -3,6 +3,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
 import type { KubeAccess } from './config.js';
 import { AgentError, AgentErrorCodes } from './errors.js';
+import { readKubeconfig } from './kubeconfig.js';
 
 const SERVICEACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** How often a projected token file is checked for rotation (client-go uses a minute). */
@@ -20,7 +21,7 @@ export class KubeTarget {
   readonly namespace: string | undefined;
   readonly #token: (() => string | undefined) | undefined;
 
-  private constructor(url: URL, tls: { ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string }, token?: () => string | undefined, namespace?: string) {
+  private constructor(url: URL, tls: { ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string; servername?: string }, token?: () => string | undefined, namespace?: string) {
     this.url = url;
     this.#token = token;
     this.namespace = namespace;
@@ -37,7 +38,7 @@ export class KubeTarget {
 
   static async load(access: KubeAccess): Promise<KubeTarget> {
     try {
-      return access.kind === 'in-cluster' ? KubeTarget.#inCluster(access.root) : await KubeTarget.#fromKubeconfig(access.path, access.context);
+      return access.kind === 'in-cluster' ? KubeTarget.#inCluster(access.root) : KubeTarget.#fromKubeconfig(access.path, access.context);
     } catch (err) {
       if (err instanceof AgentError) throw err;
       throw new AgentError(AgentErrorCodes.CONFIG_INVALID, `cannot load Kubernetes credentials: ${(err as Error).message}`, { cause: err });
@@ -59,24 +60,18 @@ export class KubeTarget {
     return new KubeTarget(url, { ca: readFileSync(join(dir, 'ca.crt')) }, tokenFile(join(dir, 'token')), namespace);
   }
 
-  static async #fromKubeconfig(path: string, context?: string): Promise<KubeTarget> {
-    // Loaded only outside a pod: the client library is large, and an agent
-    // in a pod (the case that counts for memory) never needs it.
-    const { KubeConfig } = await import('@kubernetes/client-node');
-    const kc = new KubeConfig();
-    kc.loadFromFile(path);
-    if (context) kc.setCurrentContext(context);
-    const cluster = kc.getCurrentCluster();
-    const user = kc.getCurrentUser();
-    if (!cluster) throw new Error(`${path}: the current context names no cluster`);
-    const read = (data?: string, file?: string) => (data ? Buffer.from(data, 'base64') : file ? readFileSync(file) : undefined);
+  static #fromKubeconfig(path: string, context?: string): KubeTarget {
+    // A small reader of our own (kubeconfig.ts): the agent in a pod never
+    // reads a kubeconfig, and the bundle must not carry a client library for it.
+    const kc = readKubeconfig(path, context);
     const tls = {
-      ...(read(cluster.caData, cluster.caFile) ? { ca: read(cluster.caData, cluster.caFile)! } : {}),
-      ...(read(user?.certData, user?.certFile) ? { cert: read(user?.certData, user?.certFile)! } : {}),
-      ...(read(user?.keyData, user?.keyFile) ? { key: read(user?.keyData, user?.keyFile)! } : {}),
+      ...(kc.ca ? { ca: kc.ca } : {}),
+      ...(kc.cert ? { cert: kc.cert } : {}),
+      ...(kc.key ? { key: kc.key } : {}),
+      ...(kc.serverName ? { servername: kc.serverName } : {}),
     };
-    const token = user?.token;
-    return new KubeTarget(new URL(cluster.server), tls, token ? () => token : undefined);
+    const token = kc.token;
+    return new KubeTarget(kc.server, tls, token ? () => token : undefined);
   }
 }
 
