@@ -3,7 +3,6 @@ import { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
 import type { KubeAccess } from './config.js';
 import { AgentError, AgentErrorCodes } from './errors.js';
-import { readKubeconfig } from './kubeconfig.js';
 
 const SERVICEACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** How often a projected token file is checked for rotation (client-go uses a minute). */
@@ -38,7 +37,7 @@ export class KubeTarget {
 
   static async load(access: KubeAccess): Promise<KubeTarget> {
     try {
-      return access.kind === 'in-cluster' ? KubeTarget.#inCluster(access.root) : KubeTarget.#fromKubeconfig(access.path, access.context);
+      return access.kind === 'in-cluster' ? KubeTarget.#inCluster(access.root) : await KubeTarget.#fromKubeconfig(access.path, access.context);
     } catch (err) {
       if (err instanceof AgentError) throw err;
       throw new AgentError(AgentErrorCodes.CONFIG_INVALID, `cannot load Kubernetes credentials: ${(err as Error).message}`, { cause: err });
@@ -60,9 +59,10 @@ export class KubeTarget {
     return new KubeTarget(url, { ca: readFileSync(join(dir, 'ca.crt')) }, tokenFile(join(dir, 'token')), namespace);
   }
 
-  static #fromKubeconfig(path: string, context?: string): KubeTarget {
-    // A small reader of our own (kubeconfig.ts): the agent in a pod never
-    // reads a kubeconfig, and the bundle must not carry a client library for it.
+  static async #fromKubeconfig(path: string, context?: string): Promise<KubeTarget> {
+    // A small reader of our own (kubeconfig.ts), loaded only here: an agent
+    // in a pod never reads a kubeconfig, so it never sets up the YAML parser.
+    const { readKubeconfig } = await import('./kubeconfig.js');
     const kc = readKubeconfig(path, context);
     const tls = {
       ...(kc.ca ? { ca: kc.ca } : {}),
