@@ -44,11 +44,19 @@ function rssKiB(pid: number): number {
   return Number(m[1]);
 }
 
-const variants = [
+const allVariants: { name: string; cli: string; env: Record<string, string> }[] = [
   { name: 'dist', cli: AGENT_CLI, env: {} },
   { name: 'bundle', cli: bundle, env: {} },
   { name: 'bundle+v8', cli: bundle, env: { NODE_OPTIONS: AGENT_NODE_OPTIONS } },
-] as const;
+];
+// --variant NAME (repeatable) picks some; --env 'K=V|K2=V2' (repeatable) adds a
+// bundle run with that environment (NODE_OPTIONS, MALLOC_ARENA_MAX, ...).
+const picked = process.argv.flatMap((a, i) => (a === '--variant' ? [process.argv[i + 1]!] : []));
+const extra = process.argv.flatMap((a, i) => (a === '--env' ? [process.argv[i + 1]!] : []));
+const variants = [
+  ...allVariants.filter((v) => picked.length === 0 || picked.includes(v.name)),
+  ...extra.map((e, i) => ({ name: `bundle+env${i + 1}`, cli: bundle, env: Object.fromEntries(e.split('|').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) })),
+];
 
 async function main(): Promise<void> {
   if (!existsSync(bundle)) {
@@ -59,7 +67,7 @@ async function main(): Promise<void> {
   const cp = new ControlPlane(join(dir, 'cp'));
   const state = await cp.start(log);
   const cleanup: (() => Promise<unknown>)[] = [() => cp.stop(), () => rm(dir, { recursive: true, force: true })];
-  const results: { variant: string; nodeOptions: string; medianMiB: number; maxMiB: number; samples: number }[] = [];
+  const results: { variant: string; env: string; medianMiB: number; maxMiB: number; samples: number }[] = [];
   try {
     useCluster({ kubeconfig: state.kubeconfig, server: state.apiServerUrl, ca: await readFile(state.pki.ca, 'utf8'), external: false, version: state.version });
     const server = await startServer();
@@ -82,7 +90,7 @@ async function main(): Promise<void> {
         }
         samples.sort((a, b) => a - b);
         const mib = (k: number) => Math.round((k / 1024) * 10) / 10;
-        const r = { variant: v.name, nodeOptions: v.env.NODE_OPTIONS ?? '', medianMiB: mib(samples[samples.length >> 1]!), maxMiB: mib(samples[samples.length - 1]!), samples: samples.length };
+        const r = { variant: v.name, env: Object.entries(v.env).map(([k, val]) => `${k}=${val}`).join(' '), medianMiB: mib(samples[samples.length >> 1]!), maxMiB: mib(samples[samples.length - 1]!), samples: samples.length };
         results.push(r);
         log(`${r.variant}: median ${r.medianMiB} MiB, max ${r.maxMiB} MiB over ${r.samples} s idle`);
       } finally {
@@ -96,9 +104,9 @@ async function main(): Promise<void> {
   const lines = [
     `# Agent idle RSS (${new Date().toISOString()}, node ${process.version}, ${idleSeconds} s after ${settleSeconds} s idle)`,
     '',
-    '| variant | NODE_OPTIONS | median VmRSS | max VmRSS |',
+    '| variant | environment | median VmRSS | max VmRSS |',
     '| --- | --- | --- | --- |',
-    ...results.map((r) => `| ${r.variant} | ${r.nodeOptions || '-'} | ${r.medianMiB} MiB | ${r.maxMiB} MiB |`),
+    ...results.map((r) => `| ${r.variant} | ${r.env || '-'} | ${r.medianMiB} MiB | ${r.maxMiB} MiB |`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync(join(root, 'bench/results'), { recursive: true });
