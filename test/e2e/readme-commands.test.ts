@@ -147,6 +147,17 @@ describe('the commands the README, the demo and `hawser cluster add` print', () 
     }, 120_000);
   });
 
+  it('links hawser and hawser-agent at npm ci time: their bin entries are committed files, not build output', async () => {
+    for (const pkg of ['packages/server', 'packages/agent']) {
+      const { bin } = JSON.parse(readFileSync(join(root, pkg, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+      for (const [name, target] of Object.entries(bin)) {
+        expect(target, name).not.toMatch(/(^|\/)dist\//);
+        const tracked = await runCommand('git', ['ls-files', '--error-unmatch', join(pkg, target)], { cwd: root });
+        expect(tracked.code, `${name} -> ${pkg}/${target} is not in git`).toBe(0);
+      }
+    }
+  });
+
   describe('in README.md', () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
     const lines = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
