@@ -88,7 +88,7 @@ const packageBoundaries = [
 ];
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '.hawser/**', 'coverage/**'] },
+  { ignores: ['**/dist/**', 'dist-pack/**', '**/node_modules/**', '.hawser/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

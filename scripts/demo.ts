@@ -16,6 +16,7 @@ import { ControlPlane, freePorts } from '../test/controlplane/control-plane.js';
 import { addCluster, deployAgent, eventually, agentReadiness, startServer, type TestAgent, type TestServer } from '../test/support/hawser.js';
 import { adminCore, applyYaml } from '../test/support/kube.js';
 import { useCluster } from '../test/support/test-cluster.js';
+import { demoCommands, formatCommand, type DemoCommand } from './demo-commands.js';
 
 const root = resolve('.hawser/demo');
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -115,25 +116,21 @@ stringData: { password: not-for-tier-read }
     const written = await server.cli(['kubeconfig', 'demo', '--token', demoToken, '--output', kubeconfig]);
     if (written.code !== 0) throw new Error(written.stderr);
 
-    const kc = relative(process.cwd(), kubeconfig);
-    const data = relative(process.cwd(), server.dataDir);
+    const commands = demoCommands({ kubeconfig: relative(process.cwd(), kubeconfig), dataDir: relative(process.cwd(), server.dataDir), publicUrl: server.publicUrl });
+    const width = Math.max(...[...commands.browse, ...commands.refused].map((c) => c.line.length));
+    const block = (list: DemoCommand[]) => list.map((c) => formatCommand(c, width)).join('\n');
     say(`
 Hawser is running. The cluster "demo" is reachable only through the tunnel its
 agent dialled out; you are user hawser:demo in tier read (the cluster binds
 that tier to the built-in view role).
 
-  npm run -s kubectl -- --kubeconfig ${kc} get pods -A
-  npm run -s kubectl -- --kubeconfig ${kc} get deployments,configmaps -n demo-apps
-  npm run -s kubectl -- --kubeconfig ${kc} get configmaps -n demo-apps -w        (and change one with the admin kubeconfig)
-  npm run -s kubectl -- --kubeconfig ${kc} auth can-i --list -n demo-apps
+${block(commands.browse)}
 
 Refused, and why:
-  npm run -s kubectl -- --kubeconfig ${kc} create configmap x -n demo-apps     (the agent is read-only)
-  npm run -s kubectl -- --kubeconfig ${kc} get secret db-password -n demo-apps  (the cluster's RBAC: view cannot read Secrets)
+${block(commands.refused)}
 
 What happened, from Hawser's side:
-  npx hawser audit --data-dir ${data} --server ${server.publicUrl}
-  npx hawser cluster list --data-dir ${data} --server ${server.publicUrl}
+${block(commands.hawser)}
 
 The cluster's admin kubeconfig (direct, for comparison): ${relative(process.cwd(), state.kubeconfig)}
 Press Ctrl-C to stop everything.`);

@@ -1,58 +1,127 @@
 /**
- * npm run pack:agent | npm run pack:server
+ * npm run pack:agent | pack:server | pack:charts
  *
- * Produces the deployable bundle the container image copies:
- * dist-pack/<name>/ with the built packages and their production
- * dependencies in node_modules, and bin/<name>. Nothing else is needed at
- * run time but Node (the images use Node 24).
+ * The deployable artifacts, all under dist-pack/ (gitignored):
+ *
+ * - agent: dist-pack/hawser-agent/bin/hawser-agent, ONE file bundled by
+ *   esbuild from the built packages and their production dependencies
+ *   (versions pinned by package-lock.json), plus a package.json holding only
+ *   `type` and `version`. Nothing else is needed at run time but Node.
+ * - server: dist-pack/hawser/ with the built workspace packages and their
+ *   production dependencies installed by `npm ci --omit=dev` from the
+ *   repository's package-lock.json (so the image runs exactly the locked
+ *   versions), and bin/hawser.
+ * - charts: dist-pack/charts/hawser-agent-<version>.tgz and
+ *   hawser-server-<version>.tgz, packaged by the built helm.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-const bundles = {
-  agent: { name: 'hawser-agent', packages: ['@hawser/contract', '@hawser/https-json', '@hawser/protocol', '@hawser/agent'], main: '@hawser/agent/dist/cli.js' },
-  server: { name: 'hawser', packages: ['@hawser/contract', '@hawser/https-json', '@hawser/protocol', '@hawser/server'], main: '@hawser/server/dist/cli.js' },
-} as const;
+const root = resolve(import.meta.dirname, '..');
+const which = process.argv[2];
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const size = (path: string) => execFileSync('du', ['-sh', path], { encoding: 'utf8' }).split('\t')[0];
+const readJson = <T>(path: string) => JSON.parse(readFileSync(path, 'utf8')) as T;
 
-const which = process.argv[2] as keyof typeof bundles | undefined;
-if (!which || !(which in bundles)) {
-  process.stderr.write('usage: tsx scripts/pack.ts agent|server\n');
-  process.exit(2);
-}
-const bundle = bundles[which];
-const root = resolve('.');
-const out = join(root, 'dist-pack', bundle.name);
-const tarballs = mkdtempSync(join(tmpdir(), 'hawser-pack-'));
-const npm = (args: string[], cwd: string) => execFileSync('npm', args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-
-try {
-  npm(['pack', '--silent', '--pack-destination', tarballs, ...bundle.packages.flatMap((p) => ['--workspace', p])], root);
-  const files = readdirSync(tarballs);
-  const dependencies: Record<string, string> = {};
-  for (const pkg of bundle.packages) {
-    const file = files.find((f) => f === `${pkg.replace('@', '').replace('/', '-')}-${versionOf(pkg)}.tgz`);
-    if (!file) throw new Error(`npm pack made no tarball for ${pkg} (got ${files.join(', ')})`);
-    dependencies[pkg] = `file:${join(tarballs, file)}`;
+function requireBuilt(pkg: string): void {
+  if (!existsSync(join(root, 'packages', pkg, 'dist/cli.js')) && pkg !== 'protocol') {
+    throw new Error(`packages/${pkg}/dist is missing: run \`npm run build\` first (npm run pack:* does)`);
   }
+}
+
+async function packAgent(): Promise<void> {
+  requireBuilt('agent');
+  const { build } = await import('esbuild');
+  const out = join(root, 'dist-pack/hawser-agent');
   rmSync(out, { recursive: true, force: true });
   mkdirSync(join(out, 'bin'), { recursive: true });
-  writeFileSync(join(out, 'package.json'), JSON.stringify({ name: `${bundle.name}-bundle`, private: true, dependencies }, null, 2));
-  // Production dependencies only, copied (not linked), no install scripts.
-  npm(['install', '--omit=dev', '--install-links', '--ignore-scripts', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error'], out);
-  // The bundle's package.json names tarballs in a temp dir; the image needs none of it.
-  writeFileSync(join(out, 'package.json'), JSON.stringify({ name: `${bundle.name}-bundle`, private: true }, null, 2));
-  const bin = join(out, 'bin', bundle.name);
-  // A dynamic import works whether Node reads this file as CommonJS or ESM.
-  writeFileSync(bin, `#!/usr/bin/env node\nimport('../node_modules/${bundle.main}');\n`);
+  const version = readJson<{ version: string }>(join(root, 'packages/agent/package.json')).version;
+  // agent.ts reads its version from `../package.json` next to its module:
+  // the bundle sits in bin/, so this file is that package.json. `type:
+  // module` also makes Node load the extension-less bin as ESM.
+  writeFileSync(join(out, 'package.json'), `${JSON.stringify({ name: 'hawser-agent', version, type: 'module', private: true }, null, 2)}\n`);
+  const bin = join(out, 'bin/hawser-agent');
+  const result = await build({
+    entryPoints: [join(root, 'packages/agent/dist/cli.js')],
+    outfile: bin,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    // Whitespace and syntax only: names stay, so stack traces stay readable.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    keepNames: true,
+    legalComments: 'linked',
+    metafile: true,
+    // ws loads these native speed-ups only if installed; the agent runs without them.
+    external: ['bufferutil', 'utf-8-validate'],
+    // The CommonJS dependencies (pino, ws, node-forge) call require() for Node
+    // built-ins. (esbuild keeps the entry's #! line above this.)
+    banner: { js: "import { createRequire as __hawserRequire } from 'node:module';\nconst require = __hawserRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
   chmodSync(bin, 0o755);
-  const size = execFileSync('du', ['-sh', out], { encoding: 'utf8' }).split('\t')[0];
-  process.stdout.write(`${out} (${size})\n`);
-} finally {
-  rmSync(tarballs, { recursive: true, force: true });
+  const inputs = Object.keys(result.metafile.inputs);
+  const forbidden = inputs.filter((i) => i.includes('@kubernetes/client-node'));
+  if (forbidden.length > 0) throw new Error(`the agent bundle pulled in @kubernetes/client-node: ${forbidden[0]}`);
+  // What went in, for `npx esbuild --analyze`-style questions; not part of the image.
+  writeFileSync(`${out}.meta.json`, JSON.stringify(result.metafile));
+  say(`${bin} (${(statSync(bin).size / 1024).toFixed(0)} KiB, ${inputs.length} modules; whole folder ${size(out)})`);
 }
 
-function versionOf(pkg: string): string {
-  return (JSON.parse(execFileSync('npm', ['pkg', 'get', 'version', '--workspace', pkg], { cwd: root, encoding: 'utf8' })) as Record<string, string>)[pkg]!;
+function packServer(): void {
+  requireBuilt('server');
+  const out = join(root, 'dist-pack/hawser');
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(join(out, 'bin'), { recursive: true });
+  const pkg = readJson<{ workspaces: string[]; engines?: unknown; name: string; license?: string }>(join(root, 'package.json'));
+  // The root manifest (no scripts, no dev tools needed), the lockfile, and
+  // each workspace's manifest, bin shims and build output: `npm ci` then
+  // installs exactly the locked production dependencies.
+  writeFileSync(join(out, 'package.json'), `${JSON.stringify({ ...readJson<object>(join(root, 'package.json')), scripts: {} }, null, 2)}\n`);
+  cpSync(join(root, 'package-lock.json'), join(out, 'package-lock.json'));
+  for (const ws of pkg.workspaces) {
+    const dir = join(out, ws);
+    mkdirSync(dir, { recursive: true });
+    cpSync(join(root, ws, 'package.json'), join(dir, 'package.json'));
+    for (const sub of ['bin', 'dist']) {
+      if (existsSync(join(root, ws, sub))) {
+        cpSync(join(root, ws, sub), join(dir, sub), { recursive: true, filter: (src) => !src.endsWith('.tsbuildinfo') && !src.endsWith('.map') });
+      }
+    }
+  }
+  execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: out, stdio: ['ignore', 'inherit', 'inherit'] });
+  const bin = join(out, 'bin/hawser');
+  // A dynamic import works whether Node reads this file as CommonJS or ESM.
+  writeFileSync(bin, `#!/usr/bin/env node\nimport('../packages/server/dist/cli.js');\n`);
+  chmodSync(bin, 0o755);
+  say(`${out} (${size(out)})`);
+}
+
+async function packCharts(): Promise<void> {
+  const helm = process.env.HAWSER_HELM ?? (await import('../test/controlplane/binaries.js')).binary('helm');
+  const out = join(root, 'dist-pack/charts');
+  mkdirSync(out, { recursive: true });
+  for (const chart of readdirSync(join(root, 'charts'))) {
+    if (!existsSync(join(root, 'charts', chart, 'Chart.yaml'))) continue;
+    const text = execFileSync(await helm, ['package', join(root, 'charts', chart), '--destination', out], { encoding: 'utf8' });
+    say(text.trim().replace(/^Successfully packaged chart and saved it to: /, ''));
+  }
+}
+
+switch (which) {
+  case 'agent':
+    await packAgent();
+    break;
+  case 'server':
+    packServer();
+    break;
+  case 'charts':
+    await packCharts();
+    break;
+  default:
+    process.stderr.write('usage: tsx scripts/pack.ts agent|server|charts\n');
+    process.exit(2);
 }

@@ -20,7 +20,7 @@ export class KubeTarget {
   readonly namespace: string | undefined;
   readonly #token: (() => string | undefined) | undefined;
 
-  private constructor(url: URL, tls: { ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string }, token?: () => string | undefined, namespace?: string) {
+  private constructor(url: URL, tls: { ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string; servername?: string }, token?: () => string | undefined, namespace?: string) {
     this.url = url;
     this.#token = token;
     this.namespace = namespace;
@@ -60,23 +60,18 @@ export class KubeTarget {
   }
 
   static async #fromKubeconfig(path: string, context?: string): Promise<KubeTarget> {
-    // Loaded only outside a pod: the client library is large, and an agent
-    // in a pod (the case that counts for memory) never needs it.
-    const { KubeConfig } = await import('@kubernetes/client-node');
-    const kc = new KubeConfig();
-    kc.loadFromFile(path);
-    if (context) kc.setCurrentContext(context);
-    const cluster = kc.getCurrentCluster();
-    const user = kc.getCurrentUser();
-    if (!cluster) throw new Error(`${path}: the current context names no cluster`);
-    const read = (data?: string, file?: string) => (data ? Buffer.from(data, 'base64') : file ? readFileSync(file) : undefined);
+    // A small reader of our own (kubeconfig.ts), loaded only here: an agent
+    // in a pod never reads a kubeconfig, so it never sets up the YAML parser.
+    const { readKubeconfig } = await import('./kubeconfig.js');
+    const kc = readKubeconfig(path, context);
     const tls = {
-      ...(read(cluster.caData, cluster.caFile) ? { ca: read(cluster.caData, cluster.caFile)! } : {}),
-      ...(read(user?.certData, user?.certFile) ? { cert: read(user?.certData, user?.certFile)! } : {}),
-      ...(read(user?.keyData, user?.keyFile) ? { key: read(user?.keyData, user?.keyFile)! } : {}),
+      ...(kc.ca ? { ca: kc.ca } : {}),
+      ...(kc.cert ? { cert: kc.cert } : {}),
+      ...(kc.key ? { key: kc.key } : {}),
+      ...(kc.serverName ? { servername: kc.serverName } : {}),
     };
-    const token = user?.token;
-    return new KubeTarget(new URL(cluster.server), tls, token ? () => token : undefined);
+    const token = kc.token;
+    return new KubeTarget(kc.server, tls, token ? () => token : undefined);
   }
 }
 

@@ -4,6 +4,7 @@ import type { AuthorizationConfig } from './auth/authorization.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
 import type { OidcConfig } from './auth/oidc-authenticator.js';
 import { resolveAuthorization, resolveOidc, type OperatorConfigInput } from './auth/operator-config.js';
+import { defaultAgentChart, resolveAgentChart } from './registration/install-commands.js';
 
 /** A host and port to listen on. Port 0 picks a free port (tests). */
 export interface ListenAddress {
@@ -48,6 +49,12 @@ export interface ServerConfig {
   readonly authorization: AuthorizationConfig;
   /** OIDC verification of operator tokens; unset: Hawser API tokens only. */
   readonly oidc: OidcConfig | undefined;
+  /**
+   * The agent chart the printed `helm install` line names: an oci://
+   * reference, an https:// .tgz, or a local chart directory or .tgz (made
+   * absolute). Default: this checkout's charts/hawser-agent, if any.
+   */
+  readonly agentChart: string | undefined;
 }
 
 /** What callers pass: every field optional, durations as `1h`-style strings or ms. */
@@ -63,6 +70,7 @@ export interface ServerConfigInput extends OperatorConfigInput {
   certificateTtl?: string | number;
   certificateBackdate?: string | number;
   logLevel?: string;
+  agentChart?: string;
 }
 
 /** The one defaults object. */
@@ -139,6 +147,13 @@ function databaseUrl(value: unknown): string | undefined {
   return text;
 }
 
+function agentChart(value: unknown): string | undefined {
+  if (value === undefined) return defaultAgentChart();
+  const resolved = resolveAgentChart(nonEmptyString('agentChart', value));
+  if ('error' in resolved) invalid('agentChart', resolved.error, value);
+  return resolved.chart;
+}
+
 /** Host name of a URL without IPv6 brackets. */
 export function urlHost(url: string): string {
   return new URL(url).hostname.replace(/^\[|\]$/g, '');
@@ -151,7 +166,7 @@ export function urlHost(url: string): string {
 export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
   const known = new Set<string>([
     'dataDir', 'databaseUrl', 'listen', 'agentListen', 'publicUrl', 'agentUrl', 'serverNames',
-    'tokenTtl', 'certificateTtl', 'certificateBackdate', 'logLevel',
+    'tokenTtl', 'certificateTtl', 'certificateBackdate', 'logLevel', 'agentChart',
     'authorizationMode', 'impersonationPrefix', 'tierGroups', 'oidc',
   ]);
   for (const key of Object.keys(input)) {
@@ -188,6 +203,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     logLevel: logLevel as LogLevel,
     authorization: resolveAuthorization(input),
     oidc: resolveOidc(input.oidc),
+    agentChart: agentChart(input.agentChart),
   };
   return Object.freeze(config);
 }

@@ -148,6 +148,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         certificateTtlMs: config.certificateTtlMs,
         certificateBackdateMs: config.certificateBackdateMs,
         agentUrl: () => urls.agentUrl,
+        agentChart: config.agentChart,
       });
       // The chain includes the CA so an agent on first contact can find it by
       // the hash its bootstrap token pins (as kubeadm's discovery does).

@@ -40,7 +40,7 @@ describe('admin API', () => {
     expect(res.body.cluster).toMatchObject({ name: 'prod-eu', labels: { env: 'prod' }, status: 'never', registration: 'active' });
     const { token, helm, kubectl, expiresAt } = res.body.bootstrap;
     expect(Math.abs(new Date(expiresAt).getTime() - (Date.now() + 30 * 60_000))).toBeLessThan(5000);
-    expect(helm).toMatch(/^helm install hawser-agent hawser-agent --namespace hawser-system --create-namespace /);
+    expect(helm).toMatch(/^helm install hawser-agent \/\S+\/charts\/hawser-agent --namespace hawser-system --create-namespace /);
     expect(helm).toContain(`server.url='${h.agentUrl}'`);
     expect(helm).toContain(`server.caHash='${h.server.context.ca.caHash}'`);
     expect(helm).toContain(`bootstrap.token='${token}'`);

@@ -22,6 +22,10 @@ Options:
   --token-ttl DUR          bootstrap token lifetime (default ${DEFAULTS.tokenTtl})
   --certificate-ttl DUR    agent certificate lifetime (default ${DEFAULTS.certificateTtl})
   --log-level LEVEL        fatal|error|warn|info|debug|trace|silent (default ${DEFAULTS.logLevel})
+  --agent-chart REF        chart the printed helm install line names (env HAWSER_AGENT_CHART):
+                           oci://REGISTRY/PATH/hawser-agent, https://…/hawser-agent-V.tgz, or a
+                           local chart directory or .tgz (made absolute); default: this
+                           checkout's charts/hawser-agent
 
 Operators (see docs/operations.md):
   --authz-mode MODE        tier (default) | raw | shared (env HAWSER_AUTHZ_MODE)
@@ -47,6 +51,7 @@ const OPTIONS = {
   'token-ttl': { type: 'string' },
   'certificate-ttl': { type: 'string' },
   'log-level': { type: 'string' },
+  'agent-chart': { type: 'string' },
   'authz-mode': { type: 'string' },
   'impersonation-prefix': { type: 'string' },
   tier: { type: 'string', multiple: true },
@@ -91,6 +96,7 @@ export async function serverCommand(args: readonly string[], io: CliIo): Promise
   set('tokenTtl', values['token-ttl']);
   set('certificateTtl', values['certificate-ttl']);
   set('logLevel', values['log-level']);
+  set('agentChart', values['agent-chart'] ?? env.HAWSER_AGENT_CHART);
   set('authorizationMode', values['authz-mode'] ?? env.HAWSER_AUTHZ_MODE);
   set('impersonationPrefix', values['impersonation-prefix'] ?? env.HAWSER_IMPERSONATION_PREFIX);
   const tiers = values.tier ?? [];

@@ -54,6 +54,8 @@ export interface RegistrarOptions {
   certificateBackdateMs: number;
   /** The agent URL, known only once the agent listener is bound. */
   agentUrl: () => string;
+  /** Chart the printed helm line names (config.agentChart). */
+  agentChart?: string | undefined;
 }
 
 function optionalString(body: Record<string, unknown>, field: string, max = 256): string | undefined {
@@ -130,7 +132,7 @@ export class Registrar {
       token,
       jti: claims.jti,
       expiresAt,
-      install: installCommands({ serverUrl: agentUrl, caHash: claims.cah, token }),
+      install: installCommands({ serverUrl: agentUrl, caHash: claims.cah, token, ...(this.#o.agentChart ? { chart: this.#o.agentChart } : {}) }),
     };
   }
 
