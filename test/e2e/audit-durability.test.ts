@@ -6,6 +6,9 @@ import { addCluster, agentReadiness, deployAgent, eventually, startServer, type 
 import { createNamespace, uniqueName } from '../support/kube.js';
 import { testCluster } from '../support/test-cluster.js';
 
+/** What the restart records for a request whose outcome the journal never got (relay-audit.ts). */
+const UNKNOWN_OUTCOME = 'unknown (server stopped)';
+
 /**
  * Issue 15: a kill -9 of the server lost the audit rows of the last
  * requests it had answered (they waited in a 200 ms batch). Now a request's
@@ -41,6 +44,8 @@ describe.skipIf(testCluster().external)('audit durability across kill -9', () =>
     });
   }
 
+  const CLIENTS = 8;
+
   it('every relayed request that got a response has an audit record after kill -9 and restart, and the restart records the gap', async () => {
     const created = await server.cli(['token', 'create', '--user', 'loader', '--group', 'idp-read', '-o', 'json']);
     expect(created.code).toBe(0);
@@ -51,7 +56,7 @@ describe.skipIf(testCluster().external)('audit durability across kill -9', () =>
     let stop = false;
     // Eight clients in a loop, each request naming a ConfigMap of its own
     // (404 from the API server is an answer like any other).
-    const loops = Array.from({ length: 8 }, async () => {
+    const loops = Array.from({ length: CLIENTS }, async () => {
       while (!stop) {
         const name = `probe-${n++}`;
         try {
@@ -74,8 +79,14 @@ describe.skipIf(testCluster().external)('audit durability across kill -9', () =>
     const recorded = new Map(events.map((e) => [e.details.name, e]));
     const missing = [...answered].filter((name) => !recorded.has(name));
     expect(missing).toEqual([]);
-    // Answered ones carry their real outcome, not "unknown".
-    for (const name of answered) expect(recorded.get(name)!.details.status).toBe(404);
+    // Answered ones carry their real outcome, except at most one per client:
+    // a request's outcome is journaled without waiting (only its start is
+    // made durable before it is relayed), and each client's next start is
+    // committed after its previous outcome, so only each client's last
+    // answer can still be in flight when the process dies. Those say so.
+    const unknown = [...answered].filter((name) => recorded.get(name)!.details.status !== 404);
+    for (const name of unknown) expect(recorded.get(name)!.reason).toBe(UNKNOWN_OUTCOME);
+    expect(unknown.length).toBeLessThanOrEqual(CLIENTS);
 
     const gap = await server.cli(['audit', '--type', 'audit.gap', '--since', '1h', '-o', 'json']);
     const gaps = (JSON.parse(gap.stdout) as { events: { details: { unfinished: number; ended: number } }[] }).events;
