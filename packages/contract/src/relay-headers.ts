@@ -1,7 +1,7 @@
 /**
  * Headers of a relayed request that the server and the agent must read
- * alike: the ones the server uses to tell the agent who is asking, and the
- * ones neither end ever forwards.
+ * alike: the ones the server uses to tell the agent who is asking. The
+ * ones neither end ever forwards are stream-head.ts's HOP_BY_HOP.
  */
 
 /** Set by the server on every relayed request; the agent reads them and never forwards them. */
@@ -16,21 +16,3 @@ export const HAWSER_HEADER_PREFIX = 'x-hawser-';
 
 /** The impersonated extra the cluster's audit log shows, matching Hawser's own audit event. */
 export const REQUEST_ID_EXTRA = 'hawser.dev/request-id';
-
-/**
- * Hop-by-hop headers (RFC 9110 7.6.1, plus the proxy ones of RFC 7230) and
- * `host`, which each hop sets for itself. Neither end forwards them, in
- * either direction.
- */
-export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-]);
