@@ -37,7 +37,7 @@ async function packAgent(): Promise<void> {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(join(out, 'bin'), { recursive: true });
   const version = readJson<{ version: string }>(join(root, 'packages/agent/package.json')).version;
-  // agent.ts reads its version from `../package.json` next to its module:
+  // agent-version.ts reads the version from `../package.json` next to its module:
   // the bundle sits in bin/, so this file is that package.json. `type:
   // module` also makes Node load the extension-less bin as ESM.
   writeFileSync(join(out, 'package.json'), `${JSON.stringify({ name: 'hawser-agent', version, type: 'module', private: true }, null, 2)}\n`);

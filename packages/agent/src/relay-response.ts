@@ -1,11 +1,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { AgentErrorCodes, type AgentErrorCode } from './errors.js';
-import { kubeStatus } from '@hawser/contract';
-import { HOP_BY_HOP, encodeResponseHead, type HeaderPair } from '@hawser/contract';
-
-/** The header every Hawser refusal carries, so clients and tests need not parse bodies. */
-export const ERROR_CODE_HEADER = 'x-hawser-error';
+import { ERROR_CODE_HEADER, HOP_BY_HOP, encodeResponseHead, kubeStatus, type HeaderPair } from '@hawser/contract';
 
 /** Wire code for stream resets the agent sends (application range, >= 0x1000). */
 export const RelayResetCode = {

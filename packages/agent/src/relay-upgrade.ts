@@ -1,15 +1,12 @@
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
-import type { TunnelStream } from '@hawser/protocol';
+import { splice, type TunnelStream } from '@hawser/protocol';
 import { AgentErrorCodes } from './errors.js';
 import type { Logger } from './log.js';
 import type { RelayTarget } from './relay-target.js';
 import { endWithStatus, writeUpstreamHead } from './relay-response.js';
 import type { RequestHead } from '@hawser/contract';
-
-/** How long what the operator sent last may take to reach the API server after the stream closed. */
-const UPGRADE_FLUSH_MS = 5_000;
 
 /**
  * exec, attach, port-forward: the head asks for an upgrade. The agent makes
@@ -38,23 +35,10 @@ export function relayUpgrade(opts: { stream: TunnelStream; head: RequestHead; he
     upgraded = true;
     if (stream.destroyed || !writeUpstreamHead(stream, up, true)) return void upSocket.destroy();
     if (upHead.length) stream.write(upHead);
-    upSocket.pipe(stream);
-    stream.pipe(upSocket);
+    // The stream faces the operator: when it closes, what they sent last
+    // gets the splice's flush deadline to reach the API server.
+    splice(stream, upSocket);
     stream.resume();
-    // Ends travel (pipe() ends the other side after what is queued, so the
-    // exit status the API server writes last still reaches kubectl); only
-    // an abrupt close on one side destroys the other.
-    upSocket.on('error', () => stream.destroy());
-    upSocket.on('close', () => {
-      if (!upSocket.readableEnded) stream.destroy();
-    });
-    stream.on('close', () => {
-      // The stream is fully closed: nothing more can reach the operator.
-      // Let what they sent last reach the API server, then close.
-      if (!stream.readableEnded || upSocket.writableFinished) return void upSocket.destroy();
-      upSocket.once('finish', () => upSocket.destroy());
-      setTimeout(() => upSocket.destroy(), UPGRADE_FLUSH_MS).unref();
-    });
   });
   // No upgrade: the API server refused (403, 404, 400); pass it through.
   upstream.on('response', (up: IncomingMessage) => {

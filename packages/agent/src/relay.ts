@@ -7,10 +7,7 @@ import type { Logger } from './log.js';
 import type { Identity, Policy, PolicyDecision } from './policy.js';
 import { RelayResetCode, endWithStatus, writeUpstreamHead } from './relay-response.js';
 import { relayUpgrade } from './relay-upgrade.js';
-import { classifyRequest, decodeRequestHead, isForwardableRequestHeader, type RequestHead } from '@hawser/contract';
-
-/** The extra the cluster's audit log shows, matching Hawser's own audit event. */
-export const REQUEST_ID_EXTRA = 'hawser.dev/request-id';
+import { REQUEST_ID_EXTRA, classifyRequest, decodeRequestHead, isForwardableRequestHeader, type RequestHead } from '@hawser/contract';
 
 /** Methods whose body the head declares as unknown get chunked framing explicitly: Node would not add it for DELETE. */
 const BODYLESS_BY_DEFAULT = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);

@@ -18,7 +18,7 @@ export {
 export type { AuthorizationMode, Tier } from './impersonation.js';
 export { kubeStatus } from './kube-status.js';
 export { REDACT_PATHS } from './redaction.js';
-export { HAWSER_HEADER_PREFIX, HOP_BY_HOP_HEADERS, IdentityHeaders, REQUEST_ID_EXTRA } from './relay-headers.js';
+export { HAWSER_HEADER_PREFIX, REQUEST_ID_EXTRA } from './relay-headers.js';
 export { classifyRequest, parseRequestInfo, MAX_TARGET_BYTES } from './request-info.js';
 export type { Classification, RequestInfo } from './request-info.js';
 export { SPKI_HASH_PATTERN, spkiHash } from './spki-hash.js';

@@ -1,36 +1,12 @@
 /**
- * Headers of a relayed request that the server and the agent must read
- * alike: the ones the server uses to tell the agent who is asking, and the
- * ones neither end ever forwards.
+ * Names around a relayed request that the server and the agent must read
+ * alike. The identity travels in the request head (stream-head.ts), never
+ * in a header; the header sets neither end forwards are stream-head.ts's
+ * HOP_BY_HOP and isForwardableRequestHeader.
  */
-
-/** Set by the server on every relayed request; the agent reads them and never forwards them. */
-export const IdentityHeaders = {
-  USER: 'x-hawser-user',
-  GROUP: 'x-hawser-group',
-  REQUEST_ID: 'x-hawser-request-id',
-} as const;
 
 /** Every header name under this prefix is Hawser's own and is stripped from what callers send. */
 export const HAWSER_HEADER_PREFIX = 'x-hawser-';
 
 /** The impersonated extra the cluster's audit log shows, matching Hawser's own audit event. */
 export const REQUEST_ID_EXTRA = 'hawser.dev/request-id';
-
-/**
- * Hop-by-hop headers (RFC 9110 7.6.1, plus the proxy ones of RFC 7230) and
- * `host`, which each hop sets for itself. Neither end forwards them, in
- * either direction.
- */
-export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-]);

@@ -20,3 +20,5 @@ export { Backoff } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { Reconnector } from './reconnector.js';
 export type { ReconnectorOptions } from './reconnector.js';
+export { splice, SPLICE_FLUSH_MS } from './splice.js';
+export type { SpliceOptions } from './splice.js';

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Session } from '@hawser/protocol';
+import { splice, type Session } from '@hawser/protocol';
 import { ErrorCodes } from '../errors.js';
 import { sendKubeStatus, writeKubeStatus, type Refusal } from './kube-status.js';
 import { admit } from './relay-admission.js';
@@ -10,9 +10,6 @@ import type { ClusterRelayOptions, RelayAuditEvent } from './relay-options.js';
 
 export type { ClusterRelayOptions, RelayAuditEvent, TunnelDirectory } from './relay-options.js';
 
-
-/** How long an upgraded session may take to flush toward the agent after its client left. */
-const UPGRADE_FLUSH_MS = 5_000;
 
 /**
  * The operator side of the relay: `https://SERVER/clusters/NAME/<kube API path>`.
@@ -185,25 +182,15 @@ export class ClusterRelay {
         if (rest.length) socket.write(rest);
         bytes += rest.length;
         stream.on('data', (d: Buffer) => (bytes += d.length));
-        stream.pipe(socket);
         if (upgraded) {
           if (early.length) stream.write(early);
-          socket.pipe(stream);
+          // Both ways with the flush-then-destroy rule the agent uses too.
+          splice(socket, stream);
+        } else {
+          stream.pipe(socket);
+          socket.on('error', () => stream.destroy());
+          socket.on('close', () => stream.destroy());
         }
-        // pipe() carries clean ends both ways after what is queued (the exec
-        // exit status is among the last bytes); only an abrupt close on one
-        // side destroys the other.
-        socket.on('error', () => stream.destroy());
-        socket.on('close', () => {
-          // The client is gone. Bytes it sent last may still be queued toward
-          // the agent: let them leave, then close the stream.
-          if (!upgraded || !socket.readableEnded || stream.writableFinished) return void stream.destroy();
-          const flush = setTimeout(() => stream.destroy(), UPGRADE_FLUSH_MS);
-          stream.once('finish', () => {
-            clearTimeout(flush);
-            stream.destroy();
-          });
-        });
         stream.resume();
       },
       (err, malformed) => {
