@@ -51,7 +51,7 @@ export class ClusterRelay {
       res.destroy();
     });
     if (untrack) res.once('close', untrack);
-    if (res.destroyed) {
+    if (res.destroyed || req.socket.destroyed) {
       // The client left (or half-closed) while we authenticated.
       stream.destroy();
       this.#finish(event, 499, 0, started, 'client closed the connection before the request was relayed');
@@ -128,12 +128,18 @@ export class ClusterRelay {
     );
     // The client went away: reset the stream so the agent aborts upstream,
     // and record the request (once) as the client left it.
-    res.on('close', () => {
+    const gone = (): void => {
       clearTimeout(timer);
       if (res.writableFinished) return;
       stream.destroy();
       this.#finish(event, res.headersSent ? res.statusCode : 499, bytes, started, 'client closed the connection before the response ended');
-    });
+    };
+    res.on('close', gone);
+    // Node never emits 'close' on the response to a pipelined request still
+    // queued behind another when the connection goes: watch the connection too.
+    const socket = req.socket;
+    socket.once('close', gone);
+    res.once('close', () => socket.off('close', gone));
     // The body, exactly as Node de-framed it, is all the stream carries.
     req.pipe(stream);
   }
