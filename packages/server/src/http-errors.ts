@@ -1,10 +1,22 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { isDiscoveryPath, kubeStatus, warningHeader } from '@hawser/contract';
 import { ErrorCodes, HawserServerError } from './errors.js';
 import type { Logger } from './log.js';
 
 /** JSON body of every error response. */
 export interface ErrorBody {
   error: { code: string; message: string; requestId: string };
+}
+
+/**
+ * An error body that is at once a Kubernetes `Status` (kubectl pointed at a
+ * wrong path prints the sentence, with a reason client libraries match on)
+ * and Hawser's `{ error: { code, message } }` (what admin clients and agents
+ * read); unknown fields are ignored by both.
+ */
+export function errorBody(status: number, code: string, message: string, requestId: string): ErrorBody & Record<string, unknown> {
+  const kube = JSON.parse(kubeStatus(status, message, { causes: [{ reason: code, message }] })) as Record<string, unknown>;
+  return { ...kube, error: { code, message, requestId } };
 }
 
 /**
@@ -31,13 +43,12 @@ export function installErrorHandler(app: FastifyInstance, log: Logger): void {
       code = ErrorCodes.INTERNAL;
       message = 'internal error';
     }
-    const body: ErrorBody = { error: { code, message, requestId: String(request.id) } };
-    void reply.status(status).send(body);
+    void reply.status(status).header('content-type', 'application/json').send(errorBody(status, code, message, String(request.id)));
   });
   app.setNotFoundHandler((request, reply) => {
-    const body: ErrorBody = {
-      error: { code: ErrorCodes.ROUTE_NOT_FOUND, message: `no route ${request.method} ${request.url}`, requestId: String(request.id) },
-    };
-    void reply.status(404).send(body);
+    const message = `Hawser has no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}; Kubernetes API paths go under /clusters/NAME/`;
+    // kubectl pointed here does discovery first and prints only warnings of it.
+    if (isDiscoveryPath(request.url, true)) void reply.header('warning', warningHeader(message));
+    void reply.status(404).header('content-type', 'application/json').send(errorBody(404, ErrorCodes.ROUTE_NOT_FOUND, message, String(request.id)));
   });
 }
