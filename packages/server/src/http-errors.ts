@@ -25,7 +25,11 @@ export function errorBody(status: number, code: string, message: string, request
  * HSR_ERR_REQUEST_INVALID; anything else is logged and answered with a bare
  * "internal error" so no internals reach a caller.
  */
-export function installErrorHandler(app: FastifyInstance, log: Logger): void {
+export function installErrorHandler(app: FastifyInstance, log: Logger, opts: { kubeStatus?: boolean } = {}): void {
+  // The operator listener answers kubectl and client libraries too (a wrong
+  // --server, a path outside /clusters/NAME); the agent listener only agents.
+  const shape = (status: number, code: string, message: string, requestId: string): ErrorBody =>
+    opts.kubeStatus ? errorBody(status, code, message, requestId) : { error: { code, message, requestId } };
   app.setErrorHandler((err: FastifyError, request, reply) => {
     let status: number;
     let code: string;
@@ -43,12 +47,14 @@ export function installErrorHandler(app: FastifyInstance, log: Logger): void {
       code = ErrorCodes.INTERNAL;
       message = 'internal error';
     }
-    void reply.status(status).header('content-type', 'application/json').send(errorBody(status, code, message, String(request.id)));
+    void reply.status(status).header('content-type', 'application/json').send(shape(status, code, message, String(request.id)));
   });
   app.setNotFoundHandler((request, reply) => {
-    const message = `Hawser has no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}; Kubernetes API paths go under /clusters/NAME/`;
+    const message = opts.kubeStatus
+      ? `Hawser has no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}; Kubernetes API paths go under /clusters/NAME/`
+      : `no route ${request.method} ${request.url}`;
     // kubectl pointed here does discovery first and prints only warnings of it.
-    if (isDiscoveryPath(request.url, true)) void reply.header('warning', warningHeader(message));
-    void reply.status(404).header('content-type', 'application/json').send(errorBody(404, ErrorCodes.ROUTE_NOT_FOUND, message, String(request.id)));
+    if (opts.kubeStatus && isDiscoveryPath(request.url, true)) void reply.header('warning', warningHeader(message));
+    void reply.status(404).header('content-type', 'application/json').send(shape(404, ErrorCodes.ROUTE_NOT_FOUND, message, String(request.id)));
   });
 }
