@@ -23,6 +23,10 @@ const readVerbs = ['get', 'list', 'watch'];
 const writeVerbs = ['create', 'update', 'patch', 'delete', 'deletecollection'];
 const tierGroups = ['read', 'triage', 'write', 'maintain', 'admin'].map((t) => `hawser:tier:${t}`);
 const base = { 'server.url': 'https://hawser.example.com:8444' };
+/** The API server's public health endpoints, readable through the agent as directly (`kubectl get --raw /readyz`). */
+const healthURLs = ['/healthz', '/healthz/*', '/livez', '/livez/*', '/readyz', '/readyz/*'];
+const healthRows = healthURLs.map((u) => `[${u}] [] [impersonate-on:user-info:get]`);
+
 /** `kubectl auth can-i` / `whoami` through the agent: creates that change nothing. */
 const selfReviewRules = [
   { apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['impersonate-on:user-info:create'] },
@@ -142,6 +146,7 @@ describe('the hawser-agent chart, rendered', () => {
           { apiGroups: ['*'], resources: ['*'], verbs: ceiling.map((v) => `impersonate-on:user-info:${v}`) },
           ...selfReviewRules,
           { nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/version', '/openapi', '/openapi/*'], verbs: ['impersonate-on:user-info:get'] },
+          { nonResourceURLs: healthURLs, verbs: ['impersonate-on:user-info:get'] },
         ]);
         // Never the legacy verb next to the constrained ones: it would lift the ceiling.
         expect(impersonationVerbs, label).not.toContain('impersonate');
@@ -412,6 +417,7 @@ subjects: [{ kind: ServiceAccount, name: ${reference}, namespace: ${ns.name} }]`
           '[/openapi/*] [] [impersonate-on:user-info:get]',
           '[/openapi] [] [impersonate-on:user-info:get]',
           '[/version] [] [impersonate-on:user-info:get]',
+          ...healthRows,
           ...tierGroups.map((g) => `groups.authentication.k8s.io [] [${g}] [impersonate:user-info]`),
           'users.authentication.k8s.io [] [] [impersonate:user-info]',
         ].sort(),
@@ -468,7 +474,7 @@ describe('the hawser-agent chart on the real API server, per mode', () => {
   let refRows: string[];
   let removeRef: (() => Promise<void>) | undefined;
   const cleanups: (() => Promise<void>)[] = [];
-  const discoveryRows = ['/api/*', '/api', '/apis/*', '/apis', '/openapi/*', '/openapi', '/version'].map((u) => `[${u}] [] [impersonate-on:user-info:get]`);
+  const discoveryRows = [...['/api/*', '/api', '/apis/*', '/apis', '/openapi/*', '/openapi', '/version'].map((u) => `[${u}] [] [impersonate-on:user-info:get]`), ...healthRows];
 
   beforeAll(async () => {
     ns = await createNamespace();

@@ -233,6 +233,16 @@ ${bindings}`,
       expect(extra.json().message).toContain('cannot impersonate:user-info resource "userextras/hawser.dev/scopes"');
     });
 
+    it('lets the public health endpoints run as the impersonated user, and no other non-resource path', async () => {
+      for (const path of ['/healthz', '/livez', '/readyz', '/readyz?verbose']) {
+        const res = await kubeRequest(path, { token, headers: { 'Impersonate-User': boss } });
+        expect(res.status, path).toBe(200);
+      }
+      const metrics = await kubeRequest('/metrics', { token, headers: { 'Impersonate-User': boss } });
+      expect(metrics.status).toBe(403);
+      expect(metrics.json().message).toContain('cannot impersonate-on:user-info:get path "/metrics"');
+    });
+
     it('lets discovery and /version run as the impersonated user', async () => {
       for (const path of ['/api', '/apis', '/api/v1', '/apis/apps/v1', '/version']) {
         const res = await kubeRequest(path, { token, headers: { 'Impersonate-User': boss } });

@@ -116,13 +116,14 @@ describe('operators reach clusters through Hawser', () => {
     expect(res.json).toMatchObject({ kind: 'Status', reason: 'Forbidden', message: expect.stringContaining('no group that maps to a Hawser tier') });
   });
 
-  it('gives an operator who sends their own Impersonate-User: system:admin nothing more', async () => {
+  it('gives an operator who sends their own Impersonate-User: system:admin nothing: a 400 naming who they are', async () => {
     const res = await relay(clusters['read-write'], `/api/v1/namespaces/${ns.name}/secrets/db`, {
       token: tokens.read,
       headers: { 'Impersonate-User': 'system:admin', 'Impersonate-Group': 'system:masters' },
     });
-    expect(res.status).toBe(403);
-    expect(res.json.message).toContain('User "hawser:user-read" cannot get resource "secrets"');
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ kind: 'Status', reason: 'BadRequest' });
+    expect(res.json.message).toContain('this request would have run as "hawser:user-read"');
   });
 
   it('answers unknown clusters with 404 and bad tokens with 401, as Status objects', async () => {

@@ -135,10 +135,16 @@ describe('request smuggling through the relay', () => {
   });
 
   it('identity and credential headers on the outer request change nothing', async () => {
-    const extra = 'X-Hawser-User: hawser:alice\r\nX-Hawser-Group: hawser:tier:admin\r\nImpersonate-User: hawser:alice\r\nImpersonate-Group: system:masters\r\nX-Remote-User: admin\r\nX-Remote-Group: system:masters\r\n';
+    const extra = 'X-Hawser-User: hawser:alice\r\nX-Hawser-Group: hawser:tier:admin\r\nX-Remote-User: admin\r\nX-Remote-Group: system:masters\r\n';
     const responses = await rawExchange(port, review(tokens.mallory, extra), { ca, count: 1, timeoutMs: 10_000 });
     expect(responses[0]!.status).toBe(201);
     expectOnlyMallory(responses);
+    // Client impersonation is refused outright (400), naming who would have run.
+    const impersonating = 'Impersonate-User: hawser:alice\r\nImpersonate-Group: system:masters\r\n';
+    const [refused] = await rawExchange(port, review(tokens.mallory, impersonating), { ca, count: 1, timeoutMs: 10_000 });
+    expect(refused!.status).toBe(400);
+    expect(refused!.headers['x-hawser-error']).toBe('HSR_ERR_RELAY_IMPERSONATION_REFUSED');
+    expect(JSON.parse(refused!.body)).toMatchObject({ kind: 'Status', reason: 'BadRequest', message: expect.stringContaining('would have run as "hawser:mallory"') });
   });
 
   it('pipelined requests of two operators on one connection each get their own identity, in order', async () => {

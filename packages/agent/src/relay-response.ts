@@ -2,6 +2,10 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { AgentErrorCodes, type AgentErrorCode } from './errors.js';
 import { ERROR_CODE_HEADER, HOP_BY_HOP, encodeResponseHead, kubeStatus, type HeaderPair } from '@hawser/contract';
+import { describeOwnRefusal, readOwnRefusal } from './own-refusal.js';
+
+/** The most of a 403 body the agent reads to see whose rights it names; a Status is far smaller. */
+const FORBIDDEN_BODY_LIMIT = 64 * 1024;
 
 /** Wire code for stream resets the agent sends (application range, >= 0x1000). */
 export const RelayResetCode = {
@@ -64,6 +68,62 @@ export function endWithStatus(stream: Duplex, code: number, errorCode: AgentErro
     }),
   );
   stream.end(body);
+}
+
+/**
+ * The API server's response onto the stream. A 403: when its JSON Status names the agent's own
+ * ServiceAccount and an impersonation verb (own-refusal.ts), it is answered
+ * in the operator's terms, still 403, with a Hawser code; any other 403
+ * goes on byte for byte.
+ */
+export function relayResponse(stream: Duplex, up: IncomingMessage): void {
+  const type = String(up.headers['content-type'] ?? '');
+  if (up.statusCode !== 403 || !/^application\/json\b/i.test(type) || up.headers['content-encoding'] !== undefined) {
+    if (!writeUpstreamHead(stream, up)) return void up.destroy();
+    up.pipe(stream);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const passOn = (): void => {
+    up.removeListener('data', onData);
+    up.removeListener('end', onEnd);
+    if (!writeUpstreamHead(stream, up)) return void up.destroy();
+    for (const c of chunks) stream.write(c);
+    up.pipe(stream);
+    up.resume();
+  };
+  const onData = (chunk: Buffer): void => {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > FORBIDDEN_BODY_LIMIT) {
+      up.pause();
+      passOn();
+    }
+  };
+  const onEnd = (): void => {
+    if (stream.destroyed) return;
+    const text = Buffer.concat(chunks).toString('utf8');
+    let status: { kind?: unknown; message?: unknown; details?: Record<string, unknown> } | undefined;
+    try {
+      status = JSON.parse(text) as typeof status;
+    } catch {
+      status = undefined;
+    }
+    const own = status?.kind === 'Status' && typeof status.message === 'string' ? readOwnRefusal(status.message) : undefined;
+    if (!own) {
+      if (!writeUpstreamHead(stream, up)) return;
+      stream.end(Buffer.concat(chunks));
+      return;
+    }
+    const details = status!.details ?? {};
+    endWithStatus(stream, 403, AgentErrorCodes.AGENT_RBAC_DENIED, describeOwnRefusal(own), {
+      ...details,
+      causes: [{ reason: 'APIServerMessage', message: status!.message }, ...((details.causes as unknown[] | undefined) ?? [])],
+    });
+  };
+  up.on('data', onData);
+  up.on('end', onEnd);
 }
 
 /** A status text from the API server, cut to what a head may carry. */

@@ -5,7 +5,7 @@ import { AgentErrorCodes } from './errors.js';
 import type { RelayTarget } from './relay-target.js';
 import type { Logger } from './log.js';
 import type { Identity, Policy, PolicyDecision } from './policy.js';
-import { RelayResetCode, endWithStatus, writeUpstreamHead } from './relay-response.js';
+import { RelayResetCode, endWithStatus, relayResponse } from './relay-response.js';
 import { relayUpgrade } from './relay-upgrade.js';
 import { REQUEST_ID_EXTRA, classifyRequest, decodeRequestHead, isForwardableRequestHeader, type RequestHead } from '@hawser/contract';
 
@@ -125,8 +125,7 @@ export class Relay {
     let answered = false;
     upstream.on('response', (up: IncomingMessage) => {
       answered = true;
-      if (!writeUpstreamHead(stream, up)) return void up.destroy();
-      up.pipe(stream);
+      relayResponse(stream, up);
       up.on('error', () => stream.reset(RelayResetCode.UPSTREAM_FAILED, 'the API server failed mid-response'));
     });
     upstream.on('error', (err) => {

@@ -16,7 +16,7 @@ export {
   tierGroup,
 } from './impersonation.js';
 export type { AuthorizationMode, Tier } from './impersonation.js';
-export { kubeStatus } from './kube-status.js';
+export { isDiscoveryPath, kubeStatus, warningHeader } from './kube-status.js';
 export { REDACT_PATHS } from './redaction.js';
 export { HAWSER_HEADER_PREFIX, REQUEST_ID_EXTRA } from './relay-headers.js';
 export { classifyRequest, parseRequestInfo, MAX_TARGET_BYTES } from './request-info.js';

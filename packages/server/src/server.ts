@@ -225,7 +225,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       }) as unknown as FastifyInstance;
       apps = [operator, agent];
       const httpLog = componentLogger(root, 'http');
-      installErrorHandler(operator, httpLog);
+      installErrorHandler(operator, httpLog, { kubeStatus: true });
       installErrorHandler(agent, httpLog);
       for (const app of apps) app.get('/healthz', async () => ({ status: 'ok' }));
       operator.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));

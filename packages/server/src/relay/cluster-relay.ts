@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { splice, type Session } from '@hawser/protocol';
 import { ErrorCodes } from '../errors.js';
-import { sendKubeStatus, writeKubeStatus, type Refusal } from './kube-status.js';
+import { kubeStatus, sendKubeStatus, writeKubeStatus, type Refusal } from './kube-status.js';
 import { admit } from './relay-admission.js';
 import { awaitResponseHead, rawHead, responseHeaders } from './relay-exchange.js';
 import { RELAY_PREFIX } from './relay-route.js';
@@ -113,8 +113,18 @@ export class ClusterRelay {
           // The tunnel went away or the agent reset mid-body. A watch ends
           // cleanly, so informers re-list; any other body is cut so the
           // client sees it incomplete.
-          if (info.verb === 'watch') res.end();
-          else res.destroy();
+          if (info.verb === 'watch') {
+            // A JSON watch says why in-stream (kubectl prints it; informers
+            // re-list on an ERROR event); a protobuf watch just ends.
+            if (isJson(head.headers)) {
+              try {
+                res.write(watchError(cluster.name, session.isClosed));
+              } catch {
+                // The client is gone too; nothing left to tell it.
+              }
+            }
+            res.end();
+          } else res.destroy();
           this.#finish(event, head.status, bytes, started, 'tunnel lost mid-response');
         });
       },
@@ -243,3 +253,15 @@ function failureBefore(name: string, session: Session, err: Error, malformed: bo
   return agentFailed(`the agent of cluster "${name}" did not answer the request: ${err.message}`);
 }
 
+
+/** Whether the agent's response is JSON (res.getHeader cannot tell: writeHead with an object keeps no header map). */
+function isJson(headers: readonly (readonly [string, string])[]): boolean {
+  return headers.some(([name, value]) => name.toLowerCase() === 'content-type' && /^application\/json\b/i.test(value));
+}
+
+/** One watch ERROR event (a JSON line) whose object is a Status saying why the watch ends. */
+export function watchError(name: string, tunnelLost: boolean): string {
+  const message = tunnelLost ? `the tunnel to cluster "${name}" was lost; the watch ended` : `the agent of cluster "${name}" reset the watch stream; the watch ended`;
+  const object = JSON.parse(kubeStatus(503, message, { name, causes: [{ reason: ErrorCodes.RELAY_TUNNEL_LOST, message }] })) as unknown;
+  return `${JSON.stringify({ type: 'ERROR', object })}\n`;
+}

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
-import { ERROR_CODE_HEADER, kubeStatus } from '@hawser/contract';
+import { ERROR_CODE_HEADER, kubeStatus, warningHeader } from '@hawser/contract';
 import type { ErrorCode } from '../errors.js';
 
 export { kubeStatus, ERROR_CODE_HEADER };
@@ -13,10 +13,24 @@ export interface Refusal {
   message: string;
   /** Extra response headers (Retry-After). */
   headers?: Record<string, string>;
+  /** The cluster the request named, when it named one (details.name). */
+  cluster?: string;
+  /**
+   * Also send the message as a `Warning` header: set for discovery
+   * requests, whose errors kubectl prints only as a generic sentence.
+   */
+  warn?: boolean;
+}
+
+function extraHeaders(refusal: Refusal): Record<string, string> {
+  return { ...refusal.headers, ...(refusal.warn ? { warning: warningHeader(refusal.message) } : {}) };
 }
 
 function body(refusal: Refusal): string {
-  return kubeStatus(refusal.status, refusal.message, { causes: [{ reason: refusal.code, message: refusal.message }] });
+  return kubeStatus(refusal.status, refusal.message, {
+    ...(refusal.cluster ? { name: refusal.cluster } : {}),
+    causes: [{ reason: refusal.code, message: refusal.message }],
+  });
 }
 
 /** Answers with a Kubernetes Status object, so kubectl prints one clear sentence. */
@@ -30,7 +44,7 @@ export function sendKubeStatus(res: ServerResponse, refusal: Refusal): void {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
     [ERROR_CODE_HEADER]: refusal.code,
-    ...refusal.headers,
+    ...extraHeaders(refusal),
   });
   res.end(text);
 }
@@ -45,7 +59,7 @@ export function writeKubeStatus(socket: Duplex, refusal: Refusal): void {
     `content-length: ${Buffer.byteLength(text)}`,
     `${ERROR_CODE_HEADER}: ${refusal.code}`,
     'connection: close',
-    ...Object.entries(refusal.headers ?? {}).map(([k, v]) => `${k}: ${v}`),
+    ...Object.entries(extraHeaders(refusal)).map(([k, v]) => `${k}: ${v}`),
   ];
   socket.end(`${lines.join('\r\n')}\r\n\r\n${text}`);
 }

@@ -5,6 +5,7 @@ import {
   StreamHeadError,
   classifyRequest,
   encodeRequestHead,
+  isDiscoveryPath,
   isForwardableRequestHeader,
   parseRequestInfo,
   type HeaderPair,
@@ -61,9 +62,10 @@ export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upg
     durationMs: 0,
     sourceIp: req.socket.remoteAddress,
   };
+  const discovery = isDiscoveryPath(route.target);
   const refuse = (status: number, code: Refusal['code'], message: string, headers?: Record<string, string>): Admission => ({
     ok: false,
-    refusal: { status, code, message, ...(headers ? { headers } : {}) },
+    refusal: { status, code, message, ...(route.ok ? { cluster: route.cluster } : {}), ...(headers ? { headers } : {}), ...(discovery ? { warn: true } : {}) },
     event,
   });
   const retryAfter = { 'retry-after': String(opts.retryAfterSeconds ?? 5) };
@@ -84,7 +86,7 @@ export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upg
   } catch (err) {
     opts.log.info({ requestId, reason: (err as Error).message }, 'relay: authentication failed');
     event.reason = (err as Error).message;
-    return refuse(401, ErrorCodes.UNAUTHORIZED, 'Unauthorized: present a valid OIDC ID token or Hawser API token as a bearer token');
+    return refuse(401, ErrorCodes.UNAUTHORIZED, 'Hawser did not accept the bearer token: present a valid OIDC ID token or Hawser API token');
   }
   event.user = identity.username;
   event.groups = identity.groups;
@@ -109,10 +111,22 @@ export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upg
   if (!authz.allowed) return refuse(403, ErrorCodes.RELAY_FORBIDDEN, `Hawser refused this request: ${authz.reason}`);
   event.tier = authz.tier;
 
+  const impersonation = impersonationHeaders(req);
+  if (impersonation.length) {
+    const as = authz.user ? `"${authz.user}"${authz.groups.length ? ` in groups ${authz.groups.join(', ')}` : ''}` : `the agent's own identity (tier ${authz.tier ?? 'shared'})`;
+    event.reason = `${ErrorCodes.RELAY_IMPERSONATION_REFUSED}: ${impersonation.join(', ')}`;
+    return refuse(400, ErrorCodes.RELAY_IMPERSONATION_REFUSED, `Hawser does not pass client impersonation (${impersonation.join(', ')}; kubectl --as/--as-group/--as-uid): this request would have run as ${as}`);
+  }
+
   const session = opts.tunnels.session(cluster.id);
   if (!session || session.isClosed || session.draining) {
     const seen = cluster.lastSeen ? `last seen ${cluster.lastSeen.toISOString()}` : 'never connected';
-    return refuse(503, ErrorCodes.CLUSTER_NOT_CONNECTED, `cluster "${route.cluster}" is not connected (${seen})`, retryAfter);
+    // Retry-After only when a reconnect is expected shortly: client-go
+    // retries such answers up to 10 times, which for a cluster that is not
+    // coming back hides this sentence behind a minute and a half of waiting.
+    const lost = opts.tunnels.lastLost?.(cluster.id);
+    const expected = session?.draining === true || (lost !== undefined && Date.now() - lost < (opts.reconnectWindowMs ?? 30_000));
+    return refuse(503, ErrorCodes.CLUSTER_NOT_CONNECTED, `cluster "${route.cluster}" is not connected (${seen})${expected ? '; its agent is expected to reconnect shortly' : ''}`, expected ? retryAfter : undefined);
   }
   // Never fall back to HTTP on streams: that is what let bodies smuggle identities.
   if (!session.peer?.capabilities.includes(REQUEST_HEAD_CAPABILITY)) {
@@ -165,4 +179,15 @@ export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upg
     event.reason = (err as Error).message;
     return refuse(503, ErrorCodes.TUNNEL_BUSY, `cluster "${route.cluster}" cannot take another request now (${(err as Error).message}); retry`, { 'retry-after': '1' });
   }
+}
+
+/** The client-impersonation headers kubectl --as/--as-group/--as-uid send, by name, in a fixed order. */
+function impersonationHeaders(req: IncomingMessage): string[] {
+  const names = Object.keys(req.headers);
+  const found: string[] = [];
+  for (const [name, shown] of [['impersonate-user', 'Impersonate-User'], ['impersonate-group', 'Impersonate-Group'], ['impersonate-uid', 'Impersonate-Uid']] as const) {
+    if (names.includes(name)) found.push(shown);
+  }
+  if (names.some((n) => n.startsWith('impersonate-extra-'))) found.push('Impersonate-Extra-*');
+  return found;
 }

@@ -6,6 +6,8 @@ import type { ClusterRecord } from '../store/store.js';
 /** Where live tunnels are found by cluster id. */
 export interface TunnelDirectory {
   session(clusterId: string): Session | undefined;
+  /** When the cluster's last tunnel session closed (ms since the epoch), if this process saw one. */
+  lastLost?(clusterId: string): number | undefined;
 }
 
 /** One relayed request, as the audit records it. */
@@ -45,6 +47,8 @@ export interface ClusterRelayOptions {
   /** Live requests by credential, so a revocation can end them (auth/operator-streams.ts). */
   streams?: { track(credentialId: string, end: (reason: string) => void): () => void };
   log: Logger;
+  /** How long after a tunnel was lost "not connected" still says retry (Retry-After). Default 30 s. */
+  reconnectWindowMs?: number;
   /** How long the agent may take to answer with response headers. Default 60 s. */
   responseTimeoutMs?: number;
   /** Retry-After for "not connected", seconds. Default 5. */

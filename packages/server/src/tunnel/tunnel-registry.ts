@@ -51,6 +51,8 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
   readonly #byId = new Map<string, TunnelConnection>();
   /** Sessions whose handshake completed, by connection id. */
   readonly #sessions = new Map<string, Session>();
+  /** When each cluster's last session closed: a reconnect is expected shortly after. */
+  readonly #lastLost = new Map<string, number>();
 
   constructor(opts: TunnelRegistryOptions = { software: 'hawser' }) {
     this.#opts = opts;
@@ -100,6 +102,11 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
   }
 
   /** The relay's view: the session of the cluster's newest tunnel whose handshake completed. */
+  /** When the cluster's last tunnel session closed (ms since the epoch), if one did. */
+  lastLost(clusterId: string): number | undefined {
+    return this.#lastLost.get(clusterId);
+  }
+
   session(clusterId: string): Session | undefined {
     let newest: TunnelConnection | undefined;
     for (const c of this.#byCluster.get(clusterId) ?? []) {
@@ -129,6 +136,9 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
     // close code (1001 drain, 4403 deregistered), whatever code the session
     // would close with; the agent decides how to retry from it.
     let closeAs: { code: number; reason: string } | undefined;
+    // Set once the session serves requests: only losing such a one means a reconnect is due.
+    let ready = false;
+    const clusterId = cluster.id;
     const transport = fromWebSocket(ws);
     const wrapped: Transport = {
       start: (handlers) => transport.start(handlers),
@@ -157,6 +167,7 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
           if (older !== connection) this.#sessions.get(older.id)?.destroy(new Error('superseded by a newer tunnel'));
         }
         this.#sessions.set(connectionId, session);
+        ready = true;
         log.info({ peer: peer.software, version: peer.version, metadata: peer.metadata }, 'tunnel session ready');
         await this.#opts.onReady?.(context, peer);
       },
@@ -165,6 +176,10 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
     void session.closed.then((err) => {
       // The tunnel is over for the relay; it is over for everyone else too.
       const connection = this.#byId.get(connectionId);
+      // A ready session that was lost (not one this server ended for good,
+      // such as a deregistration) is likely to come back within a heartbeat
+      // window: the relay answers "not connected" with Retry-After then.
+      if (ready && (closeAs === undefined || closeAs.code === 1001)) this.#lastLost.set(clusterId, Date.now());
       if (connection) this.remove(connection);
       log.info({ err: err?.message }, 'tunnel session closed');
     });
