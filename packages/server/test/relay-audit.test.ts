@@ -11,8 +11,8 @@ import { ClusterRelay, type RelayAuditEvent } from '../src/relay/cluster-relay.j
 import { HawserServerError } from '../src/errors.js';
 import { RelayAudit, UNKNOWN_OUTCOME } from '../src/audit/relay-audit.js';
 import { openStore } from '../src/store/open-store.js';
-import type { ClusterRecord } from '../src/store/store.js';
 import { tempDir } from './support/harness.js';
+import { cluster } from './support/relay-pair.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -88,20 +88,6 @@ describe('audit journal', () => {
     await journal.close({ clean: false });
   });
 });
-
-const cluster: ClusterRecord = {
-  id: 'c-1',
-  name: 'prod',
-  labels: {},
-  status: 'active',
-  createdAt: new Date(0),
-  deregisteredAt: null,
-  lastSeen: null,
-  agentVersion: null,
-  kubernetesVersion: null,
-  clusterUid: null,
-  certificateNotAfter: null,
-};
 
 async function relayWith(begin: (e: RelayAuditEvent) => Promise<void>): Promise<{ url: string; streams: TunnelStream[]; audit: RelayAuditEvent[]; server: Session }> {
   const [agentSide, serverSide] = createMemoryTransportPair();
