@@ -1,18 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import Fastify, { LogController } from 'fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { adminApi } from './admin/admin-api.js';
 import { ensureAdminToken } from './auth/admin-token.js';
 import { agentApi } from './registration/agent-api.js';
-import { AuditEventTypes, AuditLog } from './audit/audit.js';
-import { AuditJournal, JOURNAL_FILE } from './audit/audit-journal.js';
-import { admitAgent } from './tunnel/agent-admission.js';
+import { AuditLog } from './audit/audit.js';
+import { openRelayAudit, type OpenedRelayAudit } from './audit/relay-audit-opening.js';
+import { admitAgent, recordAgentInfo } from './tunnel/agent-admission.js';
 import { BootstrapTokens } from './registration/bootstrap-token.js';
 import type { CertificateAuthority } from './registration/certificate-authority.js';
 import { listenUrl, resolveConfig } from './config.js';
@@ -35,9 +33,8 @@ import { ClusterRelay } from './relay/cluster-relay.js';
 import { cachedClusterLookup } from './relay/cluster-lookup.js';
 import { operatorAuthenticator } from './auth/operator-authenticator.js';
 import { Metrics } from './audit/metrics.js';
-import { RelayAudit } from './audit/relay-audit.js';
 import { OperatorStreams, apiTokenCredential } from './auth/operator-streams.js';
-import { relayListener } from './relay/relay-listener.js';
+import { operatorServerFactory } from './relay/relay-listener.js';
 import { SERVER_VERSION } from './version.js';
 
 /** The running server's parts, for embedding and tests (`HawserServer.context`). */
@@ -79,9 +76,6 @@ export interface HawserServer {
   destroy(err?: Error): Promise<void>;
 }
 
-/** Idle keep-alive on the operator listener: fastify's default. */
-const OPERATOR_KEEP_ALIVE_MS = 72_000;
-
 function addressOf(app: FastifyInstance): AddressInfo {
   return app.server.address() as AddressInfo;
 }
@@ -97,9 +91,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let context: ServerContext | undefined;
   let apps: FastifyInstance[] = [];
   let endpoint: TunnelEndpoint | undefined;
-  let flushAudit: (() => Promise<void>) | undefined;
+  let relayAudit: OpenedRelayAudit | undefined;
   let lock: DataDirLock | undefined;
-  let journal: AuditJournal | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
@@ -128,12 +121,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       const tunnels = new TunnelRegistry({
         software: `hawser/${SERVER_VERSION}`,
         admit: (tunnel, peer) => admitAgent(tunnel, peer, store, audit),
-        onReady: async (tunnel, peer) => {
-          await store.updateAgentInfo(tunnel.cluster.id, {
-            agentVersion: peer.software.replace(/^hawser-agent\//, ''),
-            kubernetesVersion: peer.metadata.kubernetesVersion,
-          });
-        },
+        onReady: (tunnel, peer) => recordAgentInfo(tunnel, peer, store),
       });
       const tokens = new BootstrapTokens(secrets.tokenSigningKey, `urn:hawser:ca:${secrets.ca.caHash.slice(7, 39)}`);
       const urls = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
@@ -153,8 +141,10 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       // The chain includes the CA so an agent on first contact can find it by
       // the hash its bootstrap token pins (as kubeadm's discovery does).
       const tls = { key: secrets.serving.keyPem, cert: secrets.serving.certPem + secrets.ca.certPem, minVersion: 'TLSv1.2' as const };
+      // Typed as fastify's base logger so both apps are plain FastifyInstances.
+      const httpLogger: FastifyBaseLogger = componentLogger(root, 'http');
       const fastifyOptions = {
-        loggerInstance: componentLogger(root, 'http'),
+        loggerInstance: httpLogger,
         // Request lines are left to audit and route logs; fastify's own
         // per-request lines would double the volume for agent traffic.
         logController: new LogController({ disableRequestLogging: true }),
@@ -163,22 +153,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
 
       const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc });
       const relayLog = componentLogger(root, 'relay');
-      // The relay audit's write-ahead journal: first store what an earlier
-      // process left in it (a crash or kill -9), then start a fresh one.
-      const auditLog = componentLogger(root, 'audit');
-      const opened = await AuditJournal.open(join(config.dataDir, JOURNAL_FILE));
-      journal = opened.journal;
-      await RelayAudit.replay(store, opened.replay, auditLog, async (details) => {
-        await audit.record({
-          type: AuditEventTypes.AUDIT_GAP,
-          actor: 'server',
-          outcome: 'failure',
-          reason: 'the previous server stopped without a clean shutdown; audit records of its last requests may be missing or have an unknown outcome',
-          details,
-        });
-      });
-      journal.replayed();
-      const relayAudit = new RelayAudit(store, auditLog, journal);
+      relayAudit = await openRelayAudit({ store, dataDir: config.dataDir, audit, log: componentLogger(root, 'audit') });
       const metrics = new Metrics(() => tunnels.size);
       const streams = new OperatorStreams();
       const relay = new ClusterRelay({
@@ -187,42 +162,25 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         findCluster: cachedClusterLookup(store),
         tunnels,
         authorization: config.authorization,
-        begin: (event) => relayAudit.begin(event),
+        begin: (event) => relayAudit!.relayAudit.begin(event),
         audit: (event) => {
-          relayAudit.end(event);
+          relayAudit!.relayAudit.end(event);
           metrics.observe(event);
         },
         log: relayLog,
       });
-      flushAudit = async () => {
-        await relayAudit.flush();
-        await journal?.close({ clean: relayAudit.openCount === 0 });
-      };
-      // Relayed requests (/clusters/...) are answered before fastify: see
-      // relay-listener.ts. Everything else (admin API, health, metrics) is
-      // fastify's.
-      const relayed = relayListener(relay, relayLog);
-      // The operator server is built here only to put that fork in front;
-      // its timeouts are fastify's defaults.
-      const operator = Fastify({
-        ...fastifyOptions,
-        https: tls,
-        serverFactory: (handler) => {
-          const server = createHttpsServer(tls, (req, res) => {
-            if (ClusterRelay.matches(req.url)) relayed(req, res);
-            else handler(req, res);
-          });
-          server.keepAliveTimeout = OPERATOR_KEEP_ALIVE_MS;
-          return server;
-        },
-      }) as unknown as FastifyInstance;
+      // Both listeners are built from our own HTTPS servers (serverFactory):
+      // the operator one puts the relay in front of fastify (relay-listener.ts);
+      // the agent one asks every agent for a certificate but lets the
+      // handshake finish without one: /register has none yet; each other
+      // route checks.
+      const operator = Fastify({ ...fastifyOptions, serverFactory: operatorServerFactory(relay, tls, relayLog) });
+      const agentTls = { ...tls, ca: [...secrets.ca.bundle], requestCert: true, rejectUnauthorized: false };
       const agent = Fastify({
         ...fastifyOptions,
         bodyLimit: 64 * 1024,
-        // Ask every agent for a certificate but let the handshake finish
-        // without one: /register has none yet; each other route checks.
-        https: { ...tls, ca: [...secrets.ca.bundle], requestCert: true, rejectUnauthorized: false },
-      }) as unknown as FastifyInstance;
+        serverFactory: (handler): HttpServer => createHttpsServer(agentTls, handler),
+      });
       apps = [operator, agent];
       const httpLog = componentLogger(root, 'http');
       installErrorHandler(operator, httpLog, { kubeStatus: true });
@@ -254,7 +212,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         log: componentLogger(root, 'tunnel'),
         ...(options.tunnelCloseGraceMs !== undefined ? { closeGraceMs: options.tunnelCloseGraceMs } : {}),
       });
-      endpoint.attach(agent.server as unknown as HttpsServer);
+      endpoint.attach(agent.server);
 
       const ctx: ServerContext = {
         config,
@@ -273,13 +231,6 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         },
         adminTokenFile: secrets.adminTokenFile,
       };
-      (operator.server as unknown as HttpsServer).on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-        if (!ClusterRelay.matches(req.url)) return void socket.destroy();
-        relay.handleUpgrade(req, socket, head).catch((err: unknown) => {
-          log.error({ err }, 'relay upgrade failed');
-          socket.destroy();
-        });
-      });
       context = ctx;
 
       await operator.listen({ host: config.listen.host, port: config.listen.port });
@@ -303,7 +254,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       return { publicUrl: urls.publicUrl, agentUrl: urls.agentUrl };
     } catch (err) {
       await Promise.allSettled(apps.map((a) => a.close()));
-      await journal?.close({ clean: false }).catch(() => undefined);
+      await relayAudit?.destroy();
       await store.close().catch(() => undefined);
       lock.release();
       throw err;
@@ -339,7 +290,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await context?.tunnels.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY);
       await endpoint?.close();
       await Promise.allSettled(apps.map((a) => a.close()));
-      await flushAudit?.();
+      await relayAudit?.close();
       await context?.store.close();
       lock?.release();
       state = 'closed';
@@ -350,8 +301,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       state = 'closing';
       if (err) log.error({ err }, 'hawser server destroyed');
       endpoint?.terminateAll();
-      await journal?.close({ clean: false }).catch(() => undefined);
-      for (const app of apps) (app.server as unknown as HttpsServer).closeAllConnections();
+      await relayAudit?.destroy();
+      for (const app of apps) app.server.closeAllConnections();
       await Promise.allSettled(apps.map((a) => a.close()));
       await context?.store.close().catch(() => undefined);
       lock?.release();

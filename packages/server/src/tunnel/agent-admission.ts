@@ -64,3 +64,15 @@ export async function admitAgent(
   }
   return undefined;
 }
+
+/**
+ * Once a tunnel is ready: records what the agent said of itself (its
+ * version, its cluster's Kubernetes version) with the cluster, for
+ * `hawser cluster list` and the admin API.
+ */
+export async function recordAgentInfo(tunnel: TunnelContext, peer: PeerInfo, store: Store): Promise<void> {
+  await store.updateAgentInfo(tunnel.cluster.id, {
+    agentVersion: peer.software.replace(/^hawser-agent\//, ''),
+    kubernetesVersion: peer.metadata.kubernetesVersion,
+  });
+}
