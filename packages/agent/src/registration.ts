@@ -18,15 +18,16 @@ export interface AgentFacts {
  */
 export async function register(opts: {
   serverUrl: string;
-  token: string;
-  serverCA: string;
+  /** A bootstrap token, or (`--join kubernetes`) the projected ServiceAccount token and the cluster's name. */
+  credential: { token: string } | { serviceAccountToken: string; cluster: string };
+  serverCA: string | string[];
   proxy: ProxySettings;
   facts: AgentFacts;
 }): Promise<AgentState> {
   const { key, csr } = createKeyAndCsr('hawser-agent');
   const issued = await postJson<IssuedCertificate>(
     new URL(AgentPaths.REGISTER, opts.serverUrl),
-    { token: opts.token, csr, ...opts.facts },
+    { ...opts.credential, csr, ...opts.facts },
     { ca: opts.serverCA },
     opts.proxy,
   );

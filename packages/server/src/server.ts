@@ -25,6 +25,7 @@ import { installErrorHandler } from './http-errors.js';
 import { componentLogger, createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { Registrar } from './registration/registrar.js';
+import { CaRotation } from './registration/ca-rotation.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import { TunnelCloseCodes, TunnelCloseReasons } from '@hawser/contract';
@@ -133,9 +134,26 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
             agentVersion: peer.software.replace(/^hawser-agent\//, ''),
             kubernetesVersion: peer.metadata.kubernetesVersion,
           });
+          await rotation.onAgentReady(tunnel.cluster.id);
         },
       });
-      const tokens = new BootstrapTokens(secrets.tokenSigningKey, `urn:hawser:ca:${secrets.ca.caHash.slice(7, 39)}`);
+      const tokens = new BootstrapTokens(secrets.tokenSigningKey, secrets.tokenIssuer);
+      const rotation = new CaRotation({
+        ca: secrets.ca,
+        store,
+        tunnels,
+        audit,
+        log: componentLogger(root, 'ca'),
+        dataDir: config.dataDir,
+        serverNames: config.serverNames,
+        serving: secrets.serving,
+        // New handshakes get the new certificate and trust; live tunnels keep theirs.
+        applyTls: (serving) => {
+          const context = { ...tls, key: serving.keyPem, cert: serving.certPem + secrets.ca.servingCaPem };
+          (apps[0]?.server as unknown as HttpsServer | undefined)?.setSecureContext(context);
+          (apps[1]?.server as unknown as HttpsServer | undefined)?.setSecureContext({ ...context, ca: [...secrets.ca.bundle] });
+        },
+      });
       const urls = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
       const registrar = new Registrar({
         store,
@@ -149,10 +167,12 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         certificateBackdateMs: config.certificateBackdateMs,
         agentUrl: () => urls.agentUrl,
         agentChart: config.agentChart,
+        onIssued: (clusterId) =>
+          rotation.reconsider().catch((err: unknown) => log.error({ err, clusterId }, 'could not re-check the CA rotation')),
       });
       // The chain includes the CA so an agent on first contact can find it by
       // the hash its bootstrap token pins (as kubeadm's discovery does).
-      const tls = { key: secrets.serving.keyPem, cert: secrets.serving.certPem + secrets.ca.certPem, minVersion: 'TLSv1.2' as const };
+      const tls = { key: secrets.serving.keyPem, cert: secrets.serving.certPem + secrets.ca.servingCaPem, minVersion: 'TLSv1.2' as const };
       const fastifyOptions = {
         loggerInstance: componentLogger(root, 'http'),
         // Request lines are left to audit and route logs; fastify's own
@@ -226,7 +246,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       apps = [operator, agent];
       const httpLog = componentLogger(root, 'http');
       installErrorHandler(operator, httpLog, { kubeStatus: true });
-      installErrorHandler(agent, httpLog);
+      // Refusals on the agent listener are Kubernetes `Status` bodies too (with `error.code`, which agents read).
+      installErrorHandler(agent, httpLog, { kubeStatus: true });
       for (const app of apps) app.get('/healthz', async () => ({ status: 'ok' }));
       operator.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
 
@@ -237,7 +258,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         caBundle: secrets.ca.bundle,
       });
       await operator.register(
-        adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, onApiTokenRevoked: (id) => {
+        adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, caRotation: rotation, onApiTokenRevoked: (id) => {
             authenticateOperator.forget();
             const ended = streams.endAll(apiTokenCredential(id), 'API token revoked');
             if (ended) relayLog.info({ tokenId: id, ended }, 'ended the live requests of a revoked API token');
