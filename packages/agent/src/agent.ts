@@ -178,7 +178,7 @@ export class Agent {
     const attempt = (ca: string | string[]) =>
       register({
         serverUrl,
-        credential: credential.kind === 'bootstrap' ? { token: credential.token } : { serviceAccountToken: credential.token, cluster: credential.cluster },
+        ...(credential.kind === 'bootstrap' ? { token: credential.token } : { serviceAccount: { token: credential.token, cluster: credential.cluster } }),
         serverCA: ca,
         proxy: this.#config.proxy,
         facts: this.#facts,

@@ -18,8 +18,10 @@ export interface AgentFacts {
  */
 export async function register(opts: {
   serverUrl: string;
-  /** A bootstrap token, or (`--join kubernetes`) the projected ServiceAccount token and the cluster's name. */
-  credential: { token: string } | { serviceAccountToken: string; cluster: string };
+  /** The bootstrap token; or, to join with the ServiceAccount (`--join kubernetes`), `serviceAccount`. */
+  token?: string;
+  /** The projected ServiceAccount token and the cluster's name at the server. */
+  serviceAccount?: { token: string; cluster: string };
   serverCA: string | string[];
   proxy: ProxySettings;
   facts: AgentFacts;
@@ -27,7 +29,11 @@ export async function register(opts: {
   const { key, csr } = createKeyAndCsr('hawser-agent');
   const issued = await postJson<IssuedCertificate>(
     new URL(AgentPaths.REGISTER, opts.serverUrl),
-    { ...opts.credential, csr, ...opts.facts },
+    {
+      ...(opts.serviceAccount ? { serviceAccountToken: opts.serviceAccount.token, cluster: opts.serviceAccount.cluster } : { token: opts.token }),
+      csr,
+      ...opts.facts,
+    },
     { ca: opts.serverCA },
     opts.proxy,
   );

@@ -246,8 +246,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       apps = [operator, agent];
       const httpLog = componentLogger(root, 'http');
       installErrorHandler(operator, httpLog, { kubeStatus: true });
-      // Refusals on the agent listener are Kubernetes `Status` bodies too (with `error.code`, which agents read).
-      installErrorHandler(agent, httpLog, { kubeStatus: true });
+      installErrorHandler(agent, httpLog);
       for (const app of apps) app.get('/healthz', async () => ({ status: 'ok' }));
       operator.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
 

@@ -101,28 +101,22 @@ export class Registrar {
     const labels = validateLabels(input.labels);
     const join = input.join === undefined ? undefined : await clusterJoinInput(input.join, this.#o.agentUrl());
     const cluster = await this.#o.store.createCluster({ name, labels });
-    if (join) {
-      const record = { ...join, clusterId: cluster.id };
-      await this.#o.store.setClusterJoin(record);
-      await this.#o.audit.record({
-        type: AuditEventTypes.CLUSTER_ADDED,
-        actor: meta.actor,
-        clusterId: cluster.id,
-        requestId: meta.requestId,
-        sourceIp: meta.sourceIp,
-        details: { name, labels, join: 'kubernetes', issuer: join.issuer, subject: join.subject, audience: join.audience, staticKeys: join.jwks !== null },
-      });
-      const helm = joinInstallCommand({ cluster: name, serverUrl: this.#o.agentUrl(), caHash: this.#o.ca.caHash, join: record, ...(this.#o.agentChart ? { chart: this.#o.agentChart } : {}) });
-      return { cluster, join: { record, helm } };
-    }
+    const record = join && { ...join, clusterId: cluster.id };
+    if (record) await this.#o.store.setClusterJoin(record);
     await this.#o.audit.record({
       type: AuditEventTypes.CLUSTER_ADDED,
       actor: meta.actor,
       clusterId: cluster.id,
       requestId: meta.requestId,
       sourceIp: meta.sourceIp,
-      details: { name, labels },
+      details: record
+        ? { name, labels, join: 'kubernetes', issuer: record.issuer, subject: record.subject, audience: record.audience, staticKeys: record.jwks !== null }
+        : { name, labels },
     });
+    if (record) {
+      const helm = joinInstallCommand({ cluster: name, serverUrl: this.#o.agentUrl(), caHash: this.#o.ca.caHash, join: record, ...(this.#o.agentChart ? { chart: this.#o.agentChart } : {}) });
+      return { cluster, join: { record, helm } };
+    }
     const bootstrap = await this.mintToken(cluster, input.tokenTtlMs, meta);
     return { cluster, bootstrap };
   }

@@ -59,12 +59,14 @@ export function checkJwks(value: unknown, where: string): JSONWebKeySet {
 async function getJson(url: URL, ca: string | null, what: string): Promise<unknown> {
   let res;
   try {
-    res = await requestJson({ method: 'GET', url, ca: ca ?? undefined, timeoutMs: FETCH_TIMEOUT_MS });
+    // The API server serves its JWKS only as application/jwk-set+json (406 for plain JSON).
+    res = await requestJson({ method: 'GET', url, ca: ca ?? undefined, timeoutMs: FETCH_TIMEOUT_MS, headers: { accept: 'application/json, application/jwk-set+json' } });
   } catch (err) {
     throw new HawserServerError(ErrorCodes.JOIN_DISCOVERY_FAILED, `cannot fetch ${what} from ${url.href}: ${(err as Error).message}`, { cause: err });
   }
   if (!isSuccess(res)) {
-    throw new HawserServerError(ErrorCodes.JOIN_DISCOVERY_FAILED, `${what} at ${url.href} answered ${res.status} (anonymous discovery needs the system:service-account-issuer-discovery ClusterRole bound to system:unauthenticated)`);
+    const hint = res.status === 401 || res.status === 403 ? ' (anonymous discovery needs the system:service-account-issuer-discovery ClusterRole bound to system:unauthenticated)' : '';
+    throw new HawserServerError(ErrorCodes.JOIN_DISCOVERY_FAILED, `${what} at ${url.href} answered ${res.status}${hint}`);
   }
   return res.json;
 }
