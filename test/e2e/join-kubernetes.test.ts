@@ -72,6 +72,8 @@ describe.skipIf(testCluster().external)('joining with a projected ServiceAccount
   async function installJoining(name: string, namespace: string): Promise<TestAgent> {
     // The pod's projected token, as the kubelet would write it: audience = this server's agent URL.
     const tokenFile = join(files, `${name}.token`);
+    // The chart creates the ServiceAccount too (server-side apply adopts it); the token is needed before the agent starts.
+    await serviceAccountToken(namespace, 'hawser-agent');
     await writeFile(tokenFile, await mint(namespace, 'hawser-agent', server.agentUrl), { mode: 0o600 });
     const agent = await deployAgent({
       namespace,
