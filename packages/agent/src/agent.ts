@@ -1,9 +1,8 @@
 import { Reconnector, type Session } from '@hawser/protocol';
 import { AgentLifecycle, AgentPhases } from './agent-phase.js';
 import { AGENT_VERSION } from './agent-version.js';
-import { readBootstrapToken } from './bootstrap-token.js';
 import { BootstrapTokenSource } from './bootstrap-token-source.js';
-import { CertificateRenewal } from './certificate-renewal.js';
+import { CertificateRenewal, isRenewSignal } from './certificate-renewal.js';
 import { readClusterFacts } from './cluster-facts.js';
 import type { AgentConfig } from './config.js';
 import { DirStateStore } from './dir-state-store.js';
@@ -67,7 +66,7 @@ export class Agent {
     this.#log = log;
     this.#timings = { ...defaultTimings, ...timings };
     this.#seams = seams;
-    this.#tokens = new BootstrapTokenSource({ token: config.bootstrapToken, file: config.bootstrapTokenFile });
+    this.#tokens = new BootstrapTokenSource({ token: config.bootstrapToken, file: config.bootstrapTokenFile, join: config.join });
   }
 
   get health(): HealthServer {
@@ -92,7 +91,13 @@ export class Agent {
       log: this.#log,
       dialTransport: this.#seams.dialTransport,
       onDeregistered: () => this.#lifecycle.to(AgentPhases.DEREGISTERED),
-      onStream: (stream) => relay.accept(stream),
+      onStream: (stream) => {
+        if (!isRenewSignal(stream)) return relay.accept(stream);
+        stream.on('error', () => {});
+        stream.resume();
+        stream.end();
+        this.#renewal?.renewNow();
+      },
     });
     this.#renewal = new CertificateRenewal({
       config: this.#config,
@@ -122,7 +127,7 @@ export class Agent {
         this.#log.info({ clusterId: this.#state.clusterId, cluster: this.#state.clusterName, state: this.#store!.description }, 'using stored identity');
       } else {
         if (this.#state && isExpired(this.#state)) {
-          this.#log.warn({ notAfter: this.#state.notAfter }, 'the stored certificate has expired; registering again needs a new bootstrap token');
+          this.#log.warn({ notAfter: this.#state.notAfter }, this.#tokens.joinsWithServiceAccount ? 'the stored certificate has expired; joining again with the ServiceAccount token' : 'the stored certificate has expired; registering again needs a new bootstrap token');
         }
         await this.#register();
       }
@@ -135,29 +140,56 @@ export class Agent {
   }
 
   async #register(): Promise<void> {
-    const token = await this.#tokens.read();
-    if (!token) {
+    const credential = await this.#tokens.credential();
+    if (!credential) {
       const expired = this.#state && isExpired(this.#state);
       throw new AgentError(
         expired ? AgentErrorCodes.CERTIFICATE_EXPIRED : AgentErrorCodes.NO_IDENTITY,
-        expired
-          ? `the client certificate expired at ${this.#state!.notAfter} and there is no bootstrap token to register again: mint one with "hawser cluster token NAME"`
-          : `no stored identity in ${this.#store!.description} and no bootstrap token at ${this.#config.bootstrapTokenFile}: install the chart with bootstrap.token`,
+        this.#config.join
+          ? `no ServiceAccount token at ${this.#config.join.tokenFile} to join with: check the chart's projected token volume (join.method=kubernetes)`
+          : expired
+            ? `the client certificate expired at ${this.#state!.notAfter} and there is no bootstrap token to register again: mint one with "hawser cluster token NAME"`
+            : `no stored identity in ${this.#store!.description} and no bootstrap token at ${this.#config.bootstrapTokenFile}: install the chart with bootstrap.token`,
       );
     }
-    const claims = readBootstrapToken(token);
-    if (this.#config.caHash && this.#config.caHash !== claims.cah) {
-      throw new AgentError(AgentErrorCodes.SERVER_CA_MISMATCH, `the configured CA hash ${this.#config.caHash} differs from the token's ${claims.cah}: refusing to register`);
+    let serverUrl: string;
+    let serverCA: string | string[];
+    if (credential.kind === 'bootstrap') {
+      const claims = credential.claims;
+      if (this.#config.caHash && this.#config.caHash !== claims.cah) {
+        throw new AgentError(AgentErrorCodes.SERVER_CA_MISMATCH, `the configured CA hash ${this.#config.caHash} differs from the token's ${claims.cah}: refusing to register`);
+      }
+      if (claims.exp * 1000 < Date.now()) {
+        throw new AgentError(AgentErrorCodes.REGISTRATION_REFUSED, `the bootstrap token expired at ${new Date(claims.exp * 1000).toISOString()}: mint a new one with "hawser cluster token NAME"`);
+      }
+      serverUrl = this.#config.serverUrl ?? claims.url;
+      this.#log.info({ server: serverUrl, cluster: claims.cnm, caHash: claims.cah }, 'registering with the server');
+      serverCA = await discoverServerCA(new URL(serverUrl), claims.cah, this.#config.proxy);
+    } else {
+      // Config guarantees both with a join. A re-join trusts the bundle it
+      // already holds (it follows CA rotations); a first join pins the hash.
+      serverUrl = this.#config.serverUrl!;
+      const bundle = this.#state?.caBundle;
+      this.#log.info({ server: serverUrl, cluster: credential.cluster }, 'joining with the ServiceAccount token');
+      serverCA = bundle && bundle.length > 0 ? [...bundle] : await discoverServerCA(new URL(serverUrl), this.#config.caHash!, this.#config.proxy);
     }
-    if (claims.exp * 1000 < Date.now()) {
-      throw new AgentError(AgentErrorCodes.REGISTRATION_REFUSED, `the bootstrap token expired at ${new Date(claims.exp * 1000).toISOString()}: mint a new one with "hawser cluster token NAME"`);
-    }
-    const serverUrl = this.#config.serverUrl ?? claims.url;
     this.#health.set({ ready: false, status: 'registering' });
-    this.#log.info({ server: serverUrl, cluster: claims.cnm, caHash: claims.cah }, 'registering with the server');
-    const serverCA = await discoverServerCA(new URL(serverUrl), claims.cah, this.#config.proxy);
-    this.#tokens.used(token);
-    this.#state = await register({ serverUrl, token, serverCA, proxy: this.#config.proxy, facts: this.#facts });
+    this.#tokens.used(credential.token);
+    const attempt = (ca: string | string[]) =>
+      register({
+        serverUrl,
+        ...(credential.kind === 'bootstrap' ? { token: credential.token } : { serviceAccount: { token: credential.token, cluster: credential.cluster } }),
+        serverCA: ca,
+        proxy: this.#config.proxy,
+        facts: this.#facts,
+      });
+    try {
+      this.#state = await attempt(serverCA);
+    } catch (err) {
+      // The stored bundle no longer names the server's CA (retired while away): fall back to the configured pin.
+      if (!Array.isArray(serverCA) || (err as AgentError).code !== AgentErrorCodes.SERVER_UNTRUSTED) throw err;
+      this.#state = await attempt(await discoverServerCA(new URL(serverUrl), this.#config.caHash!, this.#config.proxy));
+    }
     await this.#store!.save(this.#state);
     this.#log.info({ clusterId: this.#state.clusterId, cluster: this.#state.clusterName, notAfter: this.#state.notAfter, state: this.#store!.description }, 'registered');
   }

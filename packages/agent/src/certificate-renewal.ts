@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { RENEW_SIGNAL } from '@hawser/contract';
 import type { AgentConfig } from './config.js';
 import { AgentErrorCodes, type AgentError } from './errors.js';
 import type { Logger } from './log.js';
@@ -25,6 +26,9 @@ export class CertificateRenewal {
   readonly #opts: CertificateRenewalOptions;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** The identity the planned renewal renews. */
+  #current: AgentState | undefined;
+  #renewing = false;
 
   constructor(opts: CertificateRenewalOptions) {
     this.#opts = opts;
@@ -34,6 +38,7 @@ export class CertificateRenewal {
   schedule(state: AgentState): void {
     this.cancel();
     if (this.#stopped) return;
+    this.#current = state;
     const cert = new X509Certificate(state.certificate);
     const from = Date.parse(cert.validFrom);
     const to = Date.parse(cert.validTo);
@@ -45,6 +50,19 @@ export class CertificateRenewal {
     const soonest = Math.min((to - now) / 2, 60_000);
     const delay = Math.max(0, Math.min(Math.max(at - now, soonest), 2 ** 31 - 1));
     this.#later(() => void this.#renew(state), delay);
+  }
+
+  /**
+   * Renews at once instead of at the planned time: the server asks for it
+   * during a CA rotation (a RENEW_SIGNAL stream), so the agent receives the
+   * new CA bundle and a certificate from the new CA without waiting. A
+   * renewal already under way is not doubled.
+   */
+  renewNow(): void {
+    if (this.#stopped || this.#renewing || !this.#current) return;
+    this.cancel();
+    this.#opts.log.info({}, 'the server asked for a certificate renewal now');
+    void this.#renew(this.#current);
   }
 
   /** Drops the planned renewal; a later schedule() plans again. */
@@ -60,6 +78,7 @@ export class CertificateRenewal {
   }
 
   async #renew(state: AgentState): Promise<void> {
+    this.#renewing = true;
     try {
       const renewed = await renew(state, this.#opts.config.proxy, this.#opts.facts());
       await this.#opts.store.save(renewed);
@@ -73,6 +92,8 @@ export class CertificateRenewal {
       const retry = Math.max(60_000, left / 10);
       this.#opts.log.warn({ err: (err as Error).message, code: AgentErrorCodes.RENEWAL_FAILED, retryInMs: retry }, 'certificate renewal failed; the current certificate stays in use');
       if (!this.#stopped) this.#later(() => void this.#renew(state), retry);
+    } finally {
+      this.#renewing = false;
     }
   }
 
@@ -80,4 +101,9 @@ export class CertificateRenewal {
     this.#timer = setTimeout(fn, ms);
     this.#timer.unref();
   }
+}
+
+/** True for the stream the server opens to ask for a renewal now (contract RENEW_SIGNAL). */
+export function isRenewSignal(stream: { readonly openPayload: Buffer }): boolean {
+  return stream.openPayload.length === RENEW_SIGNAL.length && stream.openPayload.toString('latin1') === RENEW_SIGNAL;
 }

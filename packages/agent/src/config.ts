@@ -51,6 +51,13 @@ export interface AgentConfig {
   readonly proxy: { readonly httpsProxy?: string; readonly noProxy: readonly string[] };
   /** Renew the client certificate once this fraction of its lifetime has passed. Default 2/3. */
   readonly renewAt: number;
+  /**
+   * Join with the pod's own projected ServiceAccount token instead of a
+   * bootstrap token (`hawser cluster add NAME --join kubernetes`):
+   * HAWSER_JOIN_TOKEN_FILE and HAWSER_JOIN_CLUSTER; needs the server URL and
+   * CA hash, which no token carries then.
+   */
+  readonly join?: { readonly tokenFile: string; readonly cluster: string };
 }
 
 /** Raw inputs: command-line flags win over environment variables. */
@@ -162,8 +169,18 @@ export function loadConfig({ flags, env }: ConfigInput): AgentConfig {
     .map((s) => s.trim())
     .filter(Boolean);
 
+  const joinTokenFile = pick('join-token-file', 'HAWSER_JOIN_TOKEN_FILE');
+  const joinCluster = pick('join-cluster', 'HAWSER_JOIN_CLUSTER');
+  if ((joinTokenFile === undefined) !== (joinCluster === undefined)) {
+    invalid('join (HAWSER_JOIN_TOKEN_FILE and HAWSER_JOIN_CLUSTER)', 'both set, or neither', joinTokenFile ?? joinCluster ?? '');
+  }
+  if (joinTokenFile !== undefined && (serverUrl === undefined || caHash === undefined)) {
+    invalid('join (HAWSER_JOIN_TOKEN_FILE)', 'HAWSER_SERVER_URL and HAWSER_CA_HASH set too (no bootstrap token carries them)', joinTokenFile);
+  }
+
   const config: AgentConfig = {
     ...(serverUrl ? { serverUrl } : {}),
+    ...(joinTokenFile !== undefined && joinCluster !== undefined ? { join: { tokenFile: joinTokenFile, cluster: joinCluster } } : {}),
     ...(pick('token', 'HAWSER_BOOTSTRAP_TOKEN') ? { bootstrapToken: pick('token', 'HAWSER_BOOTSTRAP_TOKEN')! } : {}),
     bootstrapTokenFile: pick('token-file', 'HAWSER_BOOTSTRAP_TOKEN_FILE') ?? '/var/run/hawser/bootstrap/token',
     ...(caHash ? { caHash } : {}),

@@ -18,15 +18,22 @@ export interface AgentFacts {
  */
 export async function register(opts: {
   serverUrl: string;
-  token: string;
-  serverCA: string;
+  /** The bootstrap token; or, to join with the ServiceAccount (`--join kubernetes`), `serviceAccount`. */
+  token?: string;
+  /** The projected ServiceAccount token and the cluster's name at the server. */
+  serviceAccount?: { token: string; cluster: string };
+  serverCA: string | string[];
   proxy: ProxySettings;
   facts: AgentFacts;
 }): Promise<AgentState> {
   const { key, csr } = createKeyAndCsr('hawser-agent');
   const issued = await postJson<IssuedCertificate>(
     new URL(AgentPaths.REGISTER, opts.serverUrl),
-    { token: opts.token, csr, ...opts.facts },
+    {
+      ...(opts.serviceAccount ? { serviceAccountToken: opts.serviceAccount.token, cluster: opts.serviceAccount.cluster } : { token: opts.token }),
+      csr,
+      ...opts.facts,
+    },
     { ca: opts.serverCA },
     opts.proxy,
   );

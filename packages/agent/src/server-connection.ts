@@ -20,6 +20,28 @@ export interface TlsSettings {
 
 const CONNECT_TIMEOUT_MS = 15_000;
 
+/** OpenSSL's answers when the server's certificate does not chain to a CA the agent trusts. */
+const UNTRUSTED_SERVER = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE',
+]);
+
+/**
+ * The server's certificate is not from a CA in the agent's bundle. The usual
+ * cause after a while offline: the server's CA was rotated and the old one
+ * retired (`hawser ca retire --force`) before this agent renewed.
+ */
+function untrustedServer(url: URL, cause: Error): AgentError {
+  return new AgentError(
+    AgentErrorCodes.SERVER_UNTRUSTED,
+    `the server at ${url.host} presents a certificate from a CA this agent does not trust (${cause.message}); ` +
+      "if the server's CA was rotated and the old one retired while this agent was away, register again: " +
+      '"hawser cluster token NAME" for a new bootstrap token, or for a cluster that joins with its ServiceAccount ' +
+      'set server.caHash to the hash "hawser ca status" shows and restart the agent (HAG_ERR_SERVER_UNTRUSTED)',
+    { cause },
+  );
+}
+
 /**
  * Opens a TLS connection to the Hawser server, through the HTTPS proxy when
  * one is configured and the host is not in NO_PROXY. Every connection the
@@ -51,7 +73,7 @@ export async function connectToServer(url: URL, tls: TlsSettings, proxy: ProxySe
     });
     socket.once('error', (err) => {
       clearTimeout(timer);
-      reject(err);
+      reject(tls.ca && UNTRUSTED_SERVER.has((err as { code?: string }).code ?? '') ? untrustedServer(url, err) : err);
     });
   });
 }

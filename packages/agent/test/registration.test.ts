@@ -81,7 +81,8 @@ describe('registration against a real HTTPS server on 127.0.0.1', () => {
     const impostor = await HttpsStub.start(intruder.serving, [intruder.serving.cert], registrar(token));
     try {
       const err = await register({ serverUrl: impostor.url, token, serverCA: pki.ca.cert, proxy: noProxy, facts }).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: AgentErrorCodes.REGISTRATION_REFUSED });
+      // Named as such since CA rotation: the message says what to do when the CA was retired.
+      expect(err).toMatchObject({ code: AgentErrorCodes.SERVER_UNTRUSTED });
       expect(impostor.seen).toHaveLength(0);
     } finally {
       await impostor.close();

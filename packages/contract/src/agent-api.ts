@@ -29,6 +29,8 @@ export const TunnelCloseCodes = {
   METADATA_INVALID: 4400,
   /** The agent reported a cluster uid other than the one recorded for its cluster: it was pointed at another cluster's identity. */
   CLUSTER_UID_CHANGED: 4412,
+  /** The CA that issued this agent's certificate was retired (`hawser ca retire --force`): register or join again. */
+  CA_RETIRED: 4495,
 } as const;
 export type TunnelCloseCode = (typeof TunnelCloseCodes)[keyof typeof TunnelCloseCodes];
 
@@ -36,6 +38,7 @@ export type TunnelCloseCode = (typeof TunnelCloseCodes)[keyof typeof TunnelClose
 export const TunnelCloseReasons = {
   GOING_AWAY: 'server shutting down',
   DEREGISTERED: 'cluster deregistered',
+  CA_RETIRED: 'the CA of this certificate was retired; register again',
 } as const;
 
 /**
@@ -52,6 +55,8 @@ export const AgentWireErrorCodes = {
   CSR_INVALID: 'HSR_ERR_CSR_INVALID',
   CERTIFICATE_REQUIRED: 'HSR_ERR_CERTIFICATE_REQUIRED',
   CERTIFICATE_INVALID: 'HSR_ERR_CERTIFICATE_INVALID',
+  /** A ServiceAccount token presented to join (`--join kubernetes`) was refused: expired, another audience, issuer or ServiceAccount, or a bad signature. */
+  JOIN_TOKEN_INVALID: 'HSR_ERR_JOIN_TOKEN_INVALID',
 } as const;
 export type AgentWireErrorCode = (typeof AgentWireErrorCodes)[keyof typeof AgentWireErrorCodes];
 
@@ -79,3 +84,11 @@ export interface IssuedCertificate {
   /** ISO 8601. */
   notAfter: string;
 }
+
+/**
+ * The OPEN payload of a stream the server opens to ask the agent to renew
+ * its certificate now (during a CA rotation). The agent ends the stream and
+ * renews; an older agent resets it as an unreadable request head, which
+ * costs nothing. It cannot be taken for a request head (a JSON object).
+ */
+export const RENEW_SIGNAL = 'hawser:renew-certificate/v1';

@@ -1,7 +1,7 @@
 // @hawser/contract: what the server and the agent agree on. It imports
 // nothing outside itself (node:crypto only, for the SPKI hash) and does no
 // I/O, so either side can depend on it without pulling in the other.
-export { AgentPaths, AgentWireErrorCodes, ERROR_CODE_HEADER, TunnelCloseCodes, TunnelCloseReasons, meansDeregistered } from './agent-api.js';
+export { AgentPaths, AgentWireErrorCodes, ERROR_CODE_HEADER, TunnelCloseCodes, TunnelCloseReasons, meansDeregistered, RENEW_SIGNAL } from './agent-api.js';
 export type { AgentWireErrorCode, ErrorBody, IssuedCertificate, TunnelCloseCode } from './agent-api.js';
 export { BOOTSTRAP_AUDIENCE } from './bootstrap-claims.js';
 export type { AgentBootstrapClaims, BootstrapClaims } from './bootstrap-claims.js';

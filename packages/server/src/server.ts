@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -23,6 +23,7 @@ import { installErrorHandler } from './http-errors.js';
 import { componentLogger, createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { Registrar } from './registration/registrar.js';
+import { CaRotation } from './registration/ca-rotation.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import { TunnelCloseCodes, TunnelCloseReasons } from '@hawser/contract';
@@ -90,6 +91,9 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   const log = componentLogger(root, 'server');
   let context: ServerContext | undefined;
   let apps: FastifyInstance[] = [];
+  // The two HTTPS servers, kept for a CA rotation's new certificate and trust.
+  let operatorServer: HttpsServer | undefined;
+  let agentServer: HttpsServer | undefined;
   let endpoint: TunnelEndpoint | undefined;
   let relayAudit: OpenedRelayAudit | undefined;
   let lock: DataDirLock | undefined;
@@ -121,9 +125,28 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       const tunnels = new TunnelRegistry({
         software: `hawser/${SERVER_VERSION}`,
         admit: (tunnel, peer) => admitAgent(tunnel, peer, store, audit),
-        onReady: (tunnel, peer) => recordAgentInfo(tunnel, peer, store),
+        onReady: async (tunnel, peer) => {
+          await recordAgentInfo(tunnel, peer, store);
+          await rotation.onAgentReady(tunnel.cluster.id);
+        },
       });
-      const tokens = new BootstrapTokens(secrets.tokenSigningKey, `urn:hawser:ca:${secrets.ca.caHash.slice(7, 39)}`);
+      const tokens = new BootstrapTokens(secrets.tokenSigningKey, secrets.tokenIssuer);
+      const rotation = new CaRotation({
+        ca: secrets.ca,
+        store,
+        tunnels,
+        audit,
+        log: componentLogger(root, 'ca'),
+        dataDir: config.dataDir,
+        serverNames: config.serverNames,
+        serving: secrets.serving,
+        // New handshakes get the new certificate and trust; live tunnels keep theirs.
+        applyTls: (serving) => {
+          const context = { ...tls, key: serving.keyPem, cert: serving.certPem + secrets.ca.servingCaPem };
+          operatorServer?.setSecureContext(context);
+          agentServer?.setSecureContext({ ...context, ca: [...secrets.ca.bundle] });
+        },
+      });
       const urls = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
       const registrar = new Registrar({
         store,
@@ -137,10 +160,12 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         certificateBackdateMs: config.certificateBackdateMs,
         agentUrl: () => urls.agentUrl,
         agentChart: config.agentChart,
+        onIssued: (clusterId) =>
+          rotation.reconsider().catch((err: unknown) => log.error({ err, clusterId }, 'could not re-check the CA rotation')),
       });
       // The chain includes the CA so an agent on first contact can find it by
       // the hash its bootstrap token pins (as kubeadm's discovery does).
-      const tls = { key: secrets.serving.keyPem, cert: secrets.serving.certPem + secrets.ca.certPem, minVersion: 'TLSv1.2' as const };
+      const tls = { key: secrets.serving.keyPem, cert: secrets.serving.certPem + secrets.ca.servingCaPem, minVersion: 'TLSv1.2' as const };
       // Typed as fastify's base logger so both apps are plain FastifyInstances.
       const httpLogger: FastifyBaseLogger = componentLogger(root, 'http');
       const fastifyOptions = {
@@ -174,12 +199,13 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       // the agent one asks every agent for a certificate but lets the
       // handshake finish without one: /register has none yet; each other
       // route checks.
-      const operator = Fastify({ ...fastifyOptions, serverFactory: operatorServerFactory(relay, tls, relayLog) });
+      const operatorFactory = operatorServerFactory(relay, tls, relayLog);
+      const operator = Fastify({ ...fastifyOptions, serverFactory: (handler) => (operatorServer = operatorFactory(handler)) });
       const agentTls = { ...tls, ca: [...secrets.ca.bundle], requestCert: true, rejectUnauthorized: false };
       const agent = Fastify({
         ...fastifyOptions,
         bodyLimit: 64 * 1024,
-        serverFactory: (handler): HttpServer => createHttpsServer(agentTls, handler),
+        serverFactory: (handler) => (agentServer = createHttpsServer(agentTls, handler)),
       });
       apps = [operator, agent];
       const httpLog = componentLogger(root, 'http');
@@ -195,7 +221,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         caBundle: secrets.ca.bundle,
       });
       await operator.register(
-        adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, onApiTokenRevoked: (id) => {
+        adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, caRotation: rotation, onApiTokenRevoked: (id) => {
             authenticateOperator.forget();
             const ended = streams.endAll(apiTokenCredential(id), 'API token revoked');
             if (ended) relayLog.info({ tokenId: id, ended }, 'ended the live requests of a revoked API token');

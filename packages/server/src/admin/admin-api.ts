@@ -7,6 +7,9 @@ import { parseDuration } from '../duration.js';
 import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MintedToken, Registrar, RequestMeta } from '../registration/registrar.js';
+import type { CaRotation } from '../registration/ca-rotation.js';
+import type { JoinInput } from '../registration/cluster-join.js';
+import { adminCaRoutes, joinView } from './admin-ca-api.js';
 import type { ClusterRecord, Store } from '../store/store.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 
@@ -50,6 +53,8 @@ export interface AdminApiOptions {
   audit: AuditLog;
   /** Called after an API token is revoked (the relay forgets cached tokens and ends its streams). */
   onApiTokenRevoked?: (id: string) => void;
+  /** `hawser ca …` (admin-ca-api.ts); absent in embeddings without a data directory. */
+  caRotation?: CaRotation | undefined;
   /** Values for `GET /api/v1/server`. */
   serverInfo: () => { publicUrl: string; agentUrl: string; caHash: string; caBundle: readonly string[] };
 }
@@ -135,6 +140,7 @@ export function adminApi(options: AdminApiOptions) {
     });
 
     app.get('/server', async () => options.serverInfo());
+    if (options.caRotation) adminCaRoutes(app, options.caRotation, meta);
     operatorAdminRoutes(app, { store, audit: options.audit, onRevoked: options.onApiTokenRevoked ?? (() => {}) });
 
     app.get('/clusters', async () => {
@@ -143,12 +149,13 @@ export function adminApi(options: AdminApiOptions) {
     });
 
     app.post('/clusters', async (request, reply) => {
-      const body = (request.body ?? {}) as { name?: unknown; labels?: unknown };
-      const { cluster, bootstrap } = await registrar.addCluster(
-        { name: body.name, labels: body.labels, tokenTtlMs: tokenTtl(request.body) },
+      const body = (request.body ?? {}) as { name?: unknown; labels?: unknown; join?: JoinInput };
+      const { cluster, bootstrap, join } = await registrar.addCluster(
+        { name: body.name, labels: body.labels, tokenTtlMs: tokenTtl(request.body), join: body.join },
         meta(request),
       );
-      return reply.status(201).send({ cluster: clusterView(cluster, tunnels), bootstrap: bootstrapView(bootstrap) });
+      if (join) return reply.status(201).send({ cluster: clusterView(cluster, tunnels), join: joinView(join) });
+      return reply.status(201).send({ cluster: clusterView(cluster, tunnels), bootstrap: bootstrapView(bootstrap!) });
     });
 
     app.get<{ Params: { name: string } }>('/clusters/:name', async (request) => {

@@ -2,10 +2,11 @@ import { errorOf, isSuccess, requestJson, type JsonRequest, type JsonResponse } 
 import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { BootstrapView, ClusterView } from './admin-api.js';
+import type { CaStatus, JoinView } from './admin-ca-api.js';
 import type { ApiTokenView, AuditEventView } from './admin-operator-api.js';
 
 // The views the CLI prints, so cli/ needs nothing of the admin API but this client.
-export type { ApiTokenView, AuditEventView, BootstrapView, ClusterView };
+export type { ApiTokenView, AuditEventView, BootstrapView, ClusterView, CaStatus, JoinView };
 export { AuditEventTypes } from '../audit/audit.js';
 
 /** Options of {@link AdminClient}. */
@@ -27,8 +28,24 @@ export class AdminClient {
     this.#o = options;
   }
 
-  addCluster(input: { name: string; labels?: Record<string, string>; tokenTtl?: string }) {
-    return this.#call<{ cluster: ClusterView; bootstrap: BootstrapView }>('POST', '/api/v1/clusters', input);
+  addCluster(input: { name: string; labels?: Record<string, string>; tokenTtl?: string; join?: Record<string, unknown> }) {
+    return this.#call<{ cluster: ClusterView; bootstrap?: BootstrapView; join?: JoinView }>('POST', '/api/v1/clusters', input);
+  }
+
+  caStatus() {
+    return this.#call<CaStatus>('GET', '/api/v1/ca');
+  }
+
+  caRotate() {
+    return this.#call<CaStatus>('POST', '/api/v1/ca/rotate', {});
+  }
+
+  caRenewNow() {
+    return this.#call<{ asked: number }>('POST', '/api/v1/ca/renew-now', {});
+  }
+
+  caRetire(force: boolean) {
+    return this.#call<{ status: CaStatus; cutOff: string[] }>('POST', '/api/v1/ca/retire', { force });
   }
 
   listClusters() {

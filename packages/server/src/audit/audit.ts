@@ -25,6 +25,14 @@ export const AuditEventTypes = {
   AUDIT_GAP: 'audit.gap',
   /** One per request relayed to a cluster (see relay-audit.ts). */
   REQUEST_RELAYED: 'request.relayed',
+  /** `hawser ca rotate`: a new CA signs agent certificates; the old one is still trusted. */
+  CA_ROTATED: 'ca.rotated',
+  /** The serving certificate moved to the new CA (every agent trusts it, or a forced retire). */
+  CA_SERVING_MOVED: 'ca.serving-moved',
+  /** `hawser ca retire`: the old CA is no longer trusted. */
+  CA_RETIRED: 'ca.retired',
+  /** A ServiceAccount token presented to join (`--join kubernetes`) was refused. */
+  JOIN_REFUSED: 'join.refused',
 } as const;
 export type AuditEventType = (typeof AuditEventTypes)[keyof typeof AuditEventTypes];
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { ParseArgsOptionsConfig } from './cli-io.js';
 import { AdminClient } from '../admin/admin-client.js';
 import type { ClusterView } from '../admin/admin-client.js';
@@ -17,6 +18,8 @@ Commands:
 
 ${GLOBAL_HELP}`,
   add: `Usage: hawser cluster add NAME [--label k=v]... [--token-ttl 1h] [-o json]
+       hawser cluster add NAME --join kubernetes (--issuer URL [--discovery-url URL] [--discovery-ca-file F] | --jwks-file F)
+                          [--service-account NS:NAME] [--audience AUD]
 
 Registers a cluster (NAME: a DNS-1123 label such as prod-eu) and mints a
 single-use bootstrap token. Prints a helm install line and a kubectl
@@ -26,6 +29,15 @@ Options:
   --label k=v        cluster label (repeatable)
   --token-ttl DUR    token lifetime, e.g. 30m, 1h, 2d (default: the server's, 1h)
   -o, --output FMT   text (default) or json
+
+Joining without a secret (--join kubernetes): the agent presents a projected
+ServiceAccount token of its own cluster instead of a bootstrap token.
+  --issuer URL             the cluster's service-account issuer (its tokens' iss)
+  --discovery-url URL      read OIDC discovery here instead of at the issuer
+  --discovery-ca-file F    CA (PEM) the discovery URL is trusted by
+  --jwks-file F            the issuer's public keys, for issuers the server cannot reach
+  --service-account NS:NAME  the agent's ServiceAccount (default hawser-system:hawser-agent)
+  --audience AUD           the token audience (default: this server's agent URL)
 
 ${GLOBAL_HELP}`,
   list: `Usage: hawser cluster list [-o json]
@@ -102,6 +114,61 @@ function listText(clusters: ClusterView[]): string {
   return table(rows);
 }
 
+const JOIN_FLAGS = ['join', 'issuer', 'discovery-url', 'discovery-ca-file', 'jwks-file', 'service-account', 'audience'] as const;
+
+/** The `join` object of `cluster add` from the --join flags; undefined without --join. */
+function joinRequest(v: Record<string, string | undefined>): Record<string, unknown> | undefined {
+  if (v.join === undefined) {
+    const stray = JOIN_FLAGS.find((f) => v[f] !== undefined);
+    if (stray) throw usageError(`--${stray} needs --join kubernetes`);
+    return undefined;
+  }
+  if (v.join !== 'kubernetes') throw usageError(`--join: only "kubernetes" is supported, got ${JSON.stringify(v.join)}`);
+  if (v['token-ttl'] !== undefined) throw usageError('--token-ttl: a cluster that joins with its ServiceAccount gets no bootstrap token');
+  const file = (flag: string): string | undefined => {
+    const path = v[flag];
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw usageError(`--${flag}: cannot read ${path}: ${(err as Error).message}`);
+    }
+  };
+  const jwksText = file('jwks-file');
+  let jwks: unknown;
+  if (jwksText !== undefined) {
+    try {
+      jwks = JSON.parse(jwksText);
+    } catch {
+      throw usageError(`--jwks-file: ${v['jwks-file']} is not JSON`);
+    }
+  }
+  if (v.issuer === undefined) throw usageError('--join kubernetes needs --issuer (the issuer of the cluster\'s ServiceAccount tokens)');
+  const discoveryCa = file('discovery-ca-file');
+  return {
+    method: 'kubernetes',
+    issuer: v.issuer,
+    ...(v['service-account'] !== undefined ? { serviceAccount: v['service-account'] } : {}),
+    ...(v.audience !== undefined ? { audience: v.audience } : {}),
+    ...(v['discovery-url'] !== undefined ? { discoveryUrl: v['discovery-url'] } : {}),
+    ...(discoveryCa !== undefined ? { discoveryCa } : {}),
+    ...(jwks !== undefined ? { jwks } : {}),
+  };
+}
+
+function joinText(j: { issuer: string; serviceAccount: string; audience: string; keys: string; helm: string }): string {
+  return [
+    `Joins with its ServiceAccount: no token to carry.`,
+    `  issuer           ${j.issuer} (keys: ${j.keys})`,
+    `  service account  ${j.serviceAccount}`,
+    `  audience         ${j.audience}`,
+    '',
+    'Install the agent with Helm:',
+    `  ${j.helm}`,
+    '',
+  ].join('\n');
+}
+
 /** `hawser cluster …` */
 export async function clusterCommand(args: readonly string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
@@ -112,7 +179,10 @@ export async function clusterCommand(args: readonly string[], io: CliIo): Promis
   if (!(sub in HELP) || sub === 'cluster') throw usageError(`unknown command "hawser cluster ${sub}" (see hawser cluster --help)`);
   const command = sub as 'add' | 'list' | 'token' | 'rm';
   const options: ParseArgsOptionsConfig = { ...GLOBAL_OPTIONS, ...OUTPUT };
-  if (command === 'add') options.label = { type: 'string', multiple: true };
+  if (command === 'add') {
+    options.label = { type: 'string', multiple: true };
+    for (const flag of JOIN_FLAGS) options[flag] = { type: 'string' };
+  }
   if (command === 'add' || command === 'token') options['token-ttl'] = { type: 'string' };
   const { values, positionals } = parse(rest, options);
   const v = values as Record<string, string | string[] | boolean | undefined>;
@@ -136,8 +206,9 @@ export async function clusterCommand(args: readonly string[], io: CliIo): Promis
         throw usageError(`--label: ${(err as Error).message}`);
       }
       const ttl = v['token-ttl'] as string | undefined;
-      const res = await client().addCluster({ name, labels, ...(ttl ? { tokenTtl: ttl } : {}) });
-      print(res, `Cluster ${res.cluster.name} added (id ${res.cluster.id}).\n\n${bootstrapText(name, res.bootstrap)}`);
+      const join = joinRequest(v as Record<string, string | undefined>);
+      const res = await client().addCluster({ name, labels, ...(ttl ? { tokenTtl: ttl } : {}), ...(join ? { join } : {}) });
+      print(res, `Cluster ${res.cluster.name} added (id ${res.cluster.id}).\n\n${res.join ? joinText(res.join) : bootstrapText(name, res.bootstrap!)}`);
       return ExitCodes.OK;
     }
     case 'list': {

@@ -104,34 +104,67 @@ export function createCaCertificate(commonName = 'Hawser CA', now: Date = new Da
   return { certPem: sign(cert, privateKeyPem), keyPem: privateKeyPem };
 }
 
+/** Which CA signs the serving certificate during a rotation. */
+export const ServingIssuers = { SIGNER: 'signer', PREVIOUS: 'previous' } as const;
+export type ServingIssuer = (typeof ServingIssuers)[keyof typeof ServingIssuers];
+
+/** A CA's certificate, key and forge form, read once. */
+interface LoadedCa extends KeyedCertificate {
+  readonly cert: forge.pki.Certificate;
+}
+
+function loadCa(ca: KeyedCertificate): LoadedCa {
+  try {
+    const cert = forge.pki.certificateFromPem(ca.certPem);
+    forge.pki.privateKeyFromPem(ca.keyPem);
+    return { ...ca, cert };
+  } catch (err) {
+    throw new HawserServerError(ErrorCodes.PKI_FAILED, `CA certificate or key unreadable: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
 /**
- * Holds the signing CA and the trust bundle. The bundle lists the signing CA
- * first, then older (or next) CAs still trusted: during a rotation the server
- * signs with the new CA while agents holding certificates from the old one
- * keep connecting until they renew.
+ * Holds the signing CA, the previous CA during a rotation, and the trust
+ * bundle. The bundle lists the signing CA first, then the previous CA and
+ * any extra trusted CAs: during a rotation the server signs agent
+ * certificates with the new CA while agents holding certificates from the
+ * old one keep connecting until they renew. The serving certificate stays
+ * with the previous CA until every agent trusts the new one
+ * (ca-rotation.ts decides when); `caHash` always names the CA that signs
+ * it, since that is what an agent pins on first contact.
  */
 export class CertificateAuthority {
-  readonly #signer: KeyedCertificate;
-  readonly #signerCert: forge.pki.Certificate;
-  readonly #bundle: readonly string[];
+  #signer: LoadedCa;
+  #previous: LoadedCa | undefined;
+  #servingIssuer: ServingIssuer;
+  readonly #extra: readonly string[];
+  #bundle: readonly string[] = [];
 
   /**
    * @param signer the CA that issues new certificates
    * @param alsoTrusted further CA certificates (PEM) accepted on client certificates; default none
+   * @param previous the CA being rotated out, still trusted until retired
+   * @param servingIssuer which of the two signs the serving certificate
    */
-  constructor(signer: KeyedCertificate, alsoTrusted: readonly string[] = []) {
-    try {
-      this.#signerCert = forge.pki.certificateFromPem(signer.certPem);
-      forge.pki.privateKeyFromPem(signer.keyPem);
-    } catch (err) {
-      throw new HawserServerError(ErrorCodes.PKI_FAILED, `CA certificate or key unreadable: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-    this.#signer = signer;
+  constructor(
+    signer: KeyedCertificate,
+    alsoTrusted: readonly string[] = [],
+    previous?: KeyedCertificate,
+    servingIssuer: ServingIssuer = ServingIssuers.SIGNER,
+  ) {
+    this.#signer = loadCa(signer);
+    this.#previous = previous ? loadCa(previous) : undefined;
+    this.#servingIssuer = previous ? servingIssuer : ServingIssuers.SIGNER;
+    this.#extra = alsoTrusted;
+    this.#rebuildBundle();
+  }
+
+  #rebuildBundle(): void {
     const seen = new Set<string>();
     this.#bundle = Object.freeze(
-      [signer.certPem, ...alsoTrusted].filter((pem) => {
+      [this.#signer.certPem, ...(this.#previous ? [this.#previous.certPem] : []), ...this.#extra].filter((pem) => {
         const fp = certificateFingerprint(pem);
         if (seen.has(fp)) return false;
         seen.add(fp);
@@ -145,23 +178,90 @@ export class CertificateAuthority {
     return this.#signer.certPem;
   }
 
+  /** The signing CA (certificate and key), for the data directory. */
+  get signer(): KeyedCertificate {
+    return { certPem: this.#signer.certPem, keyPem: this.#signer.keyPem };
+  }
+
+  /** The CA being rotated out, while a rotation is in progress. */
+  get previous(): KeyedCertificate | undefined {
+    return this.#previous && { certPem: this.#previous.certPem, keyPem: this.#previous.keyPem };
+  }
+
+  /** Which CA signs the serving certificate. */
+  get servingIssuer(): ServingIssuer {
+    return this.#servingIssuer;
+  }
+
+  /** PEM of the CA that signs the serving certificate (sent in the TLS chain). */
+  get servingCaPem(): string {
+    return this.#servingCa().certPem;
+  }
+
   /** Every trusted CA certificate (PEM), signing CA first. */
   get bundle(): readonly string[] {
     return this.#bundle;
   }
 
-  /** `sha256:<hex>` of the signing CA's SPKI (what bootstrap tokens carry). */
+  /** `sha256:<hex>` of the SPKI of the CA that signs the serving certificate (what bootstrap tokens pin). */
   get caHash(): string {
+    return spkiHash(this.#servingCa().certPem);
+  }
+
+  /** `sha256:<hex>` of the signing CA's SPKI (recorded with each certificate it issues). */
+  get signerHash(): string {
     return spkiHash(this.#signer.certPem);
+  }
+
+  /** `sha256:<hex>` of the previous CA's SPKI, during a rotation. */
+  get previousHash(): string | undefined {
+    return this.#previous && spkiHash(this.#previous.certPem);
+  }
+
+  /**
+   * Starts a rotation: `next` signs from now on, the current signer becomes
+   * the previous CA (still trusted, still signing the serving certificate).
+   * HSR_ERR_CA_ROTATION_IN_PROGRESS while an earlier rotation is not retired.
+   */
+  rotate(next: KeyedCertificate): void {
+    if (this.#previous) {
+      throw new HawserServerError(
+        ErrorCodes.CA_ROTATION_IN_PROGRESS,
+        'a CA rotation is already in progress: finish it with `hawser ca retire` first',
+      );
+    }
+    const loaded = loadCa(next);
+    this.#previous = this.#signer;
+    this.#signer = loaded;
+    this.#servingIssuer = ServingIssuers.PREVIOUS;
+    this.#rebuildBundle();
+  }
+
+  /** From now on the serving certificate comes from the signing CA. */
+  moveServing(): void {
+    this.#servingIssuer = ServingIssuers.SIGNER;
+  }
+
+  /** Ends a rotation: the previous CA is no longer trusted. */
+  retire(): void {
+    this.#previous = undefined;
+    this.#servingIssuer = ServingIssuers.SIGNER;
+    this.#rebuildBundle();
+  }
+
+  #servingCa(): LoadedCa {
+    return this.#servingIssuer === ServingIssuers.PREVIOUS && this.#previous ? this.#previous : this.#signer;
   }
 
   /**
    * Issues the server's TLS certificate for the given DNS names and IPs
-   * (serverAuth, RSA 2048, one year).
+   * (serverAuth, RSA 2048, one year), from the CA that signs serving
+   * certificates now.
    */
   issueServingCertificate(names: readonly string[], now: Date = new Date()): KeyedCertificate {
+    const issuer = this.#servingCa();
     const { privateKeyPem, publicKeyPem } = generateRsaKeyPem(LEAF_RSA_BITS);
-    const cert = this.#leaf(forge.pki.publicKeyFromPem(publicKeyPem), now, new Date(now.getTime() + SERVING_VALIDITY_MS));
+    const cert = leaf(issuer, forge.pki.publicKeyFromPem(publicKeyPem), now, new Date(now.getTime() + SERVING_VALIDITY_MS));
     cert.setSubject(nameAttributes(names[0] ?? 'localhost', 'hawser'));
     cert.setExtensions([
       { name: 'basicConstraints', cA: false, critical: true },
@@ -171,9 +271,9 @@ export class CertificateAuthority {
         name: 'subjectAltName',
         altNames: names.map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n })),
       },
-      ...this.#identifiers(),
+      ...identifiers(issuer),
     ]);
-    return { certPem: sign(cert, this.#signer.keyPem), keyPem: privateKeyPem };
+    return { certPem: sign(cert, issuer.keyPem), keyPem: privateKeyPem };
   }
 
   /**
@@ -196,13 +296,13 @@ export class CertificateAuthority {
     const now = input.now ?? new Date();
     const notBefore = new Date(now.getTime() - input.backdateMs);
     const notAfter = new Date(now.getTime() + input.ttlMs);
-    const cert = this.#leaf(publicKey, notBefore, notAfter);
+    const cert = leaf(this.#signer, publicKey, notBefore, notAfter);
     cert.setSubject(nameAttributes(input.clusterId, AGENT_ORGANIZATION));
     cert.setExtensions([
       { name: 'basicConstraints', cA: false, critical: true },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
       { name: 'extKeyUsage', clientAuth: true },
-      ...this.#identifiers(),
+      ...identifiers(this.#signer),
     ]);
     const certPem = sign(cert, this.#signer.keyPem);
     return {
@@ -214,23 +314,23 @@ export class CertificateAuthority {
       notAfter: new Date(Math.floor(notAfter.getTime() / 1000) * 1000),
     };
   }
+}
 
-  #leaf(publicKey: forge.pki.PublicKey, notBefore: Date, notAfter: Date): forge.pki.Certificate {
-    const cert = forge.pki.createCertificate();
-    cert.publicKey = publicKey;
-    cert.serialNumber = randomSerial();
-    cert.validity.notBefore = notBefore;
-    cert.validity.notAfter = notAfter;
-    cert.setIssuer(this.#signerCert.subject.attributes);
-    return cert;
-  }
+function leaf(issuer: LoadedCa, publicKey: forge.pki.PublicKey, notBefore: Date, notAfter: Date): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = publicKey;
+  cert.serialNumber = randomSerial();
+  cert.validity.notBefore = notBefore;
+  cert.validity.notAfter = notAfter;
+  cert.setIssuer(issuer.cert.subject.attributes);
+  return cert;
+}
 
-  #identifiers(): object[] {
-    return [
-      { name: 'subjectKeyIdentifier' },
-      { name: 'authorityKeyIdentifier', keyIdentifier: this.#signerCert.generateSubjectKeyIdentifier().getBytes() },
-    ];
-  }
+function identifiers(issuer: LoadedCa): object[] {
+  return [
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: issuer.cert.generateSubjectKeyIdentifier().getBytes() },
+  ];
 }
 
 /** Parses a PEM CSR and checks its self-signature; returns its RSA public key. */

@@ -8,7 +8,9 @@ import { ErrorCodes, HawserServerError } from '../errors.js';
 import { installCommands } from './install-commands.js';
 import type { InstallCommands } from './install-commands.js';
 import type { Logger } from '../log.js';
-import type { ClusterRecord, Store } from '../store/store.js';
+import type { ClusterJoinRecord, ClusterRecord, Store } from '../store/store.js';
+import { ServiceAccountJoin } from './service-account-join.js';
+import { clusterJoinInput, joinInstallCommand, type JoinInput } from './cluster-join.js';
 import { TunnelCloseCodes, TunnelCloseReasons } from '@hawser/contract';
 import type { PeerCertificateInfo } from '../tunnel/tunnel-handler.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
@@ -56,6 +58,10 @@ export interface RegistrarOptions {
   agentUrl: () => string;
   /** Chart the printed helm line names (config.agentChart). */
   agentChart?: string | undefined;
+  /** Verifies ServiceAccount tokens of `--join kubernetes` clusters. Default: discovery over HTTPS. */
+  serviceAccountJoin?: ServiceAccountJoin;
+  /** After every certificate issued (the CA rotation moves the serving certificate once nobody needs the old CA). */
+  onIssued?: (clusterId: string) => Promise<void>;
 }
 
 function optionalString(body: Record<string, unknown>, field: string, max = 256): string | undefined {
@@ -74,27 +80,43 @@ function optionalString(body: Record<string, unknown>, field: string, max = 256)
  */
 export class Registrar {
   readonly #o: RegistrarOptions;
+  readonly #join: ServiceAccountJoin;
 
   constructor(options: RegistrarOptions) {
     this.#o = options;
+    this.#join = options.serviceAccountJoin ?? new ServiceAccountJoin();
   }
 
-  /** Records a new cluster and mints its first bootstrap token. */
+  /**
+   * Records a new cluster and mints its first bootstrap token, or, for a
+   * cluster that joins with its ServiceAccount (`join`), records how its
+   * token is checked (keys found now, so a wrong issuer fails here) and
+   * mints nothing.
+   */
   async addCluster(
-    input: { name: unknown; labels?: unknown; tokenTtlMs?: number | undefined },
+    input: { name: unknown; labels?: unknown; tokenTtlMs?: number | undefined; join?: JoinInput | undefined },
     meta: RequestMeta,
-  ): Promise<{ cluster: ClusterRecord; bootstrap: MintedToken }> {
+  ): Promise<{ cluster: ClusterRecord; bootstrap?: MintedToken; join?: { record: ClusterJoinRecord; helm: string } }> {
     const name = validateClusterName(input.name);
     const labels = validateLabels(input.labels);
+    const join = input.join === undefined ? undefined : await clusterJoinInput(input.join, this.#o.agentUrl());
     const cluster = await this.#o.store.createCluster({ name, labels });
+    const record = join && { ...join, clusterId: cluster.id };
+    if (record) await this.#o.store.setClusterJoin(record);
     await this.#o.audit.record({
       type: AuditEventTypes.CLUSTER_ADDED,
       actor: meta.actor,
       clusterId: cluster.id,
       requestId: meta.requestId,
       sourceIp: meta.sourceIp,
-      details: { name, labels },
+      details: record
+        ? { name, labels, join: 'kubernetes', issuer: record.issuer, subject: record.subject, audience: record.audience, staticKeys: record.jwks !== null }
+        : { name, labels },
     });
+    if (record) {
+      const helm = joinInstallCommand({ cluster: name, serverUrl: this.#o.agentUrl(), caHash: this.#o.ca.caHash, join: record, ...(this.#o.agentChart ? { chart: this.#o.agentChart } : {}) });
+      return { cluster, join: { record, helm } };
+    }
     const bootstrap = await this.mintToken(cluster, input.tokenTtlMs, meta);
     return { cluster, bootstrap };
   }
@@ -185,6 +207,9 @@ export class Registrar {
 
     const infoProblem = checkAgentInfo({ agentVersion, kubernetesVersion, clusterUid: clusterUID });
     if (infoProblem) throw new HawserServerError(ErrorCodes.AGENT_METADATA_INVALID, `agent metadata refused: ${infoProblem}`);
+    if (fields.serviceAccountToken !== undefined) {
+      return this.#joinWithServiceAccount(fields, csr, { agentVersion, kubernetesVersion, clusterUid: clusterUID }, meta);
+    }
     const verified = await this.#o.tokens.verify(fields.token);
     if (!verified.ok) return this.#refuse(verified.reason, verified.detail, undefined, meta);
     const claims = verified.claims;
@@ -235,6 +260,51 @@ export class Registrar {
     );
   }
 
+  /**
+   * `--join kubernetes`: the agent names its cluster and presents a projected
+   * ServiceAccount token; signature, issuer, audience, expiry and the exact
+   * ServiceAccount are checked against what `cluster add` recorded. Nothing
+   * is consumed: the token is short-lived and the kubelet replaces it, so an
+   * agent whose certificate expired joins again by itself.
+   */
+  async #joinWithServiceAccount(
+    fields: Record<string, unknown>,
+    csr: string,
+    info: { agentVersion?: string | undefined; kubernetesVersion?: string | undefined; clusterUid?: string | undefined },
+    meta: Omit<RequestMeta, 'actor'>,
+  ): Promise<CertificateResponse> {
+    const name = optionalString(fields, 'cluster', 63) ?? '';
+    const cluster = name ? await this.#o.store.getClusterByName(name) : undefined;
+    const join = cluster ? await this.#o.store.getClusterJoin(cluster.id) : undefined;
+    if (!cluster || !join) return this.#refuseJoin('cluster-does-not-join-with-kubernetes', `cluster ${JSON.stringify(name.slice(0, 63))}`, cluster?.id, meta);
+    const verified = await this.#join.verify(join, fields.serviceAccountToken);
+    if (!verified.ok) return this.#refuseJoin(verified.reason, verified.detail, cluster.id, meta);
+    if (cluster.clusterUid && info.clusterUid && cluster.clusterUid !== info.clusterUid) {
+      return this.#refuseJoin('cluster-uid-mismatch', `cluster was registered from kube-system uid ${cluster.clusterUid}, this agent reports ${info.clusterUid}`, cluster.id, meta);
+    }
+    verifyCsr(csr);
+    await this.#o.store.updateAgentInfo(cluster.id, info);
+    return this.#issue(cluster, csr, AuditEventTypes.CERTIFICATE_ISSUED, { ...meta, actor: `agent:${cluster.id}` }, {
+      join: 'kubernetes',
+      subject: verified.claims.sub,
+      tokenExpiresAt: new Date((verified.claims.exp ?? 0) * 1000).toISOString(),
+    });
+  }
+
+  async #refuseJoin(reason: string, detail: string, clusterId: string | undefined, meta: Omit<RequestMeta, 'actor'>): Promise<never> {
+    await this.#o.audit.record({
+      type: AuditEventTypes.JOIN_REFUSED,
+      actor: 'anonymous',
+      clusterId,
+      requestId: meta.requestId,
+      sourceIp: meta.sourceIp,
+      outcome: 'failure',
+      reason,
+      details: { detail: detail.slice(0, 500) },
+    });
+    throw new HawserServerError(ErrorCodes.JOIN_TOKEN_INVALID, `ServiceAccount token refused (${reason}); see docs/security.md, "Joining without a secret"`);
+  }
+
   async #issue(
     cluster: ClusterRecord,
     csr: string,
@@ -254,6 +324,7 @@ export class Registrar {
       fingerprint: issued.fingerprint,
       notBefore: issued.notBefore,
       notAfter: issued.notAfter,
+      caHash: this.#o.ca.signerHash,
     });
     await this.#o.audit.record({
       type,
@@ -261,8 +332,9 @@ export class Registrar {
       clusterId: cluster.id,
       requestId: meta.requestId,
       sourceIp: meta.sourceIp,
-      details: { ...details, serial: issued.serial, notAfter: issued.notAfter.toISOString() },
+      details: { ...details, serial: issued.serial, notAfter: issued.notAfter.toISOString(), ca: this.#o.ca.signerHash },
     });
+    await this.#o.onIssued?.(cluster.id);
     return {
       clusterId: cluster.id,
       clusterName: cluster.name,

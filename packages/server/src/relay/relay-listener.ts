@@ -1,5 +1,5 @@
-import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { ClusterRelay } from './cluster-relay.js';
 import { ErrorCodes } from '../errors.js';
@@ -36,7 +36,7 @@ export function relayListener(relay: ClusterRelay, log: Logger): (req: IncomingM
  */
 export function operatorServerFactory(relay: ClusterRelay, tls: ServerOptions, log: Logger) {
   const relayed = relayListener(relay, log);
-  return (fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void): HttpServer => {
+  return (fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void): HttpsServer => {
     const server = createHttpsServer(tls, (req, res) => {
       if (ClusterRelay.matches(req.url)) relayed(req, res);
       else fastifyHandler(req, res);

@@ -98,6 +98,25 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         WHERE groups @> '["hawser:admins"]'::jsonb AND revoked_at IS NULL;
     `,
   },
+  {
+    version: 3,
+    name: 'CA rotation and joining with a ServiceAccount',
+    // ca_hash: which CA issued a certificate (NULL: before rotation existed,
+    // i.e. the CA in use then). cluster_joins: clusters that join with a
+    // projected ServiceAccount token instead of a bootstrap token.
+    sql: `
+      ALTER TABLE certificates ADD COLUMN ca_hash text;
+      CREATE TABLE cluster_joins (
+        cluster_id uuid PRIMARY KEY REFERENCES clusters(id),
+        issuer text NOT NULL,
+        subject text NOT NULL,
+        audience text NOT NULL,
+        discovery_url text,
+        discovery_ca text,
+        jwks jsonb
+      );
+    `,
+  },
 ]);
 
 /**

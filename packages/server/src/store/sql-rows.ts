@@ -42,6 +42,7 @@ export interface CertificateRow {
   not_after: Date;
   created_at: Date;
   revoked_at: Date | null;
+  ca_hash?: string | null;
 }
 
 export interface ApiTokenRow {
@@ -101,6 +102,7 @@ export function toCertificate(r: CertificateRow): CertificateRecord {
     notAfter: r.not_after,
     createdAt: r.created_at,
     revokedAt: r.revoked_at,
+    caHash: r.ca_hash ?? null,
   };
 }
 

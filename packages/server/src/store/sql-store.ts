@@ -11,6 +11,7 @@ import type {
   AuditFilter,
   BootstrapTokenRecord,
   CertificateRecord,
+  ClusterJoinRecord,
   ClusterRecord,
   ConsumeTokenResult,
   Store,
@@ -198,9 +199,9 @@ export class SqlStore implements Store {
   recordCertificate(input: Omit<CertificateRecord, 'createdAt' | 'revokedAt'>): Promise<void> {
     return this.#wrap('record certificate', async () => {
       await this.#db.query(
-        `INSERT INTO certificates (serial, cluster_id, fingerprint, not_before, not_after)
-         VALUES ($1, $2, $3, $4, $5)`,
-        [input.serial, input.clusterId, input.fingerprint, input.notBefore, input.notAfter],
+        `INSERT INTO certificates (serial, cluster_id, fingerprint, not_before, not_after, ca_hash)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+        [input.serial, input.clusterId, input.fingerprint, input.notBefore, input.notAfter, input.caHash ?? null],
       );
     });
   }
@@ -232,6 +233,32 @@ export class SqlStore implements Store {
         [serial],
       );
       return rows.length === 1;
+    });
+  }
+
+  setClusterJoin(join: ClusterJoinRecord): Promise<void> {
+    return this.#wrap('set cluster join', async () => {
+      await this.#db.query(
+        `INSERT INTO cluster_joins (cluster_id, issuer, subject, audience, discovery_url, discovery_ca, jwks)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+         ON CONFLICT (cluster_id) DO UPDATE SET issuer = $2, subject = $3, audience = $4,
+           discovery_url = $5, discovery_ca = $6, jwks = $7::jsonb`,
+        [join.clusterId, join.issuer, join.subject, join.audience, join.discoveryUrl, join.discoveryCa, join.jwks === null ? null : JSON.stringify(join.jwks)],
+      );
+    });
+  }
+
+  getClusterJoin(clusterId: string): Promise<ClusterJoinRecord | undefined> {
+    if (!UUID.test(clusterId)) return Promise.resolve(undefined);
+    return this.#wrap('get cluster join', async () => {
+      const rows = await this.#db.query<{
+        cluster_id: string; issuer: string; subject: string; audience: string;
+        discovery_url: string | null; discovery_ca: string | null; jwks: Record<string, unknown> | string | null;
+      }>('SELECT * FROM cluster_joins WHERE cluster_id = $1', [clusterId]);
+      const r = rows[0];
+      if (!r) return undefined;
+      const jwks = typeof r.jwks === 'string' ? (JSON.parse(r.jwks) as Record<string, unknown>) : r.jwks;
+      return { clusterId: r.cluster_id, issuer: r.issuer, subject: r.subject, audience: r.audience, discoveryUrl: r.discovery_url, discoveryCa: r.discovery_ca, jwks };
     });
   }
 

@@ -49,6 +49,27 @@ export interface CertificateRecord {
   readonly notAfter: Date;
   readonly createdAt: Date;
   readonly revokedAt: Date | null;
+  /** `sha256:<hex>` SPKI hash of the CA that issued it; null for certificates issued before CA rotation existed. */
+  readonly caHash?: string | null;
+}
+
+/**
+ * How a cluster that joins with its own ServiceAccount (`--join kubernetes`)
+ * proves it: a projected token from `issuer` for `subject` with `audience`,
+ * checked against the issuer's keys (found by discovery, or given).
+ */
+export interface ClusterJoinRecord {
+  readonly clusterId: string;
+  readonly issuer: string;
+  /** `system:serviceaccount:NS:NAME`. */
+  readonly subject: string;
+  readonly audience: string;
+  /** Where `/.well-known/openid-configuration` is read when it is not the issuer itself. */
+  readonly discoveryUrl: string | null;
+  /** PEM the discovery URL is trusted by; null: the system roots. */
+  readonly discoveryCa: string | null;
+  /** A static JWKS (`--jwks-file`); null: discovery. */
+  readonly jwks: Readonly<Record<string, unknown>> | null;
 }
 
 export interface ApiTokenRecord {
@@ -137,6 +158,9 @@ export interface Store {
   listCertificates(clusterId: string): Promise<CertificateRecord[]>;
   /** Revokes one certificate by serial; false when unknown or already revoked. */
   revokeCertificate(serial: string): Promise<boolean>;
+  /** Records (or replaces) how a cluster joins with its ServiceAccount. */
+  setClusterJoin(join: ClusterJoinRecord): Promise<void>;
+  getClusterJoin(clusterId: string): Promise<ClusterJoinRecord | undefined>;
 
   insertApiToken(input: Omit<ApiTokenRecord, 'createdAt' | 'revokedAt'>): Promise<void>;
   /** An unrevoked, unexpired token with this hash. */

@@ -76,7 +76,7 @@ export async function authenticateAgent(socket: TLSSocket, store: Store): Promis
     throw new ClientCertificateError(
       ErrorCodes.CERTIFICATE_INVALID,
       'certificate-untrusted',
-      'client certificate not issued by this server',
+      'client certificate not issued by a CA this server trusts (if its CA was retired after a rotation, register again)',
     );
   }
   const fingerprint = normalizeFingerprint(peer.fingerprint256);
