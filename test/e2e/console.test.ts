@@ -29,11 +29,14 @@ describe.skipIf(testCluster().external)('the web console in a real browser', () 
   let ns: Awaited<ReturnType<typeof createNamespace>>;
   let token: string;
   const cluster = uniqueName('console');
+  /** Registered, its agent never installed: the fleet and search must say so. */
+  const offline = uniqueName('offline');
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     server = await startServer({ args: ['--tier', 'read=idp-read'] });
     const added = await addCluster(server, cluster);
+    await addCluster(server, offline);
     const agentNs = await createNamespace();
     agent = await deployAgent({ namespace: agentNs.name, server, token: added.token, values: { set: ['tierBindings.enabled=true'] } });
     await eventually(async () => expect((await agentReadiness(agent)).body.status).toBe('connected'), 30_000);
@@ -78,8 +81,9 @@ describe.skipIf(testCluster().external)('the web console in a real browser', () 
     expect(await page.evaluate(() => document.cookie)).toBe('');
   });
 
-  it('the fleet page shows the cluster connected, pushed from the server', async () => {
+  it('the fleet page shows the cluster connected and the one without an agent as never connected, pushed from the server', async () => {
     await page.waitForSelector(`tr[data-cluster="${cluster}"][data-state=connected]`);
+    await page.waitForSelector(`tr[data-cluster="${offline}"][data-state=never]`);
     await page.screenshot({ path: join(ARTIFACTS, 'fleet.png'), fullPage: true });
   });
 
@@ -91,6 +95,19 @@ describe.skipIf(testCluster().external)('the web console in a real browser', () 
     await createPod('while-open');
     await page.waitForSelector(`tr[data-pod="${ns.name}/while-open"]`);
     await page.screenshot({ path: join(ARTIFACTS, 'cluster-pods.png'), fullPage: true });
+  });
+
+  it('search asks every cluster: finds the pod in one, says the other is not connected, and a forbidden kind gets its sentence', async () => {
+    await page.goto(`${server.publicUrl}/search?kind=pods&name=while-open`);
+    await page.waitForSelector(`tr[data-search-cluster="${cluster}"][data-state=answered] [data-match="${ns.name}/while-open"]`);
+    await page.waitForSelector(`tr[data-search-cluster="${offline}"][data-state="not connected"]`);
+    await page.screenshot({ path: join(ARTIFACTS, 'search.png'), fullPage: true });
+    await page.goto(`${server.publicUrl}/search?kind=secrets&namespace=${ns.name}`);
+    const row = await page.waitForSelector(`tr[data-search-cluster="${cluster}"][data-state=forbidden]`);
+    // The API server's own sentence, for the operator's own identity (tier read = view: no secrets).
+    expect(await row.textContent()).toContain('cannot list resource "secrets"');
+    await page.goto(`${server.publicUrl}/c/${cluster}`);
+    await page.waitForSelector(`tr[data-pod="${ns.name}/while-open"]`);
   });
 
   it('the agent killed and restarted: the view says reconnecting, then resumes with what was created meanwhile', async () => {

@@ -4,6 +4,7 @@ import { navigate, usePath } from './navigation.js';
 import { SignIn } from './SignIn.js';
 import { Fleet } from './Fleet.js';
 import { ClusterPods } from './ClusterPods.js';
+import { Search } from './Search.js';
 
 export function App() {
   const path = usePath();
@@ -32,6 +33,15 @@ export function App() {
         >
           Hawser
         </a>
+        <a
+          href="/search"
+          onClick={(e) => {
+            e.preventDefault();
+            navigate('/search');
+          }}
+        >
+          Search
+        </a>
         <span className="who" data-testid="who">
           {session.user}
         </span>
@@ -43,7 +53,7 @@ export function App() {
           Sign out
         </button>
       </header>
-      <main>{cluster ? <ClusterPods cluster={decodeURIComponent(cluster[1]!)} /> : <Fleet />}</main>
+      <main>{cluster ? <ClusterPods cluster={decodeURIComponent(cluster[1]!)} /> : path.startsWith('/search') ? <Search /> : <Fleet />}</main>
     </div>
   );
 }
