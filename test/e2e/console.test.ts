@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addCluster, agentReadiness, deployAgent, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
 import { adminCore, createNamespace, uniqueName } from '../support/kube.js';
 import { testCluster } from '../support/test-cluster.js';
+import { OidcIssuer } from '../support/oidc-issuer.js';
 
 /** Debian's Chromium (scripts/system-deps.sh installs it); playwright-core never downloads a browser. */
 const CHROMIUM = process.env.HAWSER_CHROMIUM ?? '/usr/bin/chromium';
@@ -28,13 +29,20 @@ describe.skipIf(testCluster().external)('the web console in a real browser', () 
   let page: Page;
   let ns: Awaited<ReturnType<typeof createNamespace>>;
   let token: string;
+  let issuer: OidcIssuer;
   const cluster = uniqueName('console');
   /** Registered, its agent never installed: the fleet and search must say so. */
   const offline = uniqueName('offline');
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    server = await startServer({ args: ['--tier', 'read=idp-read'] });
+    issuer = await OidcIssuer.start();
+    server = await startServer({ args: ['--tier', 'read=idp-read', '--oidc-issuer', issuer.issuer, '--oidc-audience', 'hawser-console'] });
+    issuer.client({
+      clientId: 'hawser-console',
+      redirectUri: `${server.publicUrl}/console/v1/oidc/callback`,
+      users: { dana: { email: 'dana@example.com', groups: ['idp-read'] } },
+    });
     const added = await addCluster(server, cluster);
     await addCluster(server, offline);
     const agentNs = await createNamespace();
@@ -56,6 +64,7 @@ describe.skipIf(testCluster().external)('the web console in a real browser', () 
     await agent?.remove();
     await ns?.remove();
     await server?.remove();
+    await issuer?.close();
   });
 
   async function createPod(name: string): Promise<void> {
@@ -155,6 +164,34 @@ describe.skipIf(testCluster().external)('the web console in a real browser', () 
     );
     expect(res).toBe(401); // same origin, cookie sent, but no CSRF token on an unsafe method
     expect(cookie.value.length).toBeGreaterThan(20);
+  });
+
+  it('signs in with the OpenID provider (authorization code with PKCE) and browses as the IdP user', async () => {
+    const fresh = await browser.newContext({ ignoreHTTPSErrors: true });
+    try {
+      const p = await fresh.newPage();
+      await p.goto(server.publicUrl);
+      await p.click('[data-testid=oidc]');
+      // The provider's own login and consent pages, filled in as a person would.
+      await p.waitForURL((u) => u.origin === issuer.issuer);
+      await p.fill('input[name=login]', 'dana');
+      await p.fill('input[name=password]', 'any');
+      await p.click('button[type=submit]');
+      await p.click('button[type=submit]');
+      await p.waitForSelector('[data-testid=who]');
+      expect(await p.textContent('[data-testid=who]')).toBe('dana@example.com');
+      await p.waitForSelector(`tr[data-cluster="${cluster}"][data-state=connected]`);
+      await p.goto(`${server.publicUrl}/c/${cluster}`);
+      await p.waitForSelector(`tr[data-pod="${ns.name}/while-open"]`);
+      // A callback this browser did not start is refused with a sentence.
+      const other = await browser.newContext({ ignoreHTTPSErrors: true });
+      const q = await other.newPage();
+      await q.goto(`${server.publicUrl}/console/v1/oidc/callback?code=stolen&state=forged`);
+      await expect.poll(() => q.textContent('[role=alert]')).toContain('OIDC sign-in failed: no sign-in in progress');
+      await other.close();
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('sign-out ends the session on the server, not only in the browser', async () => {

@@ -38,6 +38,8 @@ import { operatorServerFactory } from './relay/relay-listener.js';
 import { SERVER_VERSION } from './version.js';
 import { ConsoleSessions } from './console/console-session.js';
 import { consoleRoutes } from './console/console-routes.js';
+import { ConsoleOidcLogin } from './console/console-oidc.js';
+import { OidcAuthenticator } from './auth/oidc-authenticator.js';
 import { consoleAssets, findConsoleAssets } from './console/console-assets.js';
 
 /** The running server's parts, for embedding and tests (`HawserServer.context`). */
@@ -211,7 +213,15 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         { prefix: '/api/v1' },
       );
       await operator.register(
-        consoleRoutes({ store, sessions, authenticate: authenticateOperator, tunnels, authorization: config.authorization, log: httpLog }),
+        consoleRoutes({
+          store,
+          sessions,
+          authenticate: authenticateOperator,
+          tunnels,
+          authorization: config.authorization,
+          oidc: config.oidc && new ConsoleOidcLogin(config.oidc, new OidcAuthenticator(config.oidc), () => `${urls.publicUrl}/console/v1/oidc/callback`),
+          log: httpLog,
+        }),
         { prefix: '/console/v1' },
       );
       const assets = findConsoleAssets();

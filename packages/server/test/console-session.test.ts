@@ -20,7 +20,7 @@ describe('console sessions', () => {
   afterAll(() => store.close());
 
   async function signIn(): Promise<{ cookie: string; csrf: string }> {
-    const created = await sessions.create({ username: 'carol', groups: ['idp-read'], via: 'api-token', credentialId: 'api-token:tok-1' }, 'tok-1');
+    const created = await sessions.create({ username: 'carol', groups: ['idp-read'], via: 'api-token', credentialId: 'api-token:tok-1' }, { apiTokenId: 'tok-1' });
     expect(created.setCookie).toMatch(/^__Host-hawser-session=[A-Za-z0-9_-]{43}; Path=\/; Secure; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
     return { cookie: created.setCookie.split(';')[0]!, csrf: created.csrf };
   }

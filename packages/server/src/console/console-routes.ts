@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 import { ConsoleSessions } from './console-session.js';
+import { ConsoleOidcLogin } from './console-oidc.js';
 
 /** Heartbeat comment on the fleet event stream, so proxies keep it open and a dead one is noticed. */
 const EVENT_KEEPALIVE_MS = 15_000;
@@ -17,6 +18,8 @@ export interface ConsoleRoutesOptions {
   readonly authenticate: OperatorAuthenticator;
   readonly tunnels: TunnelRegistry;
   readonly authorization: AuthorizationConfig;
+  /** Sign-in with the OpenID provider, when one is configured. */
+  readonly oidc?: ConsoleOidcLogin | undefined;
   readonly log: Logger;
 }
 
@@ -69,9 +72,32 @@ export function consoleRoutes(opts: ConsoleRoutesOptions) {
         opts.log.info({ reason: (err as Error).message, requestId: request.id }, 'console: sign-in refused');
         throw new HawserServerError(ErrorCodes.UNAUTHORIZED, 'Hawser did not accept this token: use an operator API token (hawser token create), not the admin token');
       }
-      const created = await sessions.create(identity, apiTokenIdOf(identity));
+      const created = await sessions.create(identity, { apiTokenId: apiTokenIdOf(identity) });
       void reply.header('set-cookie', created.setCookie).header('cache-control', 'no-store');
       return { user: identity.username, groups: identity.groups, csrf: created.csrf, expiresAt: created.expiresAt.toISOString() };
+    });
+
+    // What the sign-in page offers.
+    app.get('/config', async () => ({ oidc: opts.oidc !== undefined }));
+
+    app.get('/oidc/start', async (_request, reply) => {
+      if (!opts.oidc) throw new HawserServerError(ErrorCodes.ROUTE_NOT_FOUND, 'no OIDC issuer is configured (hawser server --oidc-issuer)');
+      const { location, setCookie } = await opts.oidc.start();
+      return reply.header('set-cookie', setCookie).header('cache-control', 'no-store').redirect(location, 302);
+    });
+
+    app.get('/oidc/callback', async (request, reply) => {
+      if (!opts.oidc) throw new HawserServerError(ErrorCodes.ROUTE_NOT_FOUND, 'no OIDC issuer is configured (hawser server --oidc-issuer)');
+      void reply.header('cache-control', 'no-store');
+      try {
+        const { identity, expiresAt } = await opts.oidc.finish(request.query as Record<string, string>, request.headers.cookie);
+        const created = await sessions.create(identity, { notAfter: expiresAt });
+        return reply.header('set-cookie', [created.setCookie, ConsoleOidcLogin.clearCookie()]).redirect('/fleet', 302);
+      } catch (err) {
+        opts.log.info({ reason: (err as Error).message, requestId: request.id }, 'console: OIDC sign-in failed');
+        const why = new URLSearchParams({ error: `OIDC sign-in failed: ${(err as Error).message}` });
+        return reply.header('set-cookie', ConsoleOidcLogin.clearCookie()).redirect(`/sign-in?${why.toString()}`, 302);
+      }
     });
 
     app.get('/session', async (request, reply) => {

@@ -1,6 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { OperatorIdentity } from '../auth/authorization.js';
-import { apiTokenCredential } from '../auth/operator-streams.js';
 import type { Store } from '../store/store.js';
 
 /**
@@ -68,12 +67,22 @@ export class ConsoleSessions {
   }
 
   /** Starts a session for an authenticated operator; returns the Set-Cookie value and the CSRF token. */
-  async create(identity: OperatorIdentity, apiTokenId: string | null): Promise<{ setCookie: string; csrf: string; expiresAt: Date }> {
+  async create(identity: OperatorIdentity, opts: { apiTokenId?: string | null; notAfter?: Date } = {}): Promise<{ setCookie: string; csrf: string; expiresAt: Date }> {
     const id = randomBytes(32).toString('base64url');
     const csrf = randomBytes(24).toString('base64url');
-    const expiresAt = new Date(Date.now() + this.#ttlMs);
-    await this.#store.insertConsoleSession({ idHash: hashId(id), user: identity.username, groups: identity.groups, apiTokenId, csrf, expiresAt });
-    const maxAge = Math.floor(this.#ttlMs / 1000);
+    // An OIDC session lasts no longer than the ID token it was made from:
+    // the groups (and so the tier) are the token's, and are asked again then.
+    const expiresAt = new Date(Math.min(Date.now() + this.#ttlMs, opts.notAfter?.getTime() ?? Infinity));
+    await this.#store.insertConsoleSession({
+      idHash: hashId(id),
+      user: identity.username,
+      groups: identity.groups,
+      apiTokenId: opts.apiTokenId ?? null,
+      credentialId: identity.credentialId,
+      csrf,
+      expiresAt,
+    });
+    const maxAge = Math.max(0, Math.floor((expiresAt.getTime() - Date.now()) / 1000));
     return { setCookie: `${SESSION_COOKIE}=${id}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=${maxAge}`, csrf, expiresAt };
   }
 
@@ -97,8 +106,8 @@ export class ConsoleSessions {
     const identity: OperatorIdentity = {
       username: session.user,
       groups: [...session.groups],
-      via: 'api-token',
-      credentialId: session.apiTokenId ? apiTokenCredential(session.apiTokenId) : `console-session:${session.idHash.slice(0, 16)}`,
+      via: session.apiTokenId ? 'api-token' : 'oidc',
+      credentialId: session.credentialId,
     };
     return { identity, csrf: session.csrf };
   }

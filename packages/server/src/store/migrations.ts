@@ -109,6 +109,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         username text NOT NULL,
         groups jsonb NOT NULL,
         api_token_id text REFERENCES api_tokens (id),
+        credential_id text NOT NULL,
         csrf text NOT NULL,
         created_at timestamptz NOT NULL DEFAULT now(),
         expires_at timestamptz NOT NULL

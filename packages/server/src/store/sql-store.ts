@@ -239,8 +239,8 @@ export class SqlStore implements Store {
   insertConsoleSession(input: Omit<ConsoleSessionRecord, 'createdAt'>): Promise<void> {
     return this.#wrap('insert console session', async () => {
       await this.#db.query(
-        `INSERT INTO console_sessions (id_hash, username, groups, api_token_id, csrf, expires_at) VALUES ($1, $2, $3::jsonb, $4, $5, $6)`,
-        [input.idHash, input.user, JSON.stringify(input.groups), input.apiTokenId, input.csrf, input.expiresAt],
+        `INSERT INTO console_sessions (id_hash, username, groups, api_token_id, credential_id, csrf, expires_at) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)`,
+        [input.idHash, input.user, JSON.stringify(input.groups), input.apiTokenId, input.credentialId, input.csrf, input.expiresAt],
       );
     });
   }
@@ -252,6 +252,7 @@ export class SqlStore implements Store {
         username: string;
         groups: string[] | string;
         api_token_id: string | null;
+        credential_id: string;
         csrf: string;
         created_at: Date | string;
         expires_at: Date | string;
@@ -268,6 +269,7 @@ export class SqlStore implements Store {
         user: r.username,
         groups: typeof r.groups === 'string' ? (JSON.parse(r.groups) as string[]) : r.groups,
         apiTokenId: r.api_token_id,
+        credentialId: r.credential_id,
         csrf: r.csrf,
         createdAt: new Date(r.created_at),
         expiresAt: new Date(r.expires_at),

@@ -104,6 +104,8 @@ export interface ConsoleSessionRecord {
   readonly groups: readonly string[];
   /** The API token the session was made from: revoking it ends the session. */
   readonly apiTokenId: string | null;
+  /** The operator credential behind it (`api-token:<id>` or `oidc:<issuer>#<sub>`): ending it ends the session's streams. */
+  readonly credentialId: string;
   readonly csrf: string;
   readonly createdAt: Date;
   readonly expiresAt: Date;
