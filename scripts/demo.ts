@@ -9,6 +9,7 @@
  * goes through Hawser. Ctrl-C stops everything.
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import { ControlPlaneUnavailableError } from '../test/controlplane/binaries.js';
@@ -113,6 +114,8 @@ stringData: { password: not-for-tier-read }
     if (created.code !== 0) throw new Error(created.stderr);
     const demoToken = (JSON.parse(created.stdout) as { token: string }).token;
     const kubeconfig = join(root, 'kubeconfig');
+    const tokenFile = join(root, 'operator-token');
+    writeFileSync(tokenFile, `${demoToken}\n`, { mode: 0o600 });
     const written = await server.cli(['kubeconfig', 'demo', '--token', demoToken, '--output', kubeconfig]);
     if (written.code !== 0) throw new Error(written.stderr);
 
@@ -131,6 +134,9 @@ ${block(commands.refused)}
 
 What happened, from Hawser's side:
 ${block(commands.hawser)}
+
+The console: ${server.publicUrl}/ (the demo's CA is its own, so the browser
+warns once). Sign in with the API token in ${relative(process.cwd(), tokenFile)}.
 
 The cluster's admin kubeconfig (direct, for comparison): ${relative(process.cwd(), state.kubeconfig)}
 Press Ctrl-C to stop everything.`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages the test suites use are present:
 #   postgresql   the multi-replica store tests start a real PostgreSQL
+#   chromium     the console tests drive Debian's Chromium with playwright-core
 # Runs before `npm test`. As root with apt-get it installs what is missing;
 # otherwise it prints the one command to run and fails.
 set -euo pipefail
@@ -9,6 +10,7 @@ missing=()
 if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then missing+=(postgresql); fi
 # The store tests run PostgreSQL as this user when the suite runs as root.
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then missing+=(postgresql); fi
+if [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 # shellcheck disable=SC2207

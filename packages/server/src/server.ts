@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController } from 'fastify';
@@ -37,6 +36,11 @@ import { Metrics } from './audit/metrics.js';
 import { OperatorStreams, apiTokenCredential } from './auth/operator-streams.js';
 import { operatorServerFactory } from './relay/relay-listener.js';
 import { SERVER_VERSION } from './version.js';
+import { ConsoleSessions } from './console/console-session.js';
+import { consoleRoutes } from './console/console-routes.js';
+import { ConsoleOidcLogin } from './console/console-oidc.js';
+import { OidcAuthenticator } from './auth/oidc-authenticator.js';
+import { consoleAssets, findConsoleAssets } from './console/console-assets.js';
 
 /** The running server's parts, for embedding and tests (`HawserServer.context`). */
 export interface ServerContext {
@@ -174,9 +178,13 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         // per-request lines would double the volume for agent traffic.
         logController: new LogController({ disableRequestLogging: true }),
         genReqId: () => randomUUID(),
+        // fastify builds the listening line from its own https option, which
+        // a serverFactory bypasses; both listeners are HTTPS.
+        listenTextResolver: (address: string) => `Server listening at ${address.replace(/^http:/, 'https:')}`,
       };
 
-      const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc });
+      const sessions = new ConsoleSessions(store);
+      const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc, sessions });
       const relayLog = componentLogger(root, 'relay');
       relayAudit = await openRelayAudit({ store, dataDir: config.dataDir, audit, log: componentLogger(root, 'audit') });
       const metrics = new Metrics(() => tunnels.size);
@@ -229,6 +237,21 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         }),
         { prefix: '/api/v1' },
       );
+      await operator.register(
+        consoleRoutes({
+          store,
+          sessions,
+          authenticate: authenticateOperator,
+          tunnels,
+          authorization: config.authorization,
+          oidc: config.oidc && new ConsoleOidcLogin(config.oidc, new OidcAuthenticator(config.oidc), () => `${urls.publicUrl}/console/v1/oidc/callback`),
+          log: httpLog,
+        }),
+        { prefix: '/console/v1' },
+      );
+      const assets = findConsoleAssets();
+      if (assets) await operator.register(consoleAssets(assets));
+      else log.warn('the console is not built (npm run build): / serves nothing');
       await agent.register(agentApi({ registrar, store, audit }));
       endpoint = new TunnelEndpoint({
         store,

@@ -3,6 +3,7 @@ import { ADMIN_GROUP, type OperatorIdentity } from './authorization.js';
 import { apiTokenCredential } from './operator-streams.js';
 import { OidcAuthenticator, type OidcConfig } from './oidc-authenticator.js';
 import type { Store } from '../store/store.js';
+import type { ConsoleSessions, SessionRequest } from '../console/console-session.js';
 
 /**
  * How long a verified API token is trusted without asking the store again.
@@ -15,7 +16,11 @@ const API_TOKEN_CACHE_MS = 10_000;
 const API_TOKEN_CACHE_MAX = 10_000;
 
 export interface OperatorAuthenticator {
-  (authorization: string | undefined): Promise<OperatorIdentity>;
+  /**
+   * `request` lets a browser in the console authenticate with its session
+   * cookie when it sends no Authorization header (console-session.ts).
+   */
+  (authorization: string | undefined, request?: SessionRequest): Promise<OperatorIdentity>;
   /** Forget cached API tokens (after a revocation). */
   forget(): void;
 }
@@ -25,10 +30,11 @@ export interface OperatorAuthenticator {
  * or an OIDC ID token when an issuer is configured. Throws with a specific
  * reason for the log; the caller answers every failure with one generic 401.
  */
-export function operatorAuthenticator(opts: { store: Store; oidc: OidcConfig | undefined }): OperatorAuthenticator {
+export function operatorAuthenticator(opts: { store: Store; oidc: OidcConfig | undefined; sessions?: ConsoleSessions }): OperatorAuthenticator {
   const oidc = opts.oidc ? new OidcAuthenticator(opts.oidc) : undefined;
   const cache = new Map<string, { identity: OperatorIdentity; until: number; expiresAt: number }>();
-  const authenticate = async (authorization: string | undefined): Promise<OperatorIdentity> => {
+  const authenticate = async (authorization: string | undefined, request?: SessionRequest): Promise<OperatorIdentity> => {
+    if (authorization === undefined && request && opts.sessions) return (await opts.sessions.identify(request)).identity;
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!m) throw new Error(authorization ? 'not a bearer token' : 'no Authorization header');
     const token = m[1]!;

@@ -82,7 +82,7 @@ export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upg
 
   let identity: OperatorIdentity;
   try {
-    identity = await opts.authenticate(req.headers.authorization);
+    identity = await opts.authenticate(req.headers.authorization, req);
   } catch (err) {
     opts.log.info({ requestId, reason: (err as Error).message }, 'relay: authentication failed');
     event.reason = (err as Error).message;

@@ -34,7 +34,7 @@ export interface RelayAuditEvent {
 }
 
 export interface ClusterRelayOptions {
-  authenticate(authorization: string | undefined): Promise<OperatorIdentity>;
+  authenticate(authorization: string | undefined, request?: { method?: string | undefined; headers: Readonly<Record<string, string | string[] | undefined>> }): Promise<OperatorIdentity>;
   findCluster(name: string): Promise<ClusterRecord | undefined>;
   tunnels: TunnelDirectory;
   authorization: AuthorizationConfig;

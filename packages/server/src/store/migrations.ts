@@ -117,6 +117,24 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       );
     `,
   },
+  {
+    version: 4,
+    name: 'console sessions',
+    // The session id is never stored, only its SHA-256 (as for API tokens).
+    // A session made from an API token dies with it (api_token_id).
+    sql: `
+      CREATE TABLE console_sessions (
+        id_hash text PRIMARY KEY,
+        username text NOT NULL,
+        groups jsonb NOT NULL,
+        api_token_id text REFERENCES api_tokens (id),
+        credential_id text NOT NULL,
+        csrf text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL
+      );
+    `,
+  },
 ]);
 
 /**

@@ -13,6 +13,7 @@ import type {
   CertificateRecord,
   ClusterJoinRecord,
   ClusterRecord,
+  ConsoleSessionRecord,
   ConsumeTokenResult,
   Store,
 } from './store.js';
@@ -259,6 +260,54 @@ export class SqlStore implements Store {
       if (!r) return undefined;
       const jwks = typeof r.jwks === 'string' ? (JSON.parse(r.jwks) as Record<string, unknown>) : r.jwks;
       return { clusterId: r.cluster_id, issuer: r.issuer, subject: r.subject, audience: r.audience, discoveryUrl: r.discovery_url, discoveryCa: r.discovery_ca, jwks };
+    });
+  }
+
+  insertConsoleSession(input: Omit<ConsoleSessionRecord, 'createdAt'>): Promise<void> {
+    return this.#wrap('insert console session', async () => {
+      await this.#db.query(
+        `INSERT INTO console_sessions (id_hash, username, groups, api_token_id, credential_id, csrf, expires_at) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)`,
+        [input.idHash, input.user, JSON.stringify(input.groups), input.apiTokenId, input.credentialId, input.csrf, input.expiresAt],
+      );
+    });
+  }
+
+  findConsoleSession(idHash: string): Promise<ConsoleSessionRecord | undefined> {
+    return this.#wrap('find console session', async () => {
+      const rows = await this.#db.query<{
+        id_hash: string;
+        username: string;
+        groups: string[] | string;
+        api_token_id: string | null;
+        credential_id: string;
+        csrf: string;
+        created_at: Date | string;
+        expires_at: Date | string;
+      }>(
+        `SELECT s.* FROM console_sessions s LEFT JOIN api_tokens t ON t.id = s.api_token_id
+          WHERE s.id_hash = $1 AND s.expires_at > now()
+            AND (s.api_token_id IS NULL OR (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())))`,
+        [idHash],
+      );
+      const r = rows[0];
+      if (!r) return undefined;
+      return {
+        idHash: r.id_hash,
+        user: r.username,
+        groups: typeof r.groups === 'string' ? (JSON.parse(r.groups) as string[]) : r.groups,
+        apiTokenId: r.api_token_id,
+        credentialId: r.credential_id,
+        csrf: r.csrf,
+        createdAt: new Date(r.created_at),
+        expiresAt: new Date(r.expires_at),
+      };
+    });
+  }
+
+  deleteConsoleSession(idHash: string): Promise<boolean> {
+    return this.#wrap('delete console session', async () => {
+      const rows = await this.#db.query<{ id_hash: string }>('DELETE FROM console_sessions WHERE id_hash = $1 RETURNING id_hash', [idHash]);
+      return rows.length === 1;
     });
   }
 

@@ -118,6 +118,20 @@ export interface AgentInfo {
  * Everything the server persists. One interface, one SQL implementation
  * (SqlStore) over two engines: embedded PGlite and PostgreSQL.
  */
+/** A signed-in console user; the session id itself is never stored, only its hash. */
+export interface ConsoleSessionRecord {
+  readonly idHash: string;
+  readonly user: string;
+  readonly groups: readonly string[];
+  /** The API token the session was made from: revoking it ends the session. */
+  readonly apiTokenId: string | null;
+  /** The operator credential behind it (`api-token:<id>` or `oidc:<issuer>#<sub>`): ending it ends the session's streams. */
+  readonly credentialId: string;
+  readonly csrf: string;
+  readonly createdAt: Date;
+  readonly expiresAt: Date;
+}
+
 export interface Store {
   readonly engine: SqlDriver['engine'];
 
@@ -188,6 +202,11 @@ export interface Store {
   insertAuditEvents(events: readonly AuditEventRecord[]): Promise<void>;
   /** Events in time order, filtered; `since` is inclusive. Default limit 1000. */
   listAuditEvents(filter?: AuditFilter): Promise<AuditEventRecord[]>;
+
+  insertConsoleSession(input: Omit<ConsoleSessionRecord, 'createdAt'>): Promise<void>;
+  /** A live session: not expired, and its API token (if any) neither revoked nor expired. */
+  findConsoleSession(idHash: string): Promise<ConsoleSessionRecord | undefined>;
+  deleteConsoleSession(idHash: string): Promise<boolean>;
 
   close(): Promise<void>;
 }

@@ -53,6 +53,8 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
   readonly #sessions = new Map<string, Session>();
   /** When each cluster's last session closed: a reconnect is expected shortly after. */
   readonly #lastLost = new Map<string, number>();
+  /** Who wants to hear that a cluster's tunnel state changed (the console's live fleet view). */
+  readonly #watchers = new Set<(clusterId: string) => void>();
 
   constructor(opts: TunnelRegistryOptions = { software: 'hawser' }) {
     this.#opts = opts;
@@ -94,6 +96,25 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
 
   isConnected(clusterId: string): boolean {
     return this.#byCluster.has(clusterId);
+  }
+
+  /**
+   * Calls `fn` with a cluster's id whenever its tunnel becomes ready (after
+   * its agent info is recorded) or closes. Returns the unsubscribe function.
+   */
+  watch(fn: (clusterId: string) => void): () => void {
+    this.#watchers.add(fn);
+    return () => this.#watchers.delete(fn);
+  }
+
+  #changed(clusterId: string): void {
+    for (const fn of this.#watchers) {
+      try {
+        fn(clusterId);
+      } catch {
+        // A watcher's failure is its own; the registry goes on.
+      }
+    }
   }
 
   /** Number of live tunnels. */
@@ -169,7 +190,11 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
         this.#sessions.set(connectionId, session);
         ready = true;
         log.info({ peer: peer.software, version: peer.version, metadata: peer.metadata }, 'tunnel session ready');
-        await this.#opts.onReady?.(context, peer);
+        try {
+          await this.#opts.onReady?.(context, peer);
+        } finally {
+          this.#changed(clusterId);
+        }
       },
       (err: Error) => log.warn({ err: err.message }, 'tunnel handshake failed'),
     );
@@ -181,6 +206,7 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
       // window: the relay answers "not connected" with Retry-After then.
       if (ready && (closeAs === undefined || closeAs.code === 1001)) this.#lastLost.set(clusterId, Date.now());
       if (connection) this.remove(connection);
+      this.#changed(clusterId);
       log.info({ err: err?.message }, 'tunnel session closed');
     });
     return {

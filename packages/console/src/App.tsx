@@ -1,0 +1,59 @@
+import { useEffect, useState } from 'react';
+import { currentSession, signOut, type Session } from './api.js';
+import { navigate, usePath } from './navigation.js';
+import { SignIn } from './SignIn.js';
+import { Fleet } from './Fleet.js';
+import { ClusterPods } from './ClusterPods.js';
+import { Search } from './Search.js';
+
+export function App() {
+  const path = usePath();
+  const [session, setSession] = useState<Session | null | undefined>(undefined);
+  useEffect(() => {
+    currentSession().then(
+      (s) => setSession(s ?? null),
+      () => setSession(null),
+    );
+  }, []);
+
+  if (session === undefined) return <p className="muted">Loading…</p>;
+  if (session === null) return <SignIn onSignedIn={setSession} />;
+
+  const cluster = /^\/c\/([^/]+)/.exec(path);
+  return (
+    <div className="app">
+      <header>
+        <a
+          href="/fleet"
+          className="brand"
+          onClick={(e) => {
+            e.preventDefault();
+            navigate('/fleet');
+          }}
+        >
+          Hawser
+        </a>
+        <a
+          href="/search"
+          onClick={(e) => {
+            e.preventDefault();
+            navigate('/search');
+          }}
+        >
+          Search
+        </a>
+        <span className="who" data-testid="who">
+          {session.user}
+        </span>
+        <button
+          onClick={() => {
+            void signOut(session).then(() => setSession(null));
+          }}
+        >
+          Sign out
+        </button>
+      </header>
+      <main>{cluster ? <ClusterPods cluster={decodeURIComponent(cluster[1]!)} /> : path.startsWith('/search') ? <Search /> : <Fleet />}</main>
+    </div>
+  );
+}

@@ -1,0 +1,92 @@
+/** The console's calls: its own API under /console/v1, and Kubernetes through the relay. */
+
+export interface Session {
+  user: string;
+  groups: string[];
+  csrf: string;
+}
+
+export interface ClusterView {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  status: 'connected' | 'disconnected' | 'never';
+  lastSeen: string | null;
+  agentVersion: string | null;
+  kubernetesVersion: string | null;
+}
+
+/** A Kubernetes or Hawser refusal, with the sentence to show where the data would be. */
+export class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly reason: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+async function refusal(res: Response): Promise<Refusal> {
+  const text = await res.text();
+  try {
+    const body = JSON.parse(text) as { message?: string; reason?: string; error?: { message?: string } };
+    return new Refusal(res.status, body.message ?? body.error?.message ?? `HTTP ${res.status}`, body.reason);
+  } catch {
+    return new Refusal(res.status, text || `HTTP ${res.status}`, undefined);
+  }
+}
+
+export async function currentSession(): Promise<Session | undefined> {
+  const res = await fetch('/console/v1/session', { credentials: 'same-origin' });
+  if (res.status === 401) return undefined;
+  if (!res.ok) throw await refusal(res);
+  return (await res.json()) as Session;
+}
+
+export async function signIn(token: string): Promise<Session> {
+  const res = await fetch('/console/v1/session', {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token }),
+  });
+  if (!res.ok) throw await refusal(res);
+  return (await res.json()) as Session;
+}
+
+export async function signOut(session: Session): Promise<void> {
+  await fetch('/console/v1/session', { method: 'DELETE', credentials: 'same-origin', headers: { 'x-hawser-csrf': session.csrf } });
+}
+
+/** GET through the relay, as the signed-in operator. */
+export async function kubeGet<T>(cluster: string, path: string, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(`/clusters/${encodeURIComponent(cluster)}${path}`, { credentials: 'same-origin', signal: signal ?? null });
+  if (!res.ok) throw await refusal(res);
+  return (await res.json()) as T;
+}
+
+export interface WatchEvent<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+/** Streams a watch through the relay; resolves when it ends, rejects on a refusal. */
+export async function kubeWatch<T>(cluster: string, path: string, onEvent: (e: WatchEvent<T>) => void, signal: AbortSignal): Promise<void> {
+  const sep = path.includes('?') ? '&' : '?';
+  const res = await fetch(`/clusters/${encodeURIComponent(cluster)}${path}${sep}watch=1&allowWatchBookmarks=true`, { credentials: 'same-origin', signal });
+  if (!res.ok || !res.body) throw await refusal(res);
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffered += value;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl).trim();
+      buffered = buffered.slice(nl + 1);
+      if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
+    }
+  }
+}
