@@ -5,6 +5,7 @@ import { serverCommand } from './cli-server-command.js';
 import { auditCommand } from './cli-audit-command.js';
 import { kubeconfigCommand } from './cli-kubeconfig-command.js';
 import { tokenCommand } from './cli-token-command.js';
+import { backupCommand, restoreCommand } from './cli-backup-command.js';
 import { ErrorCodes, isServerError } from '../errors.js';
 
 export type { CliIo } from './cli-io.js';
@@ -21,6 +22,8 @@ Commands:
   token create       create a Hawser API token for a person or automation (also: list, revoke)
   kubeconfig [NAME]  write a kubeconfig with one context per cluster
   audit              read the audit trail
+  backup --out FILE  back up the data directory and embedded database (server stopped)
+  restore --from FILE restore a backup into an empty (or --force) data directory
 
 Run "hawser <command> --help" for the options of a command.
 `;
@@ -52,6 +55,9 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
         return await kubeconfigCommand(rest, io);
       case 'audit':
         return await auditCommand(rest, io);
+      case 'backup':
+      case 'restore':
+        return await (command === 'backup' ? backupCommand : restoreCommand)(rest, io);
       default:
         io.stderr(`hawser: unknown command "${command}"\n\n${HELP}`);
         return ExitCodes.USAGE;
