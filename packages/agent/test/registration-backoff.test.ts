@@ -1,4 +1,4 @@
-import { createServer as createTcpServer, type Server } from 'node:net';
+import { createServer as createTcpServer } from 'node:net';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { AgentError, AgentErrorCodes } from '../src/errors.js';
 import { register } from '../src/registration.js';
 import { classifyRegistrationFailure } from '../src/registration-failure.js';
 import { RegistrationRetry, type RetryTimer } from '../src/registration-retry.js';
-import { bootstrapToken, caHash, LogCapture, tempDir, testConfig, writeKubeconfig } from './support/agent-harness.js';
+import { bootstrapToken, caHash, freePort, LogCapture, tempDir, testConfig, writeKubeconfig } from './support/agent-harness.js';
 import { HttpsStub, json } from './support/https-stub.js';
 import { serverPki } from './support/test-pki.js';
 
@@ -39,16 +39,6 @@ class ManualTimer {
     this.#pending = undefined;
     fn?.();
   }
-}
-
-/** A port nothing listens on: bound once, then released. */
-async function closedPort(): Promise<number> {
-  const probe: Server = createTcpServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }
 
 describe('what a registration failure means for the next attempt', () => {
@@ -90,7 +80,7 @@ describe('what a registration failure means for the next attempt', () => {
   });
 });
 
-describe('registration answers, from a real HTTPS server on 127.0.0.1', () => {
+describe('registration answers, from a real HTTPS server on 127.0.0.1', { timeout: 30_000 }, () => {
   let server: HttpsStub;
   beforeEach(async () => {
     server = await HttpsStub.start(pki.serving, [pki.serving.cert, pki.ca.cert], (_req, res) => json(res, 404, {}));
@@ -138,7 +128,7 @@ describe('registration answers, from a real HTTPS server on 127.0.0.1', () => {
   });
 });
 
-describe('the agent retrying registration', () => {
+describe('the agent retrying registration', { timeout: 30_000 }, () => {
   let dir: ReturnType<typeof tempDir>;
   let api: HttpsStub;
   let agent: Agent | undefined;
@@ -161,7 +151,7 @@ describe('the agent retrying registration', () => {
   }
 
   it('retries a refused connection within seconds, backing off like the tunnel, never the 10-minute wait', async () => {
-    const url = `https://127.0.0.1:${await closedPort()}`;
+    const url = `https://127.0.0.1:${await freePort()}`;
     const logs = new LogCapture();
     const timer = new ManualTimer();
     agent = newAgent(bootstrapToken({ url, cah: caHash(pki.ca) }), logs, timer);

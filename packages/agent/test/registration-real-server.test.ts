@@ -1,30 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
-import { createServer as createTcpServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { until } from '../../../test/support/eventually.js';
 import { Agent } from '../src/agent.js';
 import { AgentErrorCodes } from '../src/errors.js';
-import { LogCapture, tempDir, testConfig, writeKubeconfig } from './support/agent-harness.js';
+import { freePort, LogCapture, tempDir, testConfig, writeKubeconfig } from './support/agent-harness.js';
 import { HttpsStub, json } from './support/https-stub.js';
 import { serverPki } from './support/test-pki.js';
 
 // The real `hawser server` binary (built by `npm run build`); the agent
 // package never imports the server, so the check goes through the binary.
 const SERVER_CLI = fileURLToPath(new URL('../../server/dist/cli.js', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const probe = createTcpServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 /** Runs the server binary until its "listening" line; `stop()` sends SIGTERM and waits. */
 async function runServer(dataDir: string, ports: { listen: number; agent: number }): Promise<{ child: ChildProcess; stop(): Promise<void> }> {

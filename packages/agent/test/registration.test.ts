@@ -1,6 +1,3 @@
-import { createServer, type Server } from 'node:net';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createMemoryTransportPair, Session } from '@hawser/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +7,7 @@ import { AgentErrorCodes } from '../src/errors.js';
 import { DirStateStore } from '../src/dir-state-store.js';
 import { register } from '../src/registration.js';
 import { discoverServerCA } from '../src/server-connection.js';
-import { bootstrapToken, caHash, LogCapture, tempDir, testConfig, writeKubeconfig } from './support/agent-harness.js';
+import { bootstrapToken, caHash, freePort, LogCapture, tempDir, testConfig, writeKubeconfig } from './support/agent-harness.js';
 import { HttpsStub, json, type SeenRequest } from './support/https-stub.js';
 import { csrPublicKey, issue, serverPki } from './support/test-pki.js';
 import type { ServerResponse } from 'node:http';
@@ -195,13 +192,3 @@ describe('the agent registering with a bootstrap token', () => {
     }
   });
 });
-
-/** A port nothing listens on (yet): bound once, then released. */
-async function freePort(): Promise<number> {
-  const probe: Server = createServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}

@@ -104,3 +104,14 @@ export class LogCapture {
     return new Promise((resolve) => this.#waiters.push({ match, resolve }));
   }
 }
+
+/** A port on 127.0.0.1 nothing listens on (yet): bound once, then released. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const probe = createServer();
+  probe.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve) => probe.once('listening', () => resolve()));
+  const { port } = probe.address() as { port: number };
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
