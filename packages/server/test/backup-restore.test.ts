@@ -1,7 +1,9 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/cli-main.js';
+import { loadOrCreateSecrets } from '../src/data-dir.js';
+import { lockDataDir } from '../src/data-dir-lock.js';
 import { addCluster, httpsJson, openTunnel, registeredAgent, startServer, tempDir, type Harness, type Registered } from './support/harness.js';
 
 async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -115,6 +117,35 @@ describe('hawser backup and restore of the embedded store and the data directory
       if (tunnel.kind === 'open') tunnel.ws.close();
     } finally {
       await h.stop();
+    }
+  });
+});
+
+describe('hawser backup with PostgreSQL: the secrets only, while the server runs', { timeout: 120_000 }, () => {
+  it('writes the data directory files and leaves the database to pg_dump, even with the data directory locked', async () => {
+    const dir = tempDir('hawser-backup-pg-');
+    try {
+      const data = join(dir.path, 'data');
+      loadOrCreateSecrets(data, ['localhost']);
+      writeFileSync(join(data, 'admin-token'), 'hat_example\n', { mode: 0o600 });
+      const lock = lockDataDir(data); // as a running server holds it
+      try {
+        const out = join(dir.path, 'secrets.backup');
+        const res = await run(['backup', '--out', out, '--data-dir', data, '--database-url', 'postgres://hawser:pw@127.0.0.1:1/hawser']);
+        expect(res.stderr).toBe('');
+        expect(res.stdout).toContain('no database (PostgreSQL: back it up with pg_dump)');
+        const restored = join(dir.path, 'restored');
+        const back = await run(['restore', '--from', out, '--data-dir', restored]);
+        expect(back.stdout).toContain('no database: restore PostgreSQL with pg_restore');
+        for (const name of ['ca.crt', 'ca.key', 'server.crt', 'server.key', 'token-signing-key.pem', 'admin-token']) {
+          expect(readFileSync(join(restored, name))).toEqual(readFileSync(join(data, name)));
+        }
+        expect(existsSync(join(restored, 'db'))).toBe(false);
+      } finally {
+        lock.release();
+      }
+    } finally {
+      dir.remove();
     }
   });
 });
