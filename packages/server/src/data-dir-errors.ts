@@ -40,9 +40,15 @@ const FILE_CHECKS: readonly { file: string; kind: 'certificate' | 'key' | 'certi
 
 const PEM_CERTIFICATES = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-function parses(path: string, kind: 'certificate' | 'key' | 'certificates'): boolean {
+/** True when the file parses as `kind`; an errno code when it cannot be read at all. */
+function parses(path: string, kind: 'certificate' | 'key' | 'certificates'): boolean | string {
+  let text: string;
   try {
-    const text = readFileSync(path, 'utf8');
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'unreadable';
+  }
+  try {
     if (kind === 'key') createPrivateKey(text);
     else if (kind === 'certificate') new X509Certificate(text);
     else for (const pem of text.match(PEM_CERTIFICATES) ?? []) new X509Certificate(pem);
@@ -86,7 +92,16 @@ function corrupt(path: string, what: string, recover: string, cause?: unknown): 
 function damagedFile(dataDir: string, cause?: unknown): HawserServerError | undefined {
   for (const check of FILE_CHECKS) {
     const path = join(dataDir, check.file);
-    if (existsSync(path) && !parses(path, check.kind)) {
+    if (!existsSync(path)) continue;
+    const parsed = parses(path, check.kind);
+    if (typeof parsed === 'string') {
+      return new HawserServerError(
+        ErrorCodes.DATA_DIR_UNUSABLE,
+        `${path} in the data directory cannot be read (${parsed}): it must be a regular file the server's user can read, mode 0600 (chown, chmod 600)`,
+        cause === undefined ? undefined : { cause },
+      );
+    }
+    if (!parsed) {
       const what = check.kind === 'key' ? 'a PEM private key' : check.kind === 'certificate' ? 'a PEM certificate' : 'PEM certificates';
       return corrupt(path, `is not ${what} (damaged or truncated)`, check.recover, cause);
     }

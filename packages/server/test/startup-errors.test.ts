@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { cpSync, existsSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -41,7 +41,7 @@ describe.skipIf(!cliBuilt)('start-up errors from the real `hawser server` proces
       await proc.exited;
     }
   }, 300_000);
-  afterAll(() => dir.remove());
+  afterAll(() => dir.remove(), 120_000);
 
   function copyOfTemplate(name: string): string {
     const copy = join(dir.path, name);
@@ -114,6 +114,17 @@ describe.skipIf(!cliBuilt)('start-up errors from the real `hawser server` proces
     expect(res.code).toBe(1);
     expect(res.stderr).toContain(`hawser: ${join(data, 'server.key')} in the data directory does not belong to server.crt (one of them was replaced): remove server.key and server.crt`);
     expectOwnWords(res.stderr);
+  });
+
+  it('names a secret file the server cannot read (a directory in its place, which fails for root too)', async () => {
+    const data = copyOfTemplate('unreadable-key');
+    rmSync(join(data, 'ca.key'));
+    mkdirSync(join(data, 'ca.key'));
+    const res = await serverExit(['--data-dir', data]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toBe(
+      `hawser: ${join(data, 'ca.key')} in the data directory cannot be read (EISDIR): it must be a regular file the server's user can read, mode 0600 (chown, chmod 600) (HSR_ERR_DATA_DIR_UNUSABLE)\n`,
+    );
   });
 
   it('names the embedded database directory and how to restore it when its files are garbage', async () => {
