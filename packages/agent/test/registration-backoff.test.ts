@@ -7,7 +7,7 @@ import { AgentError, AgentErrorCodes } from '../src/errors.js';
 import { register } from '../src/registration.js';
 import { classifyRegistrationFailure } from '../src/registration-failure.js';
 import { RegistrationRetry, type RetryTimer } from '../src/registration-retry.js';
-import { bootstrapToken, caHash, freePort, LogCapture, tempDir, testConfig, writeKubeconfig } from './support/agent-harness.js';
+import { agentBench, bootstrapToken, caHash, freePort, LogCapture, testConfig, writeKubeconfig } from './support/agent-harness.js';
 import { HttpsStub, json } from './support/https-stub.js';
 import { serverPki } from './support/test-pki.js';
 
@@ -129,23 +129,10 @@ describe('registration answers, from a real HTTPS server on 127.0.0.1', { timeou
 });
 
 describe('the agent retrying registration', { timeout: 30_000 }, () => {
-  let dir: ReturnType<typeof tempDir>;
-  let api: HttpsStub;
-  let agent: Agent | undefined;
-
-  beforeEach(async () => {
-    dir = tempDir();
-    api = await HttpsStub.start(pki.serving, [pki.serving.cert], (_req, res) => json(res, 404, {}));
-  });
-  afterEach(async () => {
-    agent?.destroy();
-    agent = undefined;
-    await api.close();
-    dir.remove();
-  });
+  const bench = agentBench(pki.serving);
 
   function newAgent(token: string, logs: LogCapture, timer: ManualTimer): Agent {
-    const config = testConfig(dir.path, writeKubeconfig(dir.path, api.url, pki.ca.cert), { bootstrapToken: token });
+    const config = testConfig(bench.dir.path, writeKubeconfig(bench.dir.path, bench.api.url, pki.ca.cert), { bootstrapToken: token });
     // Production timings: the 10-minute slow retry must not apply to a refused connection.
     return new Agent(config, logs.logger, {}, { retryTimer: timer.timer, random: () => 0.999 });
   }
@@ -154,8 +141,8 @@ describe('the agent retrying registration', { timeout: 30_000 }, () => {
     const url = `https://127.0.0.1:${await freePort()}`;
     const logs = new LogCapture();
     const timer = new ManualTimer();
-    agent = newAgent(bootstrapToken({ url, cah: caHash(pki.ca) }), logs, timer);
-    await agent.start();
+    bench.agent = newAgent(bootstrapToken({ url, cah: caHash(pki.ca) }), logs, timer);
+    await bench.agent.start();
     for (let n = 1; n <= 4; n++) {
       await timer.scheduled(n);
       if (n < 4) timer.fire();
@@ -164,40 +151,35 @@ describe('the agent retrying registration', { timeout: 30_000 }, () => {
     const line = logs.lines.find((l) => l.msg === 'cannot connect yet')!;
     expect(line).toMatchObject({ level: 40, code: AgentErrorCodes.SERVER_UNREACHABLE, transient: true, retryInMs: 499 });
     expect(line.err).toMatch(/cannot reach the Hawser server at 127\.0\.0\.1:\d+ \(ECONNREFUSED\): check that the server runs/);
-    expect(agent.health.state).toMatchObject({ ready: false, status: 'unregistered' });
+    expect(bench.agent.health.state).toMatchObject({ ready: false, status: 'unregistered' });
   });
 
-  it('waits the slow interval after the server refuses the token, and logs the code and the fix', async () => {
-    const server = await HttpsStub.start(pki.serving, [pki.serving.cert, pki.ca.cert], (_req, res) =>
-      json(res, 401, { error: { code: 'HSR_ERR_TOKEN_INVALID', message: 'the bootstrap token has expired' } }),
-    );
+  /** Starts an agent whose token names a stub server that answers registration with `status`/`body`; resolves after its first retry is scheduled. */
+  async function firstRetryAgainst(status: number, body: unknown): Promise<{ timer: ManualTimer; logs: LogCapture }> {
+    const server = await HttpsStub.start(pki.serving, [pki.serving.cert, pki.ca.cert], (_req, res) => json(res, status, body));
     try {
       const logs = new LogCapture();
       const timer = new ManualTimer();
-      agent = newAgent(bootstrapToken({ url: server.url, cah: caHash(pki.ca) }), logs, timer);
-      await agent.start();
+      bench.agent = newAgent(bootstrapToken({ url: server.url, cah: caHash(pki.ca) }), logs, timer);
+      await bench.agent.start();
       await timer.scheduled(1);
-      expect(timer.delays).toEqual([600_000]);
-      const line = await logs.next('cannot connect');
-      expect(line).toMatchObject({ level: 50, code: AgentErrorCodes.REGISTRATION_REFUSED, transient: false, retryInMs: 600_000 });
-      expect(line.err).toMatch(/HSR_ERR_TOKEN_INVALID.*hawser cluster token NAME/);
+      return { timer, logs };
     } finally {
       await server.close();
     }
+  }
+
+  it('waits the slow interval after the server refuses the token, and logs the code and the fix', async () => {
+    const { timer, logs } = await firstRetryAgainst(401, { error: { code: 'HSR_ERR_TOKEN_INVALID', message: 'the bootstrap token has expired' } });
+    expect(timer.delays).toEqual([600_000]);
+    const line = await logs.next('cannot connect');
+    expect(line).toMatchObject({ level: 50, code: AgentErrorCodes.REGISTRATION_REFUSED, transient: false, retryInMs: 600_000 });
+    expect(line.err).toMatch(/HSR_ERR_TOKEN_INVALID.*hawser cluster token NAME/);
   });
 
   it('retries a 503 from a load balancer in front of a starting server within seconds', async () => {
-    const server = await HttpsStub.start(pki.serving, [pki.serving.cert, pki.ca.cert], (_req, res) => json(res, 503, {}));
-    try {
-      const logs = new LogCapture();
-      const timer = new ManualTimer();
-      agent = newAgent(bootstrapToken({ url: server.url, cah: caHash(pki.ca) }), logs, timer);
-      await agent.start();
-      await timer.scheduled(1);
-      expect(timer.delays).toEqual([499]);
-      expect(logs.lines.find((l) => l.msg === 'cannot connect yet')).toMatchObject({ code: AgentErrorCodes.SERVER_UNAVAILABLE });
-    } finally {
-      await server.close();
-    }
+    const { timer, logs } = await firstRetryAgainst(503, {});
+    expect(timer.delays).toEqual([499]);
+    expect(logs.lines.find((l) => l.msg === 'cannot connect yet')).toMatchObject({ code: AgentErrorCodes.SERVER_UNAVAILABLE });
   });
 });

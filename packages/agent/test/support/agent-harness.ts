@@ -8,6 +8,9 @@ import { spkiHash } from '@hawser/contract';
 import type { AgentState } from '../../src/state-store.js';
 import { X509Certificate } from 'node:crypto';
 import { issue, type Issued } from './test-pki.js';
+import { afterEach, beforeEach } from 'vitest';
+import type { Agent } from '../../src/agent.js';
+import { HttpsStub, json } from './https-stub.js';
 
 /** A temporary directory, removed by `remove()`. */
 export function tempDir(): { path: string; remove: () => void } {
@@ -114,4 +117,24 @@ export async function freePort(): Promise<number> {
   const { port } = probe.address() as { port: number };
   await new Promise<void>((resolve) => probe.close(() => resolve()));
   return port;
+}
+
+/**
+ * Per-test state for tests that start an Agent: a temp dir and a stand-in
+ * API server (404 to everything), both made before each test; the agent a
+ * test sets is destroyed after it.
+ */
+export function agentBench(serving: Issued): { readonly dir: { path: string }; readonly api: HttpsStub; agent: Agent | undefined } {
+  const bench = { dir: undefined as unknown as ReturnType<typeof tempDir>, api: undefined as unknown as HttpsStub, agent: undefined as Agent | undefined };
+  beforeEach(async () => {
+    bench.dir = tempDir();
+    bench.api = await HttpsStub.start(serving, [serving.cert], (_req, res) => json(res, 404, {}));
+  });
+  afterEach(async () => {
+    bench.agent?.destroy();
+    bench.agent = undefined;
+    await bench.api.close();
+    bench.dir.remove();
+  });
+  return bench;
 }
