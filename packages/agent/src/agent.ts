@@ -12,8 +12,11 @@ import { KubeTarget } from './kube-target.js';
 import type { Logger } from './log.js';
 import { Policy } from './policy.js';
 import { register, type AgentFacts } from './registration.js';
+import { classifyRegistrationFailure } from './registration-failure.js';
+import { RegistrationRetry, type RetryTimer } from './registration-retry.js';
 import { Relay } from './relay.js';
 import { SecretStateStore } from './secret-state-store.js';
+import { loadStoredIdentity } from './stored-identity.js';
 import { discoverServerCA } from './server-connection.js';
 import type { AgentState, StateStore } from './state-store.js';
 import { TunnelDialer, type DialTransport } from './tunnel-dialer.js';
@@ -35,6 +38,10 @@ const defaultTimings: AgentTimings = { slowRetryMs: 10 * 60_000, reconnectBaseMs
 export interface AgentSeams {
   /** Opens the tunnel's transport instead of a WebSocket to `url` (tests hand over one end of an in-memory pair). */
   dialTransport?: DialTransport;
+  /** Schedules registration retries (tests fire them at once and note the delays). */
+  retryTimer?: RetryTimer;
+  /** Jitter source for the registration backoff. */
+  random?: () => number;
 }
 
 /**
@@ -59,7 +66,9 @@ export class Agent {
   #state: AgentState | undefined;
   #facts: AgentFacts = { agentVersion: AGENT_VERSION };
   #reconnector: Reconnector | undefined;
-  #slowTimer: NodeJS.Timeout | undefined;
+  readonly #retry: RegistrationRetry;
+  /** The server URL the last registration attempt went to (for messages). */
+  #registeringTo: string | undefined;
 
   constructor(config: AgentConfig, log: Logger, timings: Partial<AgentTimings> = {}, seams: AgentSeams = {}) {
     this.#config = config;
@@ -67,6 +76,13 @@ export class Agent {
     this.#timings = { ...defaultTimings, ...timings };
     this.#seams = seams;
     this.#tokens = new BootstrapTokenSource({ token: config.bootstrapToken, file: config.bootstrapTokenFile, join: config.join });
+    this.#retry = new RegistrationRetry({
+      baseMs: this.#timings.reconnectBaseMs,
+      maxMs: this.#timings.reconnectMaxMs,
+      slowMs: this.#timings.slowRetryMs,
+      ...(seams.retryTimer ? { timer: seams.retryTimer } : {}),
+      ...(seams.random ? { random: seams.random } : {}),
+    });
   }
 
   get health(): HealthServer {
@@ -119,7 +135,7 @@ export class Agent {
   async #establish(): Promise<void> {
     if (!this.#lifecycle.to(AgentPhases.REGISTERING)) return;
     try {
-      this.#state = await this.#store!.load();
+      this.#state = await loadStoredIdentity(this.#store!);
       if (this.#state?.deregisteredAt && !(await this.#tokens.hasFresh())) {
         return this.#parkDeregistered('the server deregistered this cluster earlier');
       }
@@ -135,6 +151,7 @@ export class Agent {
       return this.#parkUntilFixed(err);
     }
     if (!this.#state || this.#lifecycle.stopping) return;
+    this.#retry.succeeded();
     this.#renewal!.schedule(this.#state);
     this.#connect();
   }
@@ -163,12 +180,14 @@ export class Agent {
         throw new AgentError(AgentErrorCodes.REGISTRATION_REFUSED, `the bootstrap token expired at ${new Date(claims.exp * 1000).toISOString()}: mint a new one with "hawser cluster token NAME"`);
       }
       serverUrl = this.#config.serverUrl ?? claims.url;
+      this.#registeringTo = serverUrl;
       this.#log.info({ server: serverUrl, cluster: claims.cnm, caHash: claims.cah }, 'registering with the server');
       serverCA = await discoverServerCA(new URL(serverUrl), claims.cah, this.#config.proxy);
     } else {
       // Config guarantees both with a join. A re-join trusts the bundle it
       // already holds (it follows CA rotations); a first join pins the hash.
       serverUrl = this.#config.serverUrl!;
+      this.#registeringTo = serverUrl;
       const bundle = this.#state?.caBundle;
       this.#log.info({ server: serverUrl, cluster: credential.cluster }, 'joining with the ServiceAccount token');
       serverCA = bundle && bundle.length > 0 ? [...bundle] : await discoverServerCA(new URL(serverUrl), this.#config.caHash!, this.#config.proxy);
@@ -252,23 +271,36 @@ export class Agent {
     this.#renewal?.cancel();
     this.#health.set({ ready: false, status: 'deregistered', detail: `${why}; install a new bootstrap token to register again` });
     this.#log.error({ code: AgentErrorCodes.DEREGISTERED, retryInMs: this.#timings.slowRetryMs }, `${why}: not reconnecting; a new bootstrap token registers it again`);
-    this.#slowRetry();
+    if (!this.#lifecycle.stopping) this.#retry.slowly(() => void this.#establish());
   }
 
-  /** No usable identity yet (no token, a refused registration, an expired certificate): stay REGISTERING and retry slowly. */
+  /**
+   * No usable identity yet. A passing failure (the server not up yet, its
+   * DNS name not resolving yet, a 503 from its load balancer) is retried
+   * with the tunnel's backoff; a refusal (a bad or used token, a CA
+   * mismatch, no token) waits the slow interval. Either way the phase stays
+   * REGISTERING and the log line carries the code and what to do.
+   */
   #parkUntilFixed(err: unknown): void {
-    const code = (err as AgentError).code ?? AgentErrorCodes.REGISTRATION_REFUSED;
+    if (this.#lifecycle.stopping) return;
+    const failure = classifyRegistrationFailure(err, this.#serverHost());
+    const code = failure.code;
     const status = code === AgentErrorCodes.CERTIFICATE_EXPIRED ? 'expired' : code === AgentErrorCodes.DEREGISTERED ? 'deregistered' : 'unregistered';
-    this.#health.set({ ready: false, status, detail: (err as Error).message });
-    this.#log.error({ code, err: (err as Error).message, retryInMs: this.#timings.slowRetryMs }, 'cannot connect');
-    this.#slowRetry();
+    this.#health.set({ ready: false, status, detail: failure.message });
+    const retryInMs = this.#retry.after(failure, () => void this.#establish());
+    const line = { code, err: failure.message, retryInMs, transient: failure.transient };
+    if (failure.transient) this.#log.warn(line, 'cannot connect yet');
+    else this.#log.error(line, 'cannot connect');
   }
 
-  #slowRetry(): void {
-    if (this.#lifecycle.stopping) return;
-    clearTimeout(this.#slowTimer);
-    this.#slowTimer = setTimeout(() => void this.#establish(), this.#timings.slowRetryMs);
-    this.#slowTimer.unref();
+  /** The server the next registration goes to, for messages (the token's URL unless --server-url). */
+  #serverHost(): string {
+    const url = this.#registeringTo ?? this.#config.serverUrl ?? this.#state?.serverUrl;
+    try {
+      return url ? new URL(url).host : 'the server';
+    } catch {
+      return 'the server';
+    }
   }
 
   /** Drains: the tunnel finishes open streams (up to the drain deadline), then everything stops. */
@@ -291,7 +323,7 @@ export class Agent {
   #stopping(): void {
     this.#lifecycle.to(AgentPhases.STOPPING);
     this.#renewal?.stop();
-    clearTimeout(this.#slowTimer);
+    this.#retry.cancel();
   }
 }
 

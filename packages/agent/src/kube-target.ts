@@ -3,6 +3,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
 import type { KubeAccess } from './config.js';
 import { AgentError, AgentErrorCodes } from './errors.js';
+import { checkCaBundle, kubeAccessFailure } from './kube-access-errors.js';
 
 const SERVICEACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** How often a projected token file is checked for rotation (client-go uses a minute). */
@@ -39,8 +40,7 @@ export class KubeTarget {
     try {
       return access.kind === 'in-cluster' ? KubeTarget.#inCluster(access.root) : await KubeTarget.#fromKubeconfig(access.path, access.context);
     } catch (err) {
-      if (err instanceof AgentError) throw err;
-      throw new AgentError(AgentErrorCodes.CONFIG_INVALID, `cannot load Kubernetes credentials: ${(err as Error).message}`, { cause: err });
+      throw kubeAccessFailure(err, access);
     }
   }
 
@@ -56,7 +56,9 @@ export class KubeTarget {
     const dir = join(root, SERVICEACCOUNT_DIR);
     const url = new URL(`https://${host.includes(':') ? `[${host}]` : host}:${port}`);
     const namespace = readFileSync(join(dir, 'namespace'), 'utf8').trim();
-    return new KubeTarget(url, { ca: readFileSync(join(dir, 'ca.crt')) }, tokenFile(join(dir, 'token')), namespace);
+    const ca = readFileSync(join(dir, 'ca.crt'));
+    checkCaBundle(ca, join(dir, 'ca.crt'));
+    return new KubeTarget(url, { ca }, tokenFile(join(dir, 'token')), namespace);
   }
 
   static async #fromKubeconfig(path: string, context?: string): Promise<KubeTarget> {
@@ -64,6 +66,7 @@ export class KubeTarget {
     // in a pod never reads a kubeconfig, so it never sets up the YAML parser.
     const { readKubeconfig } = await import('./kubeconfig.js');
     const kc = readKubeconfig(path, context);
+    if (kc.ca) checkCaBundle(kc.ca, `the certificate-authority of kubeconfig ${path}`);
     const tls = {
       ...(kc.ca ? { ca: kc.ca } : {}),
       ...(kc.cert ? { cert: kc.cert } : {}),

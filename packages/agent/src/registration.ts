@@ -2,6 +2,7 @@ import { AgentPaths, meansDeregistered, type IssuedCertificate } from '@hawser/c
 import { errorOf, isSuccess, requestJson } from '@hawser/https-json';
 import { createKeyAndCsr } from './csr.js';
 import { AgentError, AgentErrorCodes } from './errors.js';
+import { networkFailure, TRANSIENT_STATUSES } from './registration-failure.js';
 import { serverConnector, type ProxySettings, type TlsSettings } from './server-connection.js';
 import type { AgentState } from './state-store.js';
 
@@ -56,14 +57,22 @@ export async function renew(state: AgentState, proxy: ProxySettings, facts: Agen
   return { ...state, ...issued, key };
 }
 
-/** Register and renew: JSON both ways over the proxy-aware connection; refusals become AgentErrors by code. */
+/**
+ * Register and renew: JSON both ways over the proxy-aware connection.
+ * Failures become AgentErrors by what the caller should do next: no answer
+ * (refused, reset, DNS, a TLS handshake cut short, a timeout) or a 502/503/504
+ * from something in front of the server is passing and retried within
+ * seconds; a 4xx with the server's HSR_ERR_* code is a refusal that
+ * retrying does not change.
+ */
 async function postJson<T>(url: URL, body: unknown, tls: TlsSettings, proxy: ProxySettings): Promise<T> {
   let res;
   try {
     res = await requestJson({ method: 'POST', url, body, createConnection: serverConnector(url, tls, proxy), timeoutMs: 30_000 });
   } catch (err) {
     if (err instanceof AgentError) throw err;
-    throw new AgentError(AgentErrorCodes.REGISTRATION_REFUSED, `cannot reach ${url.host}: ${(err as Error).message}`, { cause: err });
+    throw networkFailure(err, url.host, url.hostname) ??
+      new AgentError(AgentErrorCodes.REGISTRATION_REFUSED, `cannot reach ${url.host}: ${(err as Error).message}`, { cause: err });
   }
   if (isSuccess(res)) return res.json as T;
   const error = errorOf(res);
@@ -71,6 +80,19 @@ async function postJson<T>(url: URL, body: unknown, tls: TlsSettings, proxy: Pro
   if (meansDeregistered(error?.code ?? '')) {
     throw new AgentError(AgentErrorCodes.DEREGISTERED, `the server says this cluster was deregistered: ${message}`);
   }
-  const what = url.pathname === AgentPaths.RENEW ? AgentErrorCodes.RENEWAL_FAILED : AgentErrorCodes.REGISTRATION_REFUSED;
-  throw new AgentError(what, `${url.pathname} answered ${res.status}: ${message}`);
+  const renewing = url.pathname === AgentPaths.RENEW;
+  const refusal = res.status >= 400 && res.status < 500 && !TRANSIENT_STATUSES.has(res.status) && Boolean(error?.code?.startsWith('HSR_ERR_'));
+  if (!refusal) {
+    const who = error?.code ? `the Hawser server at ${url.host}` : `${url.host} (not the Hawser server: no HSR_ERR code)`;
+    throw new AgentError(
+      AgentErrorCodes.SERVER_UNAVAILABLE,
+      `${who} answered ${res.status} to ${url.pathname} (${message || 'no message'}): the server is starting or failing, or something in front of it (a proxy, a load balancer, an ingress) cannot reach it; check the server's health and the server URL`,
+    );
+  }
+  if (renewing) throw new AgentError(AgentErrorCodes.RENEWAL_FAILED, `${url.pathname} answered ${res.status}: ${message}`);
+  const code = error?.code ? ` (${error.code})` : '';
+  throw new AgentError(
+    AgentErrorCodes.REGISTRATION_REFUSED,
+    `${url.pathname} answered ${res.status}: ${message}${code}; mint a new bootstrap token with "hawser cluster token NAME" and install it (chart value bootstrap.token)`,
+  );
 }

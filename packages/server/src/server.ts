@@ -16,6 +16,8 @@ import { listenUrl, resolveConfig } from './config.js';
 import type { ServerConfig, ServerConfigInput } from './config.js';
 import { loadOrCreateSecrets } from './data-dir.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { checkDataFiles, explainDataDirFailure } from './data-dir-errors.js';
+import { listenFailure } from './listen-errors.js';
 import type { DataDirLock } from './data-dir-lock.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
 import { installErrorHandler } from './http-errors.js';
@@ -106,7 +108,11 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
     // First, before anything in the data directory is read or written: a
     // second server on the same directory must stop here (HSR_ERR_DATA_DIR_LOCKED).
-    lock = lockDataDir(config.dataDir);
+    try {
+      lock = lockDataDir(config.dataDir);
+    } catch (err) {
+      throw explainDataDirFailure(config.dataDir, err);
+    }
     if (lock.tookOverFrom) {
       log.warn(
         { lockFile: lock.path, previousPid: lock.tookOverFrom.pid, previousStartedAt: lock.tookOverFrom.startedAt },
@@ -116,7 +122,13 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
     let secrets: ReturnType<typeof loadOrCreateSecrets>;
     let store: Store;
     try {
+      checkDataFiles(config.dataDir);
       secrets = loadOrCreateSecrets(config.dataDir, config.serverNames);
+    } catch (err) {
+      lock.release();
+      throw explainDataDirFailure(config.dataDir, err);
+    }
+    try {
       store = await openStore(config);
     } catch (err) {
       lock.release();
@@ -282,8 +294,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       };
       context = ctx;
 
-      await operator.listen({ host: config.listen.host, port: config.listen.port });
-      await agent.listen({ host: config.agentListen.host, port: config.agentListen.port });
+      await operator.listen({ host: config.listen.host, port: config.listen.port }).catch((err: unknown) => Promise.reject(listenFailure(err, '--listen', config.listen)));
+      await agent.listen({ host: config.agentListen.host, port: config.agentListen.port }).catch((err: unknown) => Promise.reject(listenFailure(err, '--agent-listen', config.agentListen)));
       urls.publicUrl ||= listenUrl(config.listen.host, addressOf(operator).port);
       urls.agentUrl ||= listenUrl(config.agentListen.host, addressOf(agent).port);
       log.info(

@@ -8,6 +8,9 @@ import { spkiHash } from '@hawser/contract';
 import type { AgentState } from '../../src/state-store.js';
 import { X509Certificate } from 'node:crypto';
 import { issue, type Issued } from './test-pki.js';
+import { afterEach, beforeEach } from 'vitest';
+import type { Agent } from '../../src/agent.js';
+import { HttpsStub, json } from './https-stub.js';
 
 /** A temporary directory, removed by `remove()`. */
 export function tempDir(): { path: string; remove: () => void } {
@@ -103,4 +106,35 @@ export class LogCapture {
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve) => this.#waiters.push({ match, resolve }));
   }
+}
+
+/** A port on 127.0.0.1 nothing listens on (yet): bound once, then released. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const probe = createServer();
+  probe.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve) => probe.once('listening', () => resolve()));
+  const { port } = probe.address() as { port: number };
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+/**
+ * Per-test state for tests that start an Agent: a temp dir and a stand-in
+ * API server (404 to everything), both made before each test; the agent a
+ * test sets is destroyed after it.
+ */
+export function agentBench(serving: Issued): { readonly dir: { path: string }; readonly api: HttpsStub; agent: Agent | undefined } {
+  const bench = { dir: undefined as unknown as ReturnType<typeof tempDir>, api: undefined as unknown as HttpsStub, agent: undefined as Agent | undefined };
+  beforeEach(async () => {
+    bench.dir = tempDir();
+    bench.api = await HttpsStub.start(serving, [serving.cert], (_req, res) => json(res, 404, {}));
+  });
+  afterEach(async () => {
+    bench.agent?.destroy();
+    bench.agent = undefined;
+    await bench.api.close();
+    bench.dir.remove();
+  });
+  return bench;
 }

@@ -6,6 +6,7 @@ import { auditCommand } from './cli-audit-command.js';
 import { kubeconfigCommand } from './cli-kubeconfig-command.js';
 import { tokenCommand } from './cli-token-command.js';
 import { caCommand } from './cli-ca-command.js';
+import { backupCommand, restoreCommand } from './cli-backup-command.js';
 import { ErrorCodes, isServerError } from '../errors.js';
 
 export type { CliIo } from './cli-io.js';
@@ -23,6 +24,8 @@ Commands:
   kubeconfig [NAME]  write a kubeconfig with one context per cluster
   audit              read the audit trail
   ca status          CA rotation: status, rotate, renew-now, retire
+  backup --out FILE  back up the data directory and embedded database (server stopped)
+  restore --from FILE restore a backup into an empty (or --force) data directory
 
 Run "hawser <command> --help" for the options of a command.
 `;
@@ -56,6 +59,9 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
         return await auditCommand(rest, io);
       case 'ca':
         return await caCommand(rest, io);
+      case 'backup':
+      case 'restore':
+        return await (command === 'backup' ? backupCommand : restoreCommand)(rest, io);
       default:
         io.stderr(`hawser: unknown command "${command}"\n\n${HELP}`);
         return ExitCodes.USAGE;

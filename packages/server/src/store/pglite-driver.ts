@@ -44,3 +44,31 @@ export async function openPgliteDriver(dataDir: string | undefined): Promise<Sql
     },
   };
 }
+
+/**
+ * A consistent copy of an embedded database directory, as PGlite's own
+ * gzipped tar: the caller holds the data directory lock, so no server
+ * writes while the database is opened, checkpointed and dumped.
+ */
+export async function dumpPgliteDir(dataDir: string): Promise<Buffer> {
+  const db = new PGlite(dataDir);
+  try {
+    await db.waitReady;
+    const dump = await db.dumpDataDir('gzip');
+    return Buffer.from(await dump.arrayBuffer());
+  } finally {
+    await db.close().catch(() => undefined);
+  }
+}
+
+/** Unpacks a {@link dumpPgliteDir} archive into an empty `dataDir` and checks it opens. */
+export async function loadPgliteDir(dataDir: string, archive: Buffer): Promise<void> {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = new PGlite(dataDir, { loadDataDir: new Blob([new Uint8Array(archive)]) });
+  try {
+    await db.waitReady;
+    await db.query('SELECT 1');
+  } finally {
+    await db.close().catch(() => undefined);
+  }
+}
