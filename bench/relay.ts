@@ -25,7 +25,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
 import { Agent, request } from 'node:https';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ControlPlane } from '../test/controlplane/control-plane.js';
@@ -180,12 +180,15 @@ async function main(): Promise<void> {
     const ca = await readFile(state.pki.ca, 'utf8');
     useCluster({ kubeconfig: state.kubeconfig, server: state.apiServerUrl, ca, external: false, version: state.version });
     log('starting hawser server and agent');
-    const server = await startServer({ args: ['--tier', 'read=bench'] });
+    // BENCH_AUDIT_SYNC: the server's --audit-sync (process, the default, or host).
+    const server = await startServer({ args: ['--tier', 'read=bench', '--audit-sync', process.env.BENCH_AUDIT_SYNC ?? 'process'] });
     cleanup.unshift(() => server.remove());
     const ns = await createNamespace('hawser-bench');
     const { token: bootstrap } = await addCluster(server, 'bench');
     const agentNs = await createNamespace('hawser-system');
-    const agent = await deployAgent({ namespace: agentNs.name, server, token: bootstrap, values: { set: ['tierBindings.enabled=true'] } });
+    // BENCH_AGENT_NODE_OPTIONS: e.g. --cpu-prof for the agent process (the server inherits NODE_OPTIONS).
+    const agentNodeOptions = process.env.BENCH_AGENT_NODE_OPTIONS;
+    const agent = await deployAgent({ namespace: agentNs.name, server, token: bootstrap, values: { set: ['tierBindings.enabled=true'] }, ...(agentNodeOptions ? { env: { NODE_OPTIONS: agentNodeOptions } } : {}) });
     cleanup.unshift(() => agent.remove());
     await eventually(async () => {
       if ((await agentReadiness(agent)).body.status !== 'connected') throw new Error('not connected');
@@ -296,7 +299,7 @@ subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
       ...rows.map((r) => `| ${r.join(' | ')} |`),
       '',
-      `Node ${process.version}, ${quick ? 'quick' : 'full'} run, ${new Date().toISOString()}.`,
+      `Node ${process.version}, ${quick ? 'quick' : 'full'} run, --audit-sync ${process.env.BENCH_AUDIT_SYNC ?? 'process'}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}, ${new Date().toISOString()}.`,
     ].join('\n');
     process.stdout.write(`\n${md}\n`);
     const out = fileURLToPath(new URL('./results/', import.meta.url));

@@ -166,7 +166,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       // The relay audit's write-ahead journal: first store what an earlier
       // process left in it (a crash or kill -9), then start a fresh one.
       const auditLog = componentLogger(root, 'audit');
-      const opened = await AuditJournal.open(join(config.dataDir, JOURNAL_FILE));
+      const opened = await AuditJournal.open(join(config.dataDir, JOURNAL_FILE), { sync: config.auditSync });
       journal = opened.journal;
       await RelayAudit.replay(store, opened.replay, auditLog, async (details) => {
         await audit.record({
