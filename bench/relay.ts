@@ -88,6 +88,9 @@ async function smallGets(targets: Target[], ns: string): Promise<Map<string, { p
   // interpreted until V8 has seen each path often enough to optimise it;
   // a server in service is warm.
   for (const t of targets) for (let i = 0; i < N.warmup; i++) await get(t, `/api/v1/namespaces/${ns}/configmaps/cm-${i % 100}`);
+  // The measured window on the monotonic clock V8's CPU profiles use too
+  // (`npm run bench:profile-summary -- FILE --from US --to US` cuts a profile to it).
+  const from = process.hrtime.bigint() / 1000n;
   for (let i = 0; i < N.gets; i += BLOCK) {
     for (const t of targets) {
       for (let j = i; j < i + BLOCK; j++) {
@@ -97,6 +100,7 @@ async function smallGets(targets: Target[], ns: string): Promise<Map<string, { p
       }
     }
   }
+  process.stderr.write(`bench: small GETs ran from ${from} to ${process.hrtime.bigint() / 1000n} (µs, monotonic)\n`);
   return new Map([...samples].map(([name, s]) => {
     const x = summarize(s);
     return [name, { p50: x.p50, p99: x.p99 }];
@@ -186,9 +190,11 @@ async function main(): Promise<void> {
     const ns = await createNamespace('hawser-bench');
     const { token: bootstrap } = await addCluster(server, 'bench');
     const agentNs = await createNamespace('hawser-system');
-    // BENCH_AGENT_NODE_OPTIONS: e.g. --cpu-prof for the agent process (the server inherits NODE_OPTIONS).
+    // BENCH_AGENT_NODE_OPTIONS: node options for the agent process, e.g. the
+    // profiler of bench/lib/profile-preload.mjs (the server inherits NODE_OPTIONS).
     const agentNodeOptions = process.env.BENCH_AGENT_NODE_OPTIONS;
-    const agent = await deployAgent({ namespace: agentNs.name, server, token: bootstrap, values: { set: ['tierBindings.enabled=true'] }, ...(agentNodeOptions ? { env: { NODE_OPTIONS: agentNodeOptions } } : {}) });
+    const agentEnv = agentNodeOptions ? { NODE_OPTIONS: agentNodeOptions, ...(process.env.BENCH_PROFILE_DIR ? { BENCH_PROFILE_DIR: process.env.BENCH_PROFILE_DIR } : {}) } : undefined;
+    const agent = await deployAgent({ namespace: agentNs.name, server, token: bootstrap, values: { set: ['tierBindings.enabled=true'] }, ...(agentEnv ? { env: agentEnv } : {}) });
     cleanup.unshift(() => agent.remove());
     await eventually(async () => {
       if ((await agentReadiness(agent)).body.status !== 'connected') throw new Error('not connected');
