@@ -4,6 +4,7 @@
 // in-process inspector session answers synchronously, so it works in an
 // 'exit' handler. Usage: NODE_OPTIONS="--import ./bench/lib/profile-preload.mjs"
 // BENCH_PROFILE_DIR=/tmp/x (the agent in bench:relay: BENCH_AGENT_NODE_OPTIONS).
+import process from 'node:process';
 import { Session } from 'node:inspector';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
