@@ -91,6 +91,21 @@ describe('audit journal', () => {
     });
   }
 
+  it('writes an outcome line before any later begin line, and by the end of the turn when no begin comes', async () => {
+    const path = join(dir(), 'audit.journal');
+    const { journal } = await AuditJournal.open(path);
+    const time = new Date().toISOString();
+    const kinds = (): string[] => readFileSync(path, 'utf8').trim().split('\n').map((l) => `${(JSON.parse(l) as { k: string }).k}:${(JSON.parse(l) as { r: { id: string } }).r.id}`);
+    await journal.begin({ id: 'a', time });
+    journal.end({ id: 'a', time });
+    await journal.begin({ id: 'b', time });
+    expect(kinds()).toEqual(['b:a', 'e:a', 'b:b']);
+    journal.end({ id: 'b', time });
+    await new Promise((r) => setImmediate(r));
+    expect(kinds()).toEqual(['b:a', 'e:a', 'b:b', 'e:b']);
+    await journal.close({ clean: false });
+  });
+
   it('refuses begin() with HSR_ERR_AUDIT_UNAVAILABLE once the journal is closed, and keeps what was written', async () => {
     const path = join(dir(), 'audit.journal');
     const { journal } = await AuditJournal.open(path, { sync: 'process' });

@@ -75,6 +75,9 @@ export class AuditJournal {
   #dirty = false;
   #timer: NodeJS.Timeout | undefined;
   #bytes = 0;
+  /** Outcome lines not written yet (see end()). */
+  #ends = '';
+  #endsQueued = false;
   #failed: Error | undefined;
   #closed = false;
   /** Lines of rows the store does not have yet, by row id: what a compaction keeps. */
@@ -143,15 +146,33 @@ export class AuditJournal {
     });
   }
 
-  /** The outcome row; written at once, synced with the next group commit, not waited for. */
+  /**
+   * The outcome row, not waited for: written at the end of this turn of the
+   * event loop, or with the next begin line if that comes first (one write
+   * for both), and synced with the next group commit. A client's next
+   * request can only begin after that, so a crash loses at most the outcome
+   * of each client's last answer, which replay then records as unknown.
+   */
   end(row: JournalRow): void {
+    if (this.#failed || this.#closed) return; // the next begin() says so
     const line = JSON.stringify({ k: 'e', r: row } satisfies JournalRecord) + '\n';
+    this.#ends += line;
+    this.#unstored.set(row.id, (this.#unstored.get(row.id) ?? '') + line);
+    if (!this.#endsQueued) {
+      this.#endsQueued = true;
+      setImmediate(flushEnds, this);
+    }
+  }
+
+  /** @internal Writes the outcome lines of this turn. */
+  flushEnds(): void {
+    this.#endsQueued = false;
+    if (!this.#ends) return;
     try {
-      this.#write(line);
+      this.#write('');
     } catch {
       return; // the journal failed: the next begin() says so
     }
-    this.#unstored.set(row.id, (this.#unstored.get(row.id) ?? '') + line);
     this.#scheduleSync();
   }
 
@@ -168,7 +189,9 @@ export class AuditJournal {
     if (this.#failed || this.#closed || this.#fd === undefined) throw this.#unavailable(`unavailable: ${this.#failed?.message ?? 'closed'}`);
     // A compaction replaces the file, so it waits for no sync on the old one.
     if (this.#bytes > COMPACT_BYTES && !this.#syncing) this.#compact();
-    const data = Buffer.from(line, 'utf8');
+    // Outcome lines waiting for the end of the turn go first, in the same write.
+    const data = Buffer.from(this.#ends + line, 'utf8');
+    this.#ends = '';
     try {
       for (let off = 0; off < data.length; ) off += writeSync(this.#fd, data, off);
     } catch (err) {
@@ -238,6 +261,7 @@ export class AuditJournal {
     }
     this.#bytes = Buffer.byteLength(data);
     this.#dirty = false;
+    this.#ends = ''; // already among the unstored lines just written
   }
 
   /**
@@ -246,6 +270,7 @@ export class AuditJournal {
    * nothing to replay.
    */
   async close(options: { clean: boolean }): Promise<void> {
+    this.flushEnds();
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -263,6 +288,10 @@ export class AuditJournal {
     const closed = this.#unavailable('closed');
     for (const w of this.#waiters.splice(0)) w.reject(closed);
   }
+}
+
+function flushEnds(journal: AuditJournal): void {
+  journal.flushEnds();
 }
 
 /** Writes a whole file and syncs it before returning. */
