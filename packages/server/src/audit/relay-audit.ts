@@ -102,8 +102,10 @@ export class RelayAudit {
     const begun = this.#begun.get(e.requestId);
     this.#begun.delete(e.requestId);
     const event = toRow(e, begun?.id ?? randomUUID(), begun?.time ?? new Date(), false);
-    this.#log.info({ audit: { ...event, time: event.time.toISOString() } }, `audit ${RELAYED_REQUEST}`);
-    if (begun) this.#journal?.end(toJournal(event));
+    // One serialisable copy serves the log line and the journal line.
+    const row = toJournal(event);
+    this.#log.info({ audit: row }, `audit ${RELAYED_REQUEST}`);
+    if (begun) this.#journal?.end(row);
     if (this.#pending.length >= MAX_PENDING) {
       this.#dropped++;
       return;
