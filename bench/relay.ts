@@ -274,7 +274,9 @@ subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
     for (const round of [1, 2]) {
       for (const t of targets) {
         log(`round ${round}: ${t.name} LIST of ${N.bigObjects} ConfigMaps of ${N.bigObjectBytes / 1000} KB`);
+        const from = process.hrtime.bigint() / 1000n;
         const l = await bigList(t, bigNs.name, N.bigLists);
+        log(`round ${round}: ${t.name} big LISTs ran from ${from} to ${process.hrtime.bigint() / 1000n} (µs, monotonic)`);
         const r = results[t.name]!;
         r.bigListMs = Math.min(r.bigListMs ?? Infinity, l.ms);
         r.bigListMb = l.mb;
