@@ -25,7 +25,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
 import { Agent, request } from 'node:https';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ControlPlane } from '../test/controlplane/control-plane.js';
@@ -88,6 +88,9 @@ async function smallGets(targets: Target[], ns: string): Promise<Map<string, { p
   // interpreted until V8 has seen each path often enough to optimise it;
   // a server in service is warm.
   for (const t of targets) for (let i = 0; i < N.warmup; i++) await get(t, `/api/v1/namespaces/${ns}/configmaps/cm-${i % 100}`);
+  // The measured window on the monotonic clock V8's CPU profiles use too
+  // (`npm run bench:profile-summary -- FILE --from US --to US` cuts a profile to it).
+  const from = process.hrtime.bigint() / 1000n;
   for (let i = 0; i < N.gets; i += BLOCK) {
     for (const t of targets) {
       for (let j = i; j < i + BLOCK; j++) {
@@ -97,6 +100,7 @@ async function smallGets(targets: Target[], ns: string): Promise<Map<string, { p
       }
     }
   }
+  process.stderr.write(`bench: small GETs ran from ${from} to ${process.hrtime.bigint() / 1000n} (µs, monotonic)\n`);
   return new Map([...samples].map(([name, s]) => {
     const x = summarize(s);
     return [name, { p50: x.p50, p99: x.p99 }];
@@ -180,12 +184,17 @@ async function main(): Promise<void> {
     const ca = await readFile(state.pki.ca, 'utf8');
     useCluster({ kubeconfig: state.kubeconfig, server: state.apiServerUrl, ca, external: false, version: state.version });
     log('starting hawser server and agent');
-    const server = await startServer({ args: ['--tier', 'read=bench'] });
+    // BENCH_AUDIT_SYNC: the server's --audit-sync (process, the default, or host).
+    const server = await startServer({ args: ['--tier', 'read=bench', '--audit-sync', process.env.BENCH_AUDIT_SYNC ?? 'process'] });
     cleanup.unshift(() => server.remove());
     const ns = await createNamespace('hawser-bench');
     const { token: bootstrap } = await addCluster(server, 'bench');
     const agentNs = await createNamespace('hawser-system');
-    const agent = await deployAgent({ namespace: agentNs.name, server, token: bootstrap, values: { set: ['tierBindings.enabled=true'] } });
+    // BENCH_AGENT_NODE_OPTIONS: node options for the agent process, e.g. the
+    // profiler of bench/lib/profile-preload.mjs (the server inherits NODE_OPTIONS).
+    const agentNodeOptions = process.env.BENCH_AGENT_NODE_OPTIONS;
+    const agentEnv = agentNodeOptions ? { NODE_OPTIONS: agentNodeOptions, ...(process.env.BENCH_PROFILE_DIR ? { BENCH_PROFILE_DIR: process.env.BENCH_PROFILE_DIR } : {}) } : undefined;
+    const agent = await deployAgent({ namespace: agentNs.name, server, token: bootstrap, values: { set: ['tierBindings.enabled=true'] }, ...(agentEnv ? { env: agentEnv } : {}) });
     cleanup.unshift(() => agent.remove());
     await eventually(async () => {
       if ((await agentReadiness(agent)).body.status !== 'connected') throw new Error('not connected');
@@ -265,7 +274,9 @@ subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
     for (const round of [1, 2]) {
       for (const t of targets) {
         log(`round ${round}: ${t.name} LIST of ${N.bigObjects} ConfigMaps of ${N.bigObjectBytes / 1000} KB`);
+        const from = process.hrtime.bigint() / 1000n;
         const l = await bigList(t, bigNs.name, N.bigLists);
+        log(`round ${round}: ${t.name} big LISTs ran from ${from} to ${process.hrtime.bigint() / 1000n} (µs, monotonic)`);
         const r = results[t.name]!;
         r.bigListMs = Math.min(r.bigListMs ?? Infinity, l.ms);
         r.bigListMb = l.mb;
@@ -296,7 +307,7 @@ subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
       ...rows.map((r) => `| ${r.join(' | ')} |`),
       '',
-      `Node ${process.version}, ${quick ? 'quick' : 'full'} run, ${new Date().toISOString()}.`,
+      `Node ${process.version}, ${quick ? 'quick' : 'full'} run, --audit-sync ${process.env.BENCH_AUDIT_SYNC ?? 'process'}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}, ${new Date().toISOString()}.`,
     ].join('\n');
     process.stdout.write(`\n${md}\n`);
     const out = fileURLToPath(new URL('./results/', import.meta.url));

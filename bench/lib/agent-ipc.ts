@@ -5,13 +5,16 @@ import { fileURLToPath } from 'node:url';
 /** Messages to the agent process (bench/lib/agent-process.ts). */
 export type AgentRequest =
   | { type: 'connect-tunnel' | 'connect-h2'; id: number; url: string }
+  | { type: 'profile-start'; id: number }
+  | { type: 'profile-stop'; id: number; file: string }
   | { type: 'listen-proxy' | 'events-sent' | 'stop-events' | 'mem-start' | 'mem-stop' | 'exit'; id: number };
 
 export type AgentReply =
   | { type: 'ready'; id: 0; upstreamPort: number }
   | { type: 'ok'; id: number }
   | { type: 'value'; id: number; value: number }
-  | { type: 'mem'; id: number; rss: number; buffers: number; session: number };
+  | { type: 'mem'; id: number; rss: number; buffers: number; session: number }
+  | { type: 'profile'; id: number; summary: string };
 
 /** The cluster side (upstream + agent ends) running in a child process. */
 export class AgentProcess {
@@ -41,7 +44,7 @@ export class AgentProcess {
     return agent;
   }
 
-  request(msg: Omit<AgentRequest, 'id'> & { url?: string }): Promise<AgentReply> {
+  request(msg: Omit<AgentRequest, 'id'> & { url?: string; file?: string }): Promise<AgentReply> {
     const id = this.#next++;
     return new Promise((resolve) => {
       this.#waiting.set(id, resolve);

@@ -19,6 +19,7 @@ import { MemorySampler } from './stats.js';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AgentReply, AgentRequest } from './agent-ipc.js';
+import { CpuProfiler, summarize } from './cpu-profile.js';
 
 /** The upstream process (bench/lib/upstream-process.ts) and a tiny request/reply over its IPC channel. */
 const upstream = await (async () => {
@@ -48,6 +49,7 @@ const upstream = await (async () => {
 const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 const sessions: Session[] = [];
 let sampler: MemorySampler | undefined;
+let profiler: CpuProfiler | undefined;
 
 function zeroMask(mask: Buffer): void {
   mask.fill(0);
@@ -143,6 +145,14 @@ process.on('message', (msg: AgentRequest) => {
       case 'mem-stop': {
         const s = sampler?.stop();
         return reply({ type: 'mem', id: msg.id, rss: s?.peakRss ?? 0, buffers: s?.peakExternal ?? 0, session: s?.peakExtra ?? 0 });
+      }
+      case 'profile-start':
+        profiler = new CpuProfiler();
+        await profiler.start();
+        return reply({ type: 'ok', id: msg.id });
+      case 'profile-stop': {
+        const profile = await profiler!.stop(msg.file);
+        return reply({ type: 'profile', id: msg.id, summary: summarize(profile) });
       }
       case 'exit':
         for (const s of sessions) s.destroy();

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { parseDuration } from './duration.js';
+import { AUDIT_SYNC_MODES, type AuditSync } from './audit/audit-journal.js';
 import type { AuthorizationConfig } from './auth/authorization.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
 import type { OidcConfig } from './auth/oidc-authenticator.js';
@@ -55,6 +56,8 @@ export interface ServerConfig {
    * absolute). Default: this checkout's charts/hawser-agent, if any.
    */
   readonly agentChart: string | undefined;
+  /** How durable a relayed request's audit record is before its stream opens (audit-journal.ts). Default `process`. */
+  readonly auditSync: AuditSync;
 }
 
 /** What callers pass: every field optional, durations as `1h`-style strings or ms. */
@@ -71,6 +74,7 @@ export interface ServerConfigInput extends OperatorConfigInput {
   certificateBackdate?: string | number;
   logLevel?: string;
   agentChart?: string;
+  auditSync?: string;
 }
 
 /** The one defaults object. */
@@ -83,6 +87,7 @@ export const DEFAULTS = Object.freeze({
   certificateTtl: '30d',
   certificateBackdate: '5m',
   logLevel: 'info',
+  auditSync: 'process',
 } as const);
 
 function invalid(field: string, expected: string, got: unknown): never {
@@ -166,7 +171,7 @@ export function urlHost(url: string): string {
 export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
   const known = new Set<string>([
     'dataDir', 'databaseUrl', 'listen', 'agentListen', 'publicUrl', 'agentUrl', 'serverNames',
-    'tokenTtl', 'certificateTtl', 'certificateBackdate', 'logLevel', 'agentChart',
+    'tokenTtl', 'certificateTtl', 'certificateBackdate', 'logLevel', 'agentChart', 'auditSync',
     'authorizationMode', 'impersonationPrefix', 'tierGroups', 'oidc',
   ]);
   for (const key of Object.keys(input)) {
@@ -174,6 +179,9 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
   }
   const logLevel = input.logLevel ?? DEFAULTS.logLevel;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) invalid('logLevel', LOG_LEVELS.join(' | '), logLevel);
+
+  const auditSync = input.auditSync ?? DEFAULTS.auditSync;
+  if (!(AUDIT_SYNC_MODES as readonly string[]).includes(auditSync)) invalid('auditSync', AUDIT_SYNC_MODES.join(' | '), auditSync);
 
   const publicUrl = optionalUrl('publicUrl', input.publicUrl);
   const agentUrl = optionalUrl('agentUrl', input.agentUrl);
@@ -204,6 +212,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     authorization: resolveAuthorization(input),
     oidc: resolveOidc(input.oidc),
     agentChart: agentChart(input.agentChart),
+    auditSync: auditSync as AuditSync,
   };
   return Object.freeze(config);
 }

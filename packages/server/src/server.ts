@@ -198,7 +198,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       const sessions = new ConsoleSessions(store);
       const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc, sessions });
       const relayLog = componentLogger(root, 'relay');
-      relayAudit = await openRelayAudit({ store, dataDir: config.dataDir, audit, log: componentLogger(root, 'audit') });
+      relayAudit = await openRelayAudit({ store, dataDir: config.dataDir, sync: config.auditSync, audit, log: componentLogger(root, 'audit') });
       const metrics = new Metrics(() => tunnels.size);
       const streams = new OperatorStreams();
       const relay = new ClusterRelay({

@@ -6,7 +6,8 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeResponseHead, REQUEST_HEAD_CAPABILITY } from '@hawser/contract';
 import { createMemoryTransportPair, Session, type TunnelStream } from '@hawser/protocol';
-import { AuditJournal } from '../src/audit/audit-journal.js';
+import { AUDIT_SYNC_MODES, AuditJournal } from '../src/audit/audit-journal.js';
+import { resolveConfig } from '../src/config.js';
 import { ClusterRelay, type RelayAuditEvent } from '../src/relay/cluster-relay.js';
 import { HawserServerError } from '../src/errors.js';
 import { RelayAudit, UNKNOWN_OUTCOME } from '../src/audit/relay-audit.js';
@@ -80,12 +81,45 @@ describe('audit journal', () => {
     await third.journal.close({ clean: true });
   }, 60_000);
 
-  it('group-commits concurrent begins: all resolve, each on disk', async () => {
+  for (const sync of AUDIT_SYNC_MODES) {
+    it(`group-commits concurrent begins with --audit-sync ${sync}: all resolve, each line in the file by then`, async () => {
+      const path = join(dir(), 'audit.journal');
+      const { journal } = await AuditJournal.open(path, { sync });
+      await Promise.all(Array.from({ length: 200 }, (_, i) => journal.begin({ id: `r${i}`, time: new Date().toISOString() })));
+      expect(readFileSync(path, 'utf8').trim().split('\n')).toHaveLength(200);
+      await journal.close({ clean: false });
+    });
+  }
+
+  it('writes an outcome line before any later begin line, and by the end of the turn when no begin comes', async () => {
     const path = join(dir(), 'audit.journal');
     const { journal } = await AuditJournal.open(path);
-    await Promise.all(Array.from({ length: 200 }, (_, i) => journal.begin({ id: `r${i}`, time: new Date().toISOString() })));
-    expect(readFileSync(path, 'utf8').trim().split('\n')).toHaveLength(200);
+    const time = new Date().toISOString();
+    const kinds = (): string[] => readFileSync(path, 'utf8').trim().split('\n').map((l) => `${(JSON.parse(l) as { k: string }).k}:${(JSON.parse(l) as { r: { id: string } }).r.id}`);
+    await journal.begin({ id: 'a', time });
+    journal.end({ id: 'a', time });
+    await journal.begin({ id: 'b', time });
+    expect(kinds()).toEqual(['b:a', 'e:a', 'b:b']);
+    journal.end({ id: 'b', time });
+    await new Promise((r) => setImmediate(r));
+    expect(kinds()).toEqual(['b:a', 'e:a', 'b:b', 'e:b']);
     await journal.close({ clean: false });
+  });
+
+  it('refuses begin() with HSR_ERR_AUDIT_UNAVAILABLE once the journal is closed, and keeps what was written', async () => {
+    const path = join(dir(), 'audit.journal');
+    const { journal } = await AuditJournal.open(path, { sync: 'process' });
+    await journal.begin({ id: 'before', time: new Date().toISOString() });
+    await journal.close({ clean: false });
+    await expect(journal.begin({ id: 'after', time: new Date().toISOString() })).rejects.toMatchObject({ code: 'HSR_ERR_AUDIT_UNAVAILABLE' });
+    expect(readFileSync(path, 'utf8')).toContain('"before"');
+    expect(readFileSync(path, 'utf8')).not.toContain('"after"');
+  });
+
+  it('takes --audit-sync process (the default) or host, and refuses anything else as HSR_ERR_CONFIG_INVALID', () => {
+    expect(resolveConfig({}).auditSync).toBe('process');
+    expect(resolveConfig({ auditSync: 'host' }).auditSync).toBe('host');
+    expect(() => resolveConfig({ auditSync: 'disk' })).toThrow(/auditSync: expected process \| host/);
   });
 });
 

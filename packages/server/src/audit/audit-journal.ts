@@ -1,6 +1,5 @@
-import { existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { ErrorCodes, HawserServerError } from '../errors.js';
 
 /** The journal's file name inside the data directory. */
@@ -27,18 +26,38 @@ export interface JournalReplay {
 /** Compact once the file is this large: rewrite it with only the rows not yet stored. */
 const COMPACT_BYTES = 16 * 1024 * 1024;
 
+/**
+ * How far a begun request's record is made durable before its stream opens
+ * (`--audit-sync`). `process`: the line is written to the file (the kernel's
+ * page cache) first, which a crash or kill -9 of the server cannot lose; an
+ * fdatasync follows in the background within {@link SYNC_INTERVAL_MS}, so a
+ * crash of the host (power, kernel) loses at most the records of that
+ * interval. `host`: the stream waits for the fdatasync too, which a host
+ * crash cannot lose either, at the cost of one (group-committed) disk sync
+ * per request's latency.
+ */
+export const AUDIT_SYNC_MODES = ['process', 'host'] as const;
+export type AuditSync = (typeof AUDIT_SYNC_MODES)[number];
+
+/** In `process` mode, a written line reaches the disk at most this long (plus one sync) later. */
+export const SYNC_INTERVAL_MS = 50;
+
 interface Waiter {
-  readonly line: string;
   resolve(): void;
   reject(err: Error): void;
 }
 
+const fdatasyncAsync = promisify(fdatasync);
+
 /**
- * A write-ahead journal for relay audit rows, with group commit: lines that
- * arrive while a sync is in flight are written and synced together by the
- * next one, and a line arriving when nothing is in flight starts a sync at
- * once. An idle server pays one fdatasync per request; a busy one shares
- * each among many. `begin()` resolves only once its line is on disk.
+ * A write-ahead journal for relay audit rows. Every line is written at
+ * once with a synchronous write() (a few microseconds into the page cache;
+ * no other line can come between a request's begin and its stream opening),
+ * so the file always holds every line handed to it. Syncs are group
+ * commits: lines written while a sync is in flight are covered by the next.
+ * In `host` mode `begin()` resolves once a sync that started after its
+ * write has finished; in `process` mode at once, and a sync runs in the
+ * background at most {@link SYNC_INTERVAL_MS} after the first unsynced line.
  *
  * Rows leave the journal's concern once the store has them (`stored()`);
  * the file is then compacted when it grows, and emptied on a clean stop.
@@ -47,17 +66,27 @@ interface Waiter {
  */
 export class AuditJournal {
   readonly #path: string;
-  #fh: FileHandle | undefined;
-  #queue: Waiter[] = [];
+  readonly #mode: AuditSync;
+  #fd: number | undefined;
+  /** host mode: begins waiting for the next sync to start. */
+  #waiters: Waiter[] = [];
   #syncing: Promise<void> | undefined;
+  /** A line was written since the running sync started. */
+  #dirty = false;
+  #timer: NodeJS.Timeout | undefined;
   #bytes = 0;
+  /** Outcome lines not written yet (see end()). */
+  #ends = '';
+  #endsQueued = false;
   #failed: Error | undefined;
   #closed = false;
   /** Lines of rows the store does not have yet, by row id: what a compaction keeps. */
   readonly #unstored = new Map<string, string>();
 
-  private constructor(path: string) {
+  private constructor(path: string, fd: number, mode: AuditSync) {
     this.#path = path;
+    this.#fd = fd;
+    this.#mode = mode;
   }
 
   /**
@@ -66,7 +95,7 @@ export class AuditJournal {
    * a crash while storing the replay loses nothing (replay is idempotent:
    * rows are inserted by id).
    */
-  static async open(path: string): Promise<{ journal: AuditJournal; replay: JournalReplay }> {
+  static async open(path: string, options: { sync?: AuditSync } = {}): Promise<{ journal: AuditJournal; replay: JournalReplay }> {
     const aside = `${path}.replay`;
     let text = '';
     // An aside file means the previous replay did not finish: it comes first.
@@ -75,18 +104,14 @@ export class AuditJournal {
     const found = text.trim().length > 0;
     if (existsSync(path)) {
       if (existsSync(aside)) {
-        const fh = await open(`${aside}.tmp`, 'w', 0o600);
-        await fh.write(text);
-        await fh.datasync();
-        await fh.close();
+        writeDurably(`${aside}.tmp`, text);
         renameSync(`${aside}.tmp`, aside);
         unlinkSync(path);
       } else {
         renameSync(path, aside);
       }
     }
-    const journal = new AuditJournal(path);
-    journal.#fh = await open(path, 'a', 0o600);
+    const journal = new AuditJournal(path, openSync(path, 'a', 0o600), options.sync ?? 'process');
     return { journal, replay: parse(text, found) };
   }
 
@@ -99,21 +124,56 @@ export class AuditJournal {
     }
   }
 
-  /** Resolves once the row is on disk; rejects (HSR_ERR_AUDIT_UNAVAILABLE) when the journal failed. */
+  /**
+   * Resolves once the row is in the file (`process`) or on disk (`host`);
+   * rejects (HSR_ERR_AUDIT_UNAVAILABLE) when the journal failed.
+   */
   begin(row: JournalRow): Promise<void> {
     const line = JSON.stringify({ k: 'b', r: row } satisfies JournalRecord) + '\n';
+    try {
+      this.#write(line);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     this.#unstored.set(row.id, line);
-    return this.#append(line).catch((err: unknown) => {
-      this.#unstored.delete(row.id);
-      throw err;
+    if (this.#mode === 'process') {
+      this.#scheduleSync();
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+      this.#scheduleSync();
     });
   }
 
-  /** The outcome row; written with the next group commit, not waited for. */
+  /**
+   * The outcome row, not waited for: written at the end of this turn of the
+   * event loop, or with the next begin line if that comes first (one write
+   * for both), and synced with the next group commit. A client's next
+   * request can only begin after that, so a crash loses at most the outcome
+   * of each client's last answer, which replay then records as unknown.
+   */
   end(row: JournalRow): void {
+    if (this.#failed || this.#closed) return; // the next begin() says so
     const line = JSON.stringify({ k: 'e', r: row } satisfies JournalRecord) + '\n';
+    this.#ends += line;
     this.#unstored.set(row.id, (this.#unstored.get(row.id) ?? '') + line);
-    this.#append(line).catch(() => undefined);
+    if (!this.#endsQueued) {
+      this.#endsQueued = true;
+      setImmediate(flushEnds, this);
+    }
+  }
+
+  /** @internal Writes the outcome lines of this turn. */
+  flushEnds(): void {
+    this.#endsQueued = false;
+    if (!this.#ends) return;
+    try {
+      this.#write('');
+    } catch {
+      return; // the journal failed: the next begin() says so
+    }
+    this.#scheduleSync();
   }
 
   /** These rows are in the store: a compaction may drop them. */
@@ -121,69 +181,127 @@ export class AuditJournal {
     for (const id of ids) this.#unstored.delete(id);
   }
 
-  #append(line: string): Promise<void> {
-    if (this.#failed || this.#closed) {
-      return Promise.reject(
-        new HawserServerError(ErrorCodes.AUDIT_UNAVAILABLE, `audit journal unavailable: ${this.#failed?.message ?? 'closed'}`),
-      );
-    }
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ line, resolve, reject });
-      this.#syncing ??= this.#commit();
-    });
+  #unavailable(why: string, cause?: unknown): HawserServerError {
+    return new HawserServerError(ErrorCodes.AUDIT_UNAVAILABLE, `audit journal ${why}`, cause === undefined ? undefined : { cause });
   }
 
-  async #commit(): Promise<void> {
+  #write(line: string): void {
+    if (this.#failed || this.#closed || this.#fd === undefined) throw this.#unavailable(`unavailable: ${this.#failed?.message ?? 'closed'}`);
+    // A compaction replaces the file, so it waits for no sync on the old one.
+    if (this.#bytes > COMPACT_BYTES && !this.#syncing) this.#compact();
+    // Outcome lines waiting for the end of the turn go first, in the same write.
+    const data = Buffer.from(this.#ends + line, 'utf8');
+    this.#ends = '';
     try {
-      while (this.#queue.length) {
-        const batch = this.#queue;
-        this.#queue = [];
+      for (let off = 0; off < data.length; ) off += writeSync(this.#fd, data, off);
+    } catch (err) {
+      this.#fail(err);
+      throw this.#unavailable(`write failed: ${(err as Error).message}`, err);
+    }
+    this.#bytes += data.length;
+    this.#dirty = true;
+  }
+
+  /** A journal that cannot write refuses every later request: the relay answers 503 rather than relaying without a record. */
+  #fail(err: unknown): void {
+    this.#failed ??= err as Error;
+    const failure = this.#unavailable(`write failed: ${(err as Error).message}`, err);
+    for (const w of this.#waiters.splice(0)) w.reject(failure);
+  }
+
+  #scheduleSync(): void {
+    if (this.#syncing || this.#timer) return; // the running sync's loop or the timer picks the line up
+    if (this.#mode === 'host') this.#syncing = this.#syncLoop();
+    else this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#syncing ??= this.#syncLoop();
+    }, SYNC_INTERVAL_MS).unref();
+  }
+
+  async #syncLoop(): Promise<void> {
+    try {
+      while (this.#dirty && this.#fd !== undefined && !this.#failed) {
+        // Lines written from here on may miss this sync: their waiters wait for the next.
+        const batch = this.#waiters;
+        this.#waiters = [];
+        this.#dirty = false;
         try {
-          if (this.#bytes > COMPACT_BYTES) await this.#compact();
-          const data = Buffer.from(batch.map((w) => w.line).join(''), 'utf8');
-          await this.#fh!.write(data);
-          await this.#fh!.datasync();
-          this.#bytes += data.length;
-          for (const w of batch) w.resolve();
+          await fdatasyncAsync(this.#fd);
         } catch (err) {
-          // A journal that cannot write refuses every later request: the
-          // relay answers 503 rather than relaying without a record.
-          this.#failed = err as Error;
-          const failure = new HawserServerError(ErrorCodes.AUDIT_UNAVAILABLE, `audit journal write failed: ${(err as Error).message}`, { cause: err });
-          for (const w of [...batch, ...this.#queue.splice(0)]) w.reject(failure);
+          for (const w of batch) w.reject(this.#unavailable(`sync failed: ${(err as Error).message}`, err));
+          this.#fail(err);
+          return;
         }
+        for (const w of batch) w.resolve();
+        // process mode: lines that came during the sync wait for the interval again.
+        if (this.#mode === 'process' && this.#dirty && !this.#closed) break;
       }
     } finally {
       this.#syncing = undefined;
+      if (this.#dirty && !this.#failed && !this.#closed) this.#scheduleSync();
     }
   }
 
-  /** Rewrites the journal with only the rows the store lacks (temp file, sync, rename). */
-  async #compact(): Promise<void> {
-    const tmp = `${this.#path}.compact`;
-    const fh = await open(tmp, 'w', 0o600);
+  /**
+   * Rewrites the journal with only the rows the store lacks (temp file,
+   * sync, rename), synchronously: no line may be written between the copy
+   * and the switch. Once per {@link COMPACT_BYTES} of journal.
+   */
+  #compact(): void {
     const data = [...this.#unstored.values()].join('');
-    await fh.write(data);
-    await fh.datasync();
-    renameSync(tmp, this.#path);
-    await this.#fh!.close();
-    this.#fh = fh;
+    const tmp = `${this.#path}.compact`;
+    try {
+      writeDurably(tmp, data);
+      renameSync(tmp, this.#path);
+      closeSync(this.#fd!);
+      this.#fd = openSync(this.#path, 'a', 0o600);
+    } catch (err) {
+      this.#fail(err);
+      throw this.#unavailable(`compaction failed: ${(err as Error).message}`, err);
+    }
     this.#bytes = Buffer.byteLength(data);
+    this.#dirty = false;
+    this.#ends = ''; // already among the unstored lines just written
   }
 
   /**
-   * Waits for pending writes and closes. When the store has every row
-   * (`clean`), the journal is emptied: a clean stop leaves nothing to replay.
+   * Waits for a running sync, syncs what is left and closes. When the store
+   * has every row (`clean`), the journal is emptied: a clean stop leaves
+   * nothing to replay.
    */
   async close(options: { clean: boolean }): Promise<void> {
+    this.flushEnds();
     this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     await this.#syncing;
-    const fh = this.#fh;
-    this.#fh = undefined;
-    if (!fh) return;
-    if (options.clean && this.#unstored.size === 0) await fh.truncate(0);
-    await fh.datasync().catch(() => undefined);
-    await fh.close();
+    const fd = this.#fd;
+    this.#fd = undefined;
+    if (fd === undefined) return;
+    try {
+      if (options.clean && this.#unstored.size === 0) ftruncateSync(fd, 0);
+      fdatasyncSync(fd);
+    } catch {
+      /* best effort: the lines are written */
+    }
+    closeSync(fd);
+    const closed = this.#unavailable('closed');
+    for (const w of this.#waiters.splice(0)) w.reject(closed);
+  }
+}
+
+function flushEnds(journal: AuditJournal): void {
+  journal.flushEnds();
+}
+
+/** Writes a whole file and syncs it before returning. */
+function writeDurably(path: string, text: string): void {
+  const fd = openSync(path, 'w', 0o600);
+  try {
+    writeFileSync(fd, text);
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

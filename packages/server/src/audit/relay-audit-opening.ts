@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { AuditEventTypes } from './audit.js';
 import type { AuditLog } from './audit.js';
-import { AuditJournal, JOURNAL_FILE } from './audit-journal.js';
+import { AuditJournal, JOURNAL_FILE, type AuditSync } from './audit-journal.js';
 import { RelayAudit } from './relay-audit.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
@@ -24,9 +24,9 @@ const GAP_REASON =
  * so, and only then is a fresh journal started: a request relayed by this
  * process can never be confused with one of the last.
  */
-export async function openRelayAudit(opts: { store: Store; dataDir: string; audit: AuditLog; log: Logger }): Promise<OpenedRelayAudit> {
+export async function openRelayAudit(opts: { store: Store; dataDir: string; sync: AuditSync; audit: AuditLog; log: Logger }): Promise<OpenedRelayAudit> {
   const { store, audit, log } = opts;
-  const opened = await AuditJournal.open(join(opts.dataDir, JOURNAL_FILE));
+  const opened = await AuditJournal.open(join(opts.dataDir, JOURNAL_FILE), { sync: opts.sync });
   const journal = opened.journal;
   try {
     await RelayAudit.replay(store, opened.replay, log, async (details) => {

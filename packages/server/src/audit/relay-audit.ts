@@ -52,7 +52,8 @@ function toJournal(r: AuditEventRecord): JournalRow {
 /**
  * Audit of relayed requests, in two steps. `begin()` makes the request's
  * record durable before the relay opens a tunnel stream: a line in the
- * write-ahead journal (audit-journal.ts, group-committed fdatasync). `end()`
+ * write-ahead journal (audit-journal.ts), written to the file, and with
+ * `--audit-sync host` also synced to disk (group-committed fdatasync). `end()`
  * writes the outcome: a JSON log line at once, a journal line and a store
  * row in the background, in batches. A crash between the two leaves the
  * begin line, which the next start stores with the outcome
@@ -79,8 +80,8 @@ export class RelayAudit {
   }
 
   /**
-   * Resolves once the request's record is durable; the relay opens no
-   * stream before. Rejects (HSR_ERR_AUDIT_UNAVAILABLE) when it cannot be:
+   * Resolves once the request's record is durable (as `--audit-sync`
+   * defines it); the relay opens no stream before. Rejects (HSR_ERR_AUDIT_UNAVAILABLE) when it cannot be:
    * the relay then answers 503.
    */
   async begin(e: RelayAuditEvent): Promise<void> {
@@ -101,8 +102,10 @@ export class RelayAudit {
     const begun = this.#begun.get(e.requestId);
     this.#begun.delete(e.requestId);
     const event = toRow(e, begun?.id ?? randomUUID(), begun?.time ?? new Date(), false);
-    this.#log.info({ audit: { ...event, time: event.time.toISOString() } }, `audit ${RELAYED_REQUEST}`);
-    if (begun) this.#journal?.end(toJournal(event));
+    // One serialisable copy serves the log line and the journal line.
+    const row = toJournal(event);
+    this.#log.info({ audit: row }, `audit ${RELAYED_REQUEST}`);
+    if (begun) this.#journal?.end(row);
     if (this.#pending.length >= MAX_PENDING) {
       this.#dropped++;
       return;

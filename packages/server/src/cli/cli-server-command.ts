@@ -22,6 +22,9 @@ Options:
   --token-ttl DUR          bootstrap token lifetime (default ${DEFAULTS.tokenTtl})
   --certificate-ttl DUR    agent certificate lifetime (default ${DEFAULTS.certificateTtl})
   --log-level LEVEL        fatal|error|warn|info|debug|trace|silent (default ${DEFAULTS.logLevel})
+  --audit-sync MODE        process (default): a relayed request's audit record is written
+                           before its stream opens, synced within 50 ms; host: waits for the
+                           disk sync too (env HAWSER_AUDIT_SYNC; docs/operations.md)
   --agent-chart REF        chart the printed helm install line names (env HAWSER_AGENT_CHART):
                            oci://REGISTRY/PATH/hawser-agent, https://…/hawser-agent-V.tgz, or a
                            local chart directory or .tgz (made absolute); default: this
@@ -52,6 +55,7 @@ const OPTIONS = {
   'certificate-ttl': { type: 'string' },
   'log-level': { type: 'string' },
   'agent-chart': { type: 'string' },
+  'audit-sync': { type: 'string' },
   'authz-mode': { type: 'string' },
   'impersonation-prefix': { type: 'string' },
   tier: { type: 'string', multiple: true },
@@ -97,6 +101,7 @@ export async function serverCommand(args: readonly string[], io: CliIo): Promise
   set('certificateTtl', values['certificate-ttl']);
   set('logLevel', values['log-level']);
   set('agentChart', values['agent-chart'] ?? env.HAWSER_AGENT_CHART);
+  set('auditSync', values['audit-sync'] ?? env.HAWSER_AUDIT_SYNC);
   set('authorizationMode', values['authz-mode'] ?? env.HAWSER_AUTHZ_MODE);
   set('impersonationPrefix', values['impersonation-prefix'] ?? env.HAWSER_IMPERSONATION_PREFIX);
   const tiers = values.tier ?? [];
