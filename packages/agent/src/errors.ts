@@ -20,6 +20,7 @@ export const AgentErrorCodes = {
   AGENT_RBAC_DENIED: 'HAG_ERR_AGENT_RBAC_DENIED',
   REQUEST_HEAD_INVALID: 'HAG_ERR_REQUEST_HEAD_INVALID',
   REQUEST_BODY_MISMATCH: 'HAG_ERR_REQUEST_BODY_MISMATCH',
+  PROTECTED_NAMESPACE: 'HAG_ERR_PROTECTED_NAMESPACE',
 } as const;
 
 export type AgentErrorCode = (typeof AgentErrorCodes)[keyof typeof AgentErrorCodes];
