@@ -13,6 +13,7 @@ import { agentApi } from './registration/agent-api.js';
 import { AuditEventTypes, AuditLog } from './audit/audit.js';
 import { AuditJournal, JOURNAL_FILE } from './audit/audit-journal.js';
 import { admitAgent } from './tunnel/agent-admission.js';
+import { agentInstall } from './tunnel/agent-metadata.js';
 import { BootstrapTokens } from './registration/bootstrap-token.js';
 import type { CertificateAuthority } from './registration/certificate-authority.js';
 import { listenUrl, resolveConfig } from './config.js';
@@ -132,6 +133,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           await store.updateAgentInfo(tunnel.cluster.id, {
             agentVersion: peer.software.replace(/^hawser-agent\//, ''),
             kubernetesVersion: peer.metadata.kubernetesVersion,
+            install: agentInstall(peer.metadata),
           });
         },
       });
@@ -161,7 +163,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         genReqId: () => randomUUID(),
       };
 
-      const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc });
+      const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc, kubernetes: config.kubernetesAuth });
       const relayLog = componentLogger(root, 'relay');
       // The relay audit's write-ahead journal: first store what an earlier
       // process left in it (a crash or kill -9), then start a fresh one.

@@ -32,6 +32,9 @@ export interface ClusterView {
   kubernetesVersion: string | null;
   clusterUID: string | null;
   certificateNotAfter: string | null;
+  /** The agent's mode and the chart version that installed it, as it last reported them. */
+  agentMode: string | null;
+  chartVersion: string | null;
 }
 
 /** The bootstrap part of create/mint responses. */
@@ -71,6 +74,8 @@ export function clusterView(cluster: ClusterRecord, tunnels: TunnelRegistry): Cl
     kubernetesVersion: cluster.kubernetesVersion,
     clusterUID: cluster.clusterUid,
     certificateNotAfter: cluster.certificateNotAfter?.toISOString() ?? null,
+    agentMode: cluster.agentMode,
+    chartVersion: cluster.chartVersion,
   };
 }
 
