@@ -3,7 +3,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addCluster, agentReadiness, deployAgent, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
-import { adminCore, createNamespace, kubeRequest, serviceAccountToken, uniqueName } from '../support/kube.js';
+import { createNamespace, kubeRequest, serviceAccountToken, uniqueName } from '../support/kube.js';
 
 type Mode = 'read-write' | 'full';
 const MODES: readonly Mode[] = ['read-write', 'full'];

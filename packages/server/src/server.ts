@@ -237,6 +237,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         agentUrl: urls.agentUrl,
         caHash: secrets.ca.caHash,
         caBundle: secrets.ca.bundle,
+        agentChart: config.agentChart ?? null,
       });
       await operator.register(
         adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, onApiTokenRevoked: (id) => {

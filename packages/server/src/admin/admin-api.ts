@@ -54,7 +54,7 @@ export interface AdminApiOptions {
   /** Called after an API token is revoked (the relay forgets cached tokens and ends its streams). */
   onApiTokenRevoked?: (id: string) => void;
   /** Values for `GET /api/v1/server`. */
-  serverInfo: () => { publicUrl: string; agentUrl: string; caHash: string; caBundle: readonly string[] };
+  serverInfo: () => { publicUrl: string; agentUrl: string; caHash: string; caBundle: readonly string[]; agentChart?: string | null };
 }
 
 export { hashApiToken };

@@ -2,10 +2,13 @@ import { spawn } from 'node:child_process';
 import { AGENT_MODES, isAgentMode } from '@hawser/contract';
 import { AdminClient } from '../admin/admin-client.js';
 import { ErrorCodes, HawserServerError } from '../errors.js';
-import { AGENT_CHART, AGENT_NAMESPACE, defaultAgentChart } from '../registration/install-commands.js';
 import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, usageError } from './cli-io.js';
 import type { CliIo } from './cli-io.js';
 import { printableJson, printableLines } from './cli-table.js';
+
+/** The release and namespace `hawser cluster add` prints for helm install (registration/install-commands.ts). */
+const AGENT_CHART = 'hawser-agent';
+const AGENT_NAMESPACE = 'hawser-system';
 
 export const CLUSTER_MODE_HELP = `Usage: hawser cluster mode NAME --to MODE [--from MODE] [--chart REF] [-f VALUES]... [--helm PATH] [-o json]
 
@@ -21,7 +24,7 @@ The current mode is the one the agent last reported (hawser cluster list);
 Options:
   --to MODE          the mode to move to
   --from MODE        the mode it runs now (default: as reported by its agent)
-  --chart REF        agent chart (default: the server's --agent-chart, or this checkout's)
+  --chart REF        agent chart (default: the server's, as in the helm line of hawser cluster add)
   -f, --values FILE  values file of the installed release (repeatable), so both renders match it
   --release NAME     helm release name (default ${AGENT_CHART})
   --namespace NS     the agent's namespace (default ${AGENT_NAMESPACE})
@@ -144,8 +147,9 @@ export async function clusterModeCommand(args: readonly string[], io: CliIo): Pr
   if (!from || !isAgentMode(from)) {
     throw usageError(`the agent of "${name}" has not reported its mode yet (never connected, or an older agent): pass --from MODE`);
   }
-  const chart = (v.chart as string | undefined) ?? defaultAgentChart();
-  if (!chart) throw usageError('no agent chart here: pass --chart REF (the chart the cluster was installed from)');
+  // The same chart `hawser cluster add` printed in its install line.
+  const chart = (v.chart as string | undefined) ?? (await client.serverInfo()).agentChart ?? undefined;
+  if (!chart) throw usageError('the server has no agent chart configured (--agent-chart): pass --chart REF, the chart the cluster was installed from');
   const release = (v.release as string | undefined) ?? AGENT_CHART;
   const namespace = (v.namespace as string | undefined) ?? AGENT_NAMESPACE;
   const files = ((v.values as string[] | undefined) ?? []).flatMap((f) => ['-f', f]);
