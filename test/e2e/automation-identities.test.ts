@@ -1,5 +1,4 @@
 import { readFile, rm, writeFile, mkdtemp } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, decodeJwt, importPKCS8 } from 'jose';
@@ -7,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyChart, render, serverChart } from '../support/charts.js';
 import { addCluster, agentReadiness, deployAgent, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
 import { adminCore, createNamespace, kubectl } from '../support/kube.js';
+import { relayRequest } from '../support/relay-client.js';
 import { testCluster } from '../support/test-cluster.js';
 
 const AUDIENCE = 'https://hawser.e2e.invalid';
@@ -132,7 +132,7 @@ describe('workloads authenticate with their ServiceAccount token (TokenReview)',
   });
 
   function relay(path: string, opts: { token: string; method?: string; body?: unknown }) {
-    return httpsJson(new URL(`/clusters/${cluster}${path}`, server.publicUrl), ca, opts);
+    return relayRequest(new URL(`/clusters/${cluster}${path}`, server.publicUrl), ca, opts);
   }
 });
 
@@ -148,34 +148,3 @@ function expectStatus(res: { status: number; json: Record<string, unknown>; head
   expect(res.json).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: status });
   expect(JSON.stringify(res.json) + String(res.headers['x-hawser-error'])).toContain(code);
 }
-
-function httpsJson(
-  url: URL,
-  ca: string,
-  opts: { token: string; method?: string; body?: unknown },
-): Promise<{ status: number; headers: Record<string, unknown>; json: Record<string, unknown> & { message?: string } }> {
-  const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-  return new Promise((resolve, reject) => {
-    const req = request(url, {
-      method: opts.method ?? 'GET',
-      ca,
-      headers: { authorization: `Bearer ${opts.token}`, accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}) },
-    }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        let json = {};
-        try {
-          json = JSON.parse(body || '{}');
-        } catch {
-          // not JSON
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, json });
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { relayRequest } from '../support/relay-client.js';
 import { addCluster, agentReadiness, deployAgent, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
 import { createNamespace, kubeRequest, serviceAccountToken, uniqueName } from '../support/kube.js';
 
@@ -124,44 +124,6 @@ describe('protected namespaces through a writing agent', () => {
   });
 
   function relay(cluster: string, path: string, opts: { token: string; method?: string; body?: unknown }) {
-    return httpsJson(new URL(`/clusters/${cluster}${path}`, server.publicUrl), ca, opts);
+    return relayRequest(new URL(`/clusters/${cluster}${path}`, server.publicUrl), ca, opts);
   }
 });
-
-function httpsJson(
-  url: URL,
-  ca: string,
-  opts: { token: string; method?: string; body?: unknown },
-): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string; json: Record<string, unknown> & { message?: string } }> {
-  const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: opts.method ?? 'GET',
-        ca,
-        headers: {
-          authorization: `Bearer ${opts.token}`,
-          accept: 'application/json',
-          ...(payload ? { 'content-type': opts.method === 'PATCH' ? 'application/merge-patch+json' : 'application/json' } : {}),
-        },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => {
-          let json = {};
-          try {
-            json = JSON.parse(body || '{}');
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
