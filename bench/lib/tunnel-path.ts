@@ -11,7 +11,7 @@ import type { AgentProcess } from './agent-ipc.js';
 /** The cluster the bench relays to, as the store would return it. */
 const cluster: ClusterRecord = {
   id: 'bench', name: 'bench', labels: {}, status: 'active', createdAt: new Date(0), deregisteredAt: null,
-  lastSeen: null, agentVersion: null, kubernetesVersion: null, clusterUid: null, certificateNotAfter: null,
+  lastSeen: null, agentVersion: null, kubernetesVersion: null, clusterUid: null, certificateNotAfter: null, agentMode: null, chartVersion: null,
 };
 
 export interface TunnelPath {

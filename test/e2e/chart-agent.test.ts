@@ -107,6 +107,10 @@ describe('the hawser-agent chart, rendered', () => {
         'ServiceAccount/hawser-agent',
         ...(c.authorization === 'shared' ? [] : ['ClusterRole/hawser-hawser-system-impersonate', 'ClusterRoleBinding/hawser-hawser-system-impersonate']),
         ...(c.networkPolicy ? ['NetworkPolicy/hawser-agent'] : []),
+        // Protected namespaces in the API server: only for agents that may write.
+        ...(c.mode === 'read-only'
+          ? []
+          : ['ValidatingAdmissionPolicy/hawser-hawser-system-protected-namespace-policy', 'ValidatingAdmissionPolicyBinding/hawser-hawser-system-protected-namespace-policy']),
       ].sort();
       expect(kinds, label).toEqual(expected);
 

@@ -66,3 +66,16 @@ overrides the detection.
 {{- else if .Values.bootstrap.token -}}hawser-agent-bootstrap
 {{- end -}}
 {{- end -}}
+
+{{/*
+The protected namespaces as a JSON list: agent.protectedNamespaces plus the
+release namespace when agent.protectOwnNamespace (the agent adds its own
+namespace the same way, from POD_NAMESPACE).
+*/}}
+{{- define "hawser-agent.protectedNamespaces" -}}
+{{- $names := .Values.agent.protectedNamespaces | default list -}}
+{{- if and .Values.agent.protectOwnNamespace (not (has .Release.Namespace $names)) -}}
+{{- $names = append $names .Release.Namespace -}}
+{{- end -}}
+{{- toJson $names -}}
+{{- end -}}

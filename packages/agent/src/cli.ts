@@ -32,6 +32,9 @@ Policy
   --authz-mode MODE          tier (default) | raw | shared (HAWSER_AUTHZ_MODE)
   --impersonation-prefix P   prefix of every impersonated identity (HAWSER_IMPERSONATION_PREFIX, default hawser:)
   --deny-resources LIST      comma-separated resources always refused (HAWSER_DENY_RESOURCES)
+  --protected-namespaces L   namespaces read-write/full only read (HAWSER_PROTECTED_NAMESPACES,
+                             default kube-system,kube-public,kube-node-lease; "" for none)
+  --protect-own-namespace B  add the agent's own namespace to them (HAWSER_PROTECT_OWN_NAMESPACE, default true)
 
 Operations
   --health-addr HOST:PORT    /healthz and /readyz (HAWSER_HEALTH_ADDR, default 0.0.0.0:8080)
@@ -44,6 +47,7 @@ Operations
 const stringFlags = [
   'token-file', 'token', 'server-url', 'ca-hash', 'state-secret', 'namespace', 'state-dir', 'kubeconfig', 'context',
   'mode', 'authz-mode', 'impersonation-prefix', 'deny-resources', 'health-addr', 'log-level',
+  'protected-namespaces', 'protect-own-namespace', 'chart-version',
 ] as const;
 
 async function main(): Promise<number> {

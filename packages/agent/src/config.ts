@@ -45,6 +45,14 @@ export interface AgentConfig {
   readonly impersonationPrefix: string;
   /** Resources (plural, optionally `resource.group`) refused whatever the verb. */
   readonly denyResources: readonly string[];
+  /**
+   * Namespaces where read-write and full still only read (policy.ts,
+   * rule protected-namespace). Default kube-system, kube-public,
+   * kube-node-lease plus the agent's own namespace.
+   */
+  readonly protectedNamespaces: readonly string[];
+  /** Version of the chart that installed the agent (HAWSER_CHART_VERSION), reported to the server. */
+  readonly chartVersion?: string;
   /** host:port of /healthz and /readyz. Default 0.0.0.0:8080; port 0 picks one. */
   readonly healthAddr: { host: string; port: number };
   readonly logLevel: LogLevel;
@@ -66,6 +74,10 @@ export interface ConfigInput {
   env: NodeJS.ProcessEnv;
 }
 
+/** The namespaces a writing agent leaves alone unless configured otherwise. */
+export const DEFAULT_PROTECTED_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'] as const;
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 function invalid(field: string, expected: string, got: unknown): never {
@@ -119,6 +131,23 @@ export function loadConfig({ flags, env }: ConfigInput): AgentConfig {
     .filter(Boolean);
   for (const r of denyResources) {
     if (!/^[a-z0-9][a-z0-9.-]*$/.test(r)) invalid('deny list (--deny-resources / HAWSER_DENY_RESOURCES)', 'comma-separated resource names', r);
+  }
+
+  // Set but empty means "none": the chart always sets it, from a list that may be empty.
+  const protectedFlag = flags['protected-namespaces'];
+  const protectedRaw = typeof protectedFlag === 'string' ? protectedFlag : env.HAWSER_PROTECTED_NAMESPACES;
+  const protectedNamespaces = protectedRaw === undefined ? [...DEFAULT_PROTECTED_NAMESPACES] : protectedRaw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of protectedNamespaces) {
+    if (!DNS1123_LABEL.test(n)) invalid('protected namespaces (--protected-namespaces / HAWSER_PROTECTED_NAMESPACES)', 'comma-separated namespace names', n);
+  }
+  const protectOwn = pick('protect-own-namespace', 'HAWSER_PROTECT_OWN_NAMESPACE') ?? 'true';
+  if (protectOwn !== 'true' && protectOwn !== 'false') invalid('HAWSER_PROTECT_OWN_NAMESPACE', 'true or false', protectOwn);
+  const ownNamespace = pick('namespace', 'POD_NAMESPACE');
+  if (protectOwn === 'true' && ownNamespace && !protectedNamespaces.includes(ownNamespace)) protectedNamespaces.push(ownNamespace);
+
+  const chartVersion = pick('chart-version', 'HAWSER_CHART_VERSION');
+  if (chartVersion !== undefined && !/^[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}$/.test(chartVersion)) {
+    invalid('chart version (HAWSER_CHART_VERSION)', 'a version string (letters, digits, . + _ -, at most 64)', chartVersion);
   }
 
   const healthRaw = pick('health-addr', 'HAWSER_HEALTH_ADDR') ?? '0.0.0.0:8080';
@@ -190,6 +219,8 @@ export function loadConfig({ flags, env }: ConfigInput): AgentConfig {
     authzMode,
     impersonationPrefix,
     denyResources,
+    protectedNamespaces,
+    ...(chartVersion ? { chartVersion } : {}),
     healthAddr,
     logLevel: logLevel as LogLevel,
     proxy: { ...(httpsProxy ? { httpsProxy } : {}), noProxy },

@@ -25,6 +25,7 @@ export const AgentErrorCodes = {
   SERVER_NAME_UNRESOLVED: 'HAG_ERR_SERVER_NAME_UNRESOLVED',
   SERVER_UNAVAILABLE: 'HAG_ERR_SERVER_UNAVAILABLE',
   STATE_CORRUPT: 'HAG_ERR_STATE_CORRUPT',
+  PROTECTED_NAMESPACE: 'HAG_ERR_PROTECTED_NAMESPACE',
 } as const;
 
 export type AgentErrorCode = (typeof AgentErrorCodes)[keyof typeof AgentErrorCodes];

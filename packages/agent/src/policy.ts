@@ -1,5 +1,6 @@
 import { TIERS, tierGroup, type AuthorizationMode, type RequestInfo } from '@hawser/contract';
 import type { AgentMode } from './config.js';
+import { AgentErrorCodes, type AgentErrorCode } from './errors.js';
 
 /**
  * The agent's last word on what it will do in its cluster, whatever the
@@ -12,6 +13,12 @@ export interface PolicyOptions {
   authzMode: AuthorizationMode;
   impersonationPrefix: string;
   denyResources: readonly string[];
+  /**
+   * Namespaces no write, exec, attach, port-forward or proxy may touch in
+   * read-write or full mode (the Namespace objects of those names
+   * included). Reads are unaffected.
+   */
+  protectedNamespaces?: readonly string[];
 }
 
 /** The identity the server asks the agent to act as. */
@@ -29,13 +36,14 @@ export const PolicyRules = {
   VERB_CEILING: 'verb-ceiling',
   SUBRESOURCE_CEILING: 'exec-attach-port-forward-proxy',
   DENY_LIST: 'resource-deny-list',
+  PROTECTED_NAMESPACE: 'protected-namespace',
 } as const;
 
 export type PolicyRule = (typeof PolicyRules)[keyof typeof PolicyRules];
 
 export type PolicyDecision =
   | { allowed: true; impersonate?: { user: string; groups: string[] } }
-  | { allowed: false; rule: PolicyRule; reason: string };
+  | { allowed: false; rule: PolicyRule; reason: string; code?: AgentErrorCode };
 
 const READ_VERBS = ['get', 'list', 'watch'];
 const WRITE_VERBS = ['create', 'update', 'patch', 'delete', 'deletecollection'];
@@ -64,9 +72,11 @@ const reviewResources = new Set([
 export class Policy {
   readonly #opts: PolicyOptions;
   readonly #tierGroups: Set<string>;
+  readonly #protected: ReadonlySet<string>;
 
   constructor(opts: PolicyOptions) {
     this.#opts = opts;
+    this.#protected = new Set(opts.protectedNamespaces ?? []);
     this.#tierGroups = new Set(TIERS.map((t) => tierGroup(opts.impersonationPrefix, t)));
   }
 
@@ -116,6 +126,8 @@ export class Policy {
     // pods/exec runs a command. The deprecated /proxy/ path prefix makes the
     // verb itself "proxy", with no subresource.
     const sub = info.verb === 'proxy' ? 'proxy' : info.subresource;
+    const guarded = this.#checkProtected(info, sub);
+    if (guarded) return guarded;
     if (interactiveSubresources.has(sub)) {
       if (mode === 'full') return { allowed: true };
       return { allowed: false, rule: PolicyRules.SUBRESOURCE_CEILING, reason: `${info.resource}/${sub} needs agent mode full; this agent runs ${mode}` };
@@ -129,5 +141,40 @@ export class Policy {
       };
     }
     return { allowed: true };
+  }
+
+  /**
+   * The protected-namespace rule. The namespace is the one the API server
+   * reads from the path (request-info.ts): for the Namespace object itself
+   * (`/api/v1/namespaces/kube-system`, its /status and /finalize) that is
+   * its own name, so `delete namespace kube-system` is caught here too. A
+   * deletecollection of namespaces would take every protected one with it.
+   * Only read-write and full can get here with a write at all; read-only
+   * refuses them by its verb ceiling, so the rule names itself only where it
+   * is the reason.
+   */
+  #checkProtected(info: RequestInfo, sub: string): PolicyDecision | undefined {
+    if (this.#protected.size === 0 || this.#opts.mode === 'read-only') return undefined;
+    const writes = WRITE_VERBS.includes(info.verb) || interactiveSubresources.has(sub);
+    if (!writes) return undefined;
+    if (info.verb === 'create' && reviewResources.has(`${info.apiGroup}/${info.resource}`)) return undefined;
+    const namespaceObjects = info.apiGroup === '' && info.resource === 'namespaces';
+    if (info.namespace && this.#protected.has(info.namespace)) {
+      const what = namespaceObjects && !sub ? `${info.verb} of the Namespace object ${info.namespace}` : `${info.verb} on ${info.resource}${sub ? `/${sub}` : ''} in namespace ${info.namespace}`;
+      return this.#refuseProtected(what);
+    }
+    if (namespaceObjects && info.verb === 'deletecollection') {
+      return this.#refuseProtected('deletecollection of namespaces would delete the protected ones too');
+    }
+    return undefined;
+  }
+
+  #refuseProtected(what: string): PolicyDecision {
+    return {
+      allowed: false,
+      rule: PolicyRules.PROTECTED_NAMESPACE,
+      code: AgentErrorCodes.PROTECTED_NAMESPACE,
+      reason: `${what} is refused: protected namespaces (${[...this.#protected].join(', ')}) allow reads only`,
+    };
   }
 }

@@ -74,12 +74,12 @@ export class Relay {
     const decision = this.#policy.decide(info, identity);
     if (!decision.allowed) {
       this.#log.warn(
-        { code: AgentErrorCodes.POLICY_DENIED, requestId: head.requestId, rule: decision.rule, verb: info.verb, resource: info.resource, subresource: info.subresource, namespace: info.namespace, user: identity.user },
+        { code: decision.code ?? AgentErrorCodes.POLICY_DENIED, requestId: head.requestId, rule: decision.rule, verb: info.verb, resource: info.resource, subresource: info.subresource, namespace: info.namespace, user: identity.user },
         `refused by agent policy: ${decision.reason}`,
       );
       // Whatever body follows is discarded; the server ends the stream once it has our answer.
       stream.resume();
-      endWithStatus(stream, 403, AgentErrorCodes.POLICY_DENIED, `hawser-agent policy refused this request (rule ${decision.rule}): ${decision.reason}`, {
+      endWithStatus(stream, 403, decision.code ?? AgentErrorCodes.POLICY_DENIED, `hawser-agent policy refused this request (rule ${decision.rule}): ${decision.reason}`, {
         name: info.name || undefined,
         group: info.apiGroup || undefined,
         kind: info.resource || undefined,

@@ -13,7 +13,7 @@ import type { AgentState } from './state-store.js';
 export type DialTransport = (url: URL, state: AgentState) => Transport;
 
 export interface TunnelDialerOptions {
-  config: Pick<AgentConfig, 'proxy' | 'mode'>;
+  config: Pick<AgentConfig, 'proxy' | 'mode' | 'chartVersion'>;
   facts: () => AgentFacts;
   log: Logger;
   /** The test seam; production dials a WebSocket. */
@@ -53,6 +53,8 @@ export class TunnelDialer {
         ...(facts.clusterUID ? { clusterUid: facts.clusterUID } : {}),
         ...(facts.kubernetesVersion ? { kubernetesVersion: facts.kubernetesVersion } : {}),
         mode: this.#opts.config.mode,
+        // What installed it: the server shows mode and chart version per cluster (`hawser cluster list`).
+        ...(this.#opts.config.chartVersion ? { chartVersion: this.#opts.config.chartVersion } : {}),
       },
     });
     refuse = (err) => session.destroy(err);

@@ -31,6 +31,9 @@ describe('agent configuration', () => {
     [{ HAWSER_IMPERSONATION_PREFIX: 'system:' }, /impersonation prefix/],
     [{ HAWSER_HEALTH_ADDR: 'nope' }, /health address/],
     [{ HTTPS_PROXY: 'socks5://p:1080' }, /HTTPS_PROXY must be an http/],
+    [{ HAWSER_PROTECTED_NAMESPACES: 'kube-system,Bad_NS' }, /protected namespaces .* must be comma-separated namespace names; got "Bad_NS"/],
+    [{ HAWSER_PROTECT_OWN_NAMESPACE: 'yes' }, /HAWSER_PROTECT_OWN_NAMESPACE must be true or false/],
+    [{ HAWSER_CHART_VERSION: 'v1 beta' }, /chart version/],
   ])('names the bad field and what it expected (%o)', (env, message) => {
     let err: unknown;
     try {
@@ -45,5 +48,15 @@ describe('agent configuration', () => {
   it('asks for a namespace or a state directory when neither is given', () => {
     expect(() => loadConfig({ flags: {}, env: {} })).toThrow(/POD_NAMESPACE.*--state-dir/);
     expect(loadConfig({ flags: { 'state-dir': '/tmp/x' }, env: {} }).state).toEqual({ kind: 'dir', path: '/tmp/x' });
+  });
+
+  it('protects kube-system, kube-public, kube-node-lease and its own namespace by default', () => {
+    expect(loadConfig({ flags: {}, env: base }).protectedNamespaces).toEqual(['kube-system', 'kube-public', 'kube-node-lease', 'hawser-system']);
+  });
+
+  it('takes the protected namespaces as given, an empty list meaning none but its own, and can leave its own out', () => {
+    expect(loadConfig({ flags: {}, env: { ...base, HAWSER_PROTECTED_NAMESPACES: 'kube-system, prod' } }).protectedNamespaces).toEqual(['kube-system', 'prod', 'hawser-system']);
+    expect(loadConfig({ flags: {}, env: { ...base, HAWSER_PROTECTED_NAMESPACES: '' } }).protectedNamespaces).toEqual(['hawser-system']);
+    expect(loadConfig({ flags: {}, env: { ...base, HAWSER_PROTECTED_NAMESPACES: '', HAWSER_PROTECT_OWN_NAMESPACE: 'false' } }).protectedNamespaces).toEqual([]);
   });
 });

@@ -113,4 +113,81 @@ describe('agent policy', () => {
     expect(policy().decide(req('GET', '/openapi/v3'), alice).allowed).toBe(true);
     expect(policy().decide(req('POST', '/version'), alice)).toMatchObject({ allowed: false, rule: PolicyRules.VERB_CEILING });
   });
+
+  describe('protected namespaces', () => {
+    const guarded = (mode: 'read-only' | 'read-write' | 'full') => policy({ mode, protectedNamespaces: ['kube-system', 'kube-public', 'kube-node-lease', 'hawser-system'] });
+
+    it('refuses writes in a protected namespace in read-write and full, naming the rule and its code', () => {
+      for (const mode of ['read-write', 'full'] as const) {
+        for (const [m, u] of [
+          ['POST', '/api/v1/namespaces/kube-system/configmaps'],
+          ['PUT', '/api/v1/namespaces/kube-system/configmaps/c'],
+          ['PATCH', '/apis/apps/v1/namespaces/kube-public/deployments/d'],
+          ['DELETE', '/api/v1/namespaces/kube-node-lease/pods/p'],
+          ['DELETE', '/api/v1/namespaces/kube-system/pods'],
+          ['PATCH', '/apis/apps/v1/namespaces/hawser-system/deployments/hawser-agent/scale'],
+        ] as const) {
+          expect(guarded(mode).decide(req(m, u), alice), `${mode} ${m} ${u}`).toMatchObject({
+            allowed: false,
+            rule: PolicyRules.PROTECTED_NAMESPACE,
+            code: 'HAG_ERR_PROTECTED_NAMESPACE',
+          });
+        }
+      }
+    });
+
+    it('refuses exec, attach, port-forward and proxy in a protected namespace even in full', () => {
+      for (const u of [
+        '/api/v1/namespaces/kube-system/pods/p/exec?command=sh',
+        '/api/v1/namespaces/kube-system/pods/p/attach',
+        '/api/v1/namespaces/kube-system/pods/p/portforward',
+        '/api/v1/namespaces/kube-system/services/s/proxy/',
+        '/api/v1/proxy/namespaces/kube-system/services/s',
+      ]) {
+        expect(guarded('full').decide(req('GET', u), alice), u).toMatchObject({ allowed: false, rule: PolicyRules.PROTECTED_NAMESPACE });
+      }
+      expect(guarded('full').decide(req('GET', '/api/v1/namespaces/apps/pods/p/exec?command=sh'), alice).allowed).toBe(true);
+    });
+
+    it('refuses writes to the Namespace objects of those names, and deleting all namespaces at once', () => {
+      for (const [m, u] of [
+        ['DELETE', '/api/v1/namespaces/kube-system'],
+        ['PUT', '/api/v1/namespaces/kube-system'],
+        ['PATCH', '/api/v1/namespaces/kube-public'],
+        ['PUT', '/api/v1/namespaces/kube-system/finalize'],
+        ['PUT', '/api/v1/namespaces/hawser-system/status'],
+        ['DELETE', '/api/v1/namespaces'],
+      ] as const) {
+        expect(guarded('full').decide(req(m, u), alice), `${m} ${u}`).toMatchObject({ allowed: false, rule: PolicyRules.PROTECTED_NAMESPACE });
+      }
+      expect(guarded('full').decide(req('DELETE', '/api/v1/namespaces/apps'), alice).allowed).toBe(true);
+      expect(guarded('full').decide(req('POST', '/api/v1/namespaces'), alice).allowed).toBe(true);
+    });
+
+    it('leaves reads, other namespaces, cluster-scoped writes and can-i alone', () => {
+      for (const mode of ['read-write', 'full'] as const) {
+        const p = guarded(mode);
+        for (const [m, u] of [
+          ['GET', '/api/v1/namespaces/kube-system/pods'],
+          ['GET', '/api/v1/namespaces/kube-system/pods/p/log'],
+          ['GET', '/api/v1/namespaces/kube-system/configmaps?watch=true'],
+          ['GET', '/api/v1/namespaces/kube-system'],
+          ['POST', '/api/v1/namespaces/apps/configmaps'],
+          ['DELETE', '/api/v1/namespaces/kube-systemx/pods/p'],
+          ['PUT', '/apis/rbac.authorization.k8s.io/v1/clusterroles/r'],
+          ['POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews'],
+        ] as const) {
+          expect(p.decide(req(m, u), alice), `${mode} ${m} ${u}`).toMatchObject({ allowed: true });
+        }
+      }
+    });
+
+    it('leaves the read-only verb ceiling as the reason a read-only agent refuses a write there', () => {
+      expect(guarded('read-only').decide(req('DELETE', '/api/v1/namespaces/kube-system/pods/p'), alice)).toMatchObject({ rule: PolicyRules.VERB_CEILING });
+    });
+
+    it('protects nothing when the list is empty', () => {
+      expect(policy({ mode: 'full', protectedNamespaces: [] }).decide(req('DELETE', '/api/v1/namespaces/kube-system'), alice).allowed).toBe(true);
+    });
+  });
 });

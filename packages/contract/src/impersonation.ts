@@ -9,6 +9,18 @@
 export const TIERS = ['read', 'triage', 'write', 'maintain', 'admin'] as const;
 export type Tier = (typeof TIERS)[number];
 
+/**
+ * The agent's verb ceilings (chart value agent.mode), lowest first. The
+ * agent enforces them; the server shows each cluster's and prints what
+ * raising or lowering one changes (`hawser cluster mode`).
+ */
+export const AGENT_MODES = ['read-only', 'read-write', 'full'] as const;
+export type AgentModeName = (typeof AGENT_MODES)[number];
+
+export function isAgentMode(mode: string): mode is AgentModeName {
+  return (AGENT_MODES as readonly string[]).includes(mode);
+}
+
 /** tier (default): tiers from IdP groups; raw: prefixed user and groups; shared: the agent's own identity. */
 export const AUTHORIZATION_MODES = ['tier', 'raw', 'shared'] as const;
 export type AuthorizationMode = (typeof AUTHORIZATION_MODES)[number];

@@ -14,8 +14,10 @@ export {
   isAuthorizationMode,
   isImpersonationPrefix,
   tierGroup,
+  AGENT_MODES,
+  isAgentMode,
 } from './impersonation.js';
-export type { AuthorizationMode, Tier } from './impersonation.js';
+export type { AuthorizationMode, Tier, AgentModeName } from './impersonation.js';
 export { isDiscoveryPath, kubeStatus, warningHeader } from './kube-status.js';
 export { REDACT_PATHS } from './redaction.js';
 export { HAWSER_HEADER_PREFIX, REQUEST_ID_EXTRA } from './relay-headers.js';

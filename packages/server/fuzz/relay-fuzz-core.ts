@@ -97,7 +97,7 @@ const OPERATORS: Record<string, { username: string; groups: string[] }> = {
 };
 const cluster: ClusterRecord = {
   id: 'c-1', name: 'prod', labels: {}, status: 'active', createdAt: new Date(0), deregisteredAt: null,
-  lastSeen: null, agentVersion: null, kubernetesVersion: null, clusterUid: null, certificateNotAfter: null,
+  lastSeen: null, agentVersion: null, kubernetesVersion: null, clusterUid: null, certificateNotAfter: null, agentMode: null, chartVersion: null,
 };
 
 /** What the client sent, captured before the relay sees the request. */

@@ -4,7 +4,8 @@ import { AUDIT_SYNC_MODES, type AuditSync } from './audit/audit-journal.js';
 import type { AuthorizationConfig } from './auth/authorization.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
 import type { OidcConfig } from './auth/oidc-authenticator.js';
-import { resolveAuthorization, resolveOidc, type OperatorConfigInput } from './auth/operator-config.js';
+import { resolveAuthorization, resolveKubernetesAuth, resolveOidc, type OperatorConfigInput } from './auth/operator-config.js';
+import type { KubernetesAuthConfig } from './auth/token-review-authenticator.js';
 import { defaultAgentChart, resolveAgentChart } from './registration/install-commands.js';
 
 /** A host and port to listen on. Port 0 picks a free port (tests). */
@@ -50,6 +51,7 @@ export interface ServerConfig {
   readonly authorization: AuthorizationConfig;
   /** OIDC verification of operator tokens; unset: Hawser API tokens only. */
   readonly oidc: OidcConfig | undefined;
+  readonly kubernetesAuth: KubernetesAuthConfig | undefined;
   /**
    * The agent chart the printed `helm install` line names: an oci://
    * reference, an https:// .tgz, or a local chart directory or .tgz (made
@@ -172,7 +174,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
   const known = new Set<string>([
     'dataDir', 'databaseUrl', 'listen', 'agentListen', 'publicUrl', 'agentUrl', 'serverNames',
     'tokenTtl', 'certificateTtl', 'certificateBackdate', 'logLevel', 'agentChart', 'auditSync',
-    'authorizationMode', 'impersonationPrefix', 'tierGroups', 'oidc',
+    'authorizationMode', 'impersonationPrefix', 'tierGroups', 'oidc', 'kubernetesAuth',
   ]);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) invalid(key, `one of the known fields (${[...known].join(', ')})`, 'unknown field');
@@ -211,6 +213,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     logLevel: logLevel as LogLevel,
     authorization: resolveAuthorization(input),
     oidc: resolveOidc(input.oidc),
+    kubernetesAuth: resolveKubernetesAuth(input.kubernetesAuth),
     agentChart: agentChart(input.agentChart),
     auditSync: auditSync as AuditSync,
   };

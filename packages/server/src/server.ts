@@ -196,7 +196,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       };
 
       const sessions = new ConsoleSessions(store);
-      const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc, sessions });
+      const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc, kubernetes: config.kubernetesAuth, sessions });
       const relayLog = componentLogger(root, 'relay');
       relayAudit = await openRelayAudit({ store, dataDir: config.dataDir, sync: config.auditSync, audit, log: componentLogger(root, 'audit') });
       const metrics = new Metrics(() => tunnels.size);
@@ -239,6 +239,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         agentUrl: urls.agentUrl,
         caHash: secrets.ca.caHash,
         caBundle: secrets.ca.bundle,
+        agentChart: config.agentChart ?? null,
       });
       await operator.register(
         adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, caRotation: rotation, onApiTokenRevoked: (id) => {

@@ -82,7 +82,22 @@ describe('agent metadata', () => {
     expect(checkAgentHello({ software: 'a', capabilities: ['exec\n'], metadata: {} })).toMatch(/capability/);
     expect(checkAgentHello({ software: 'a', capabilities: [], metadata: { 'k\u202e': 'v' } })).toMatch(/metadata key/);
     expect(checkAgentHello({ software: 'a', capabilities: [], metadata: { clusterUid: 'a b' } })).toMatch(/clusterUid/);
+    expect(checkAgentHello({ software: 'a', capabilities: [], metadata: { mode: 'Full; drop' } })).toMatch(/mode is not a mode name/);
+    expect(checkAgentHello({ software: 'a', capabilities: [], metadata: { chartVersion: '0.1.0 beta' } })).toMatch(/chartVersion/);
     expect(checkAgentHello({ software: 'hawser-agent/0.1.0', capabilities: ['exec'], metadata: { clusterUid: '1b4e28ba-2fa1-11d2-883f-0016d3cca427', kubernetesVersion: 'v1.31.0+k3s1', mode: 'impersonate' } })).toBeUndefined();
+  });
+
+  it('stores the mode and chart version each HELLO reports, so a raised and a lowered agent both show (admin API and cluster list)', async () => {
+    const agent = await registeredAgent(h, 'meta-mode');
+    const view = async () =>
+      (await httpsJson<{ cluster: { agentMode: string | null; chartVersion: string | null } }>(`${h.publicUrl}/api/v1/clusters/meta-mode`, { ca: h.ca, token: h.adminToken })).body.cluster;
+    expect(await view()).toMatchObject({ agentMode: null, chartVersion: null });
+    expect(await hello(agent, 'hawser-agent/0.1.0', { mode: 'read-only', chartVersion: '0.1.0' })).toBe('ready');
+    await eventually(async () => expect(await view()).toMatchObject({ agentMode: 'read-only', chartVersion: '0.1.0' }));
+    expect(await hello(agent, 'hawser-agent/0.1.0', { mode: 'full', chartVersion: '0.2.0' })).toBe('ready');
+    await eventually(async () => expect(await view()).toMatchObject({ agentMode: 'full', chartVersion: '0.2.0' }));
+    expect(await hello(agent, 'hawser-agent/0.1.0', { mode: 'read-only' })).toBe('ready');
+    await eventually(async () => expect(await view()).toMatchObject({ agentMode: 'read-only', chartVersion: null }));
   });
 
   it('fixes a cluster uid at first connection and refuses a later tunnel reporting another, with 4412, audited', async () => {
@@ -114,3 +129,16 @@ describe('agent metadata', () => {
     expect(printableJson({ v: 'a\u009b' })).not.toContain('\u009b');
   });
 });
+
+/** Retries `check` until it passes (the store is written after the HELLO is admitted), for up to 10 s. */
+async function eventually(check: () => Promise<void>): Promise<void> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}

@@ -42,7 +42,7 @@ describe('hawser CLI', () => {
   it('lists clusters as a table and as JSON', async () => {
     const table = await run(['cluster', 'list', ...global]);
     expect(table.code).toBe(0);
-    expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+STATUS\s+LAST SEEN\s+AGENT\s+KUBERNETES\s+CERT EXPIRES$/);
+    expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+STATUS\s+LAST SEEN\s+AGENT\s+MODE\s+CHART\s+KUBERNETES\s+CERT EXPIRES$/);
     expect(table.stdout).toMatch(/cli-one\s+never/);
     const json = await run(['cluster', 'list', '-o', 'json', ...global]);
     const parsed = JSON.parse(json.stdout) as { clusters: { name: string; labels: Record<string, string> }[] };

@@ -43,6 +43,7 @@ export function testConfig(dir: string, kubeconfig: string, overrides: Partial<A
     authzMode: 'tier',
     impersonationPrefix: 'hawser:',
     denyResources: [],
+    protectedNamespaces: [],
     healthAddr: { host: '127.0.0.1', port: 0 },
     logLevel: 'info',
     proxy: { noProxy: [] },

@@ -35,6 +35,9 @@ export interface ClusterView {
   kubernetesVersion: string | null;
   clusterUID: string | null;
   certificateNotAfter: string | null;
+  /** The agent's mode and the chart version that installed it, as it last reported them. */
+  agentMode: string | null;
+  chartVersion: string | null;
 }
 
 /** The bootstrap part of create/mint responses. */
@@ -56,7 +59,7 @@ export interface AdminApiOptions {
   /** `hawser ca …` (admin-ca-api.ts); absent in embeddings without a data directory. */
   caRotation?: CaRotation | undefined;
   /** Values for `GET /api/v1/server`. */
-  serverInfo: () => { publicUrl: string; agentUrl: string; caHash: string; caBundle: readonly string[] };
+  serverInfo: () => { publicUrl: string; agentUrl: string; caHash: string; caBundle: readonly string[]; agentChart?: string | null };
 }
 
 export { hashApiToken };
@@ -76,6 +79,8 @@ export function clusterView(cluster: ClusterRecord, tunnels: TunnelRegistry): Cl
     kubernetesVersion: cluster.kubernetesVersion,
     clusterUID: cluster.clusterUid,
     certificateNotAfter: cluster.certificateNotAfter?.toISOString() ?? null,
+    agentMode: cluster.agentMode,
+    chartVersion: cluster.chartVersion,
   };
 }
 

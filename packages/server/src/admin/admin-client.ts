@@ -68,7 +68,7 @@ export class AdminClient {
   }
 
   serverInfo() {
-    return this.#call<{ publicUrl: string; agentUrl: string; caHash: string; caBundle: string[] }>('GET', '/api/v1/server');
+    return this.#call<{ publicUrl: string; agentUrl: string; caHash: string; caBundle: string[]; agentChart?: string | null }>('GET', '/api/v1/server');
   }
 
   createApiToken(input: { user: string; groups: string[]; ttl?: string }) {

@@ -8,7 +8,13 @@ export interface OperatorIdentity {
   readonly username: string;
   readonly groups: readonly string[];
   /** How they proved it. */
-  readonly via: 'oidc' | 'api-token';
+  readonly via: 'oidc' | 'api-token' | 'kubernetes';
+  /**
+   * The tier already decided by the server's kubernetesAuth mapping (a
+   * ServiceAccount token, via 'kubernetes'); tier mode uses it instead of
+   * tierGroups, which name IdP groups.
+   */
+  readonly tier?: Tier;
   /**
    * The credential: `api-token:<id>` or `oidc:<issuer>#<sub>`. Revoking it
    * ends the requests it opened (operator-streams.ts).
@@ -60,6 +66,10 @@ export function authorize(identity: OperatorIdentity, config: AuthorizationConfi
     case 'raw':
       return { allowed: true, user, groups: identity.groups.map((g) => `${config.prefix}${g}`) };
     case 'tier': {
+      if (identity.via === 'kubernetes') {
+        if (!identity.tier) return { allowed: false, reason: `ServiceAccount "${identity.username}" and its groups map to no Hawser tier (kubernetesAuth.tiers)` };
+        return { allowed: true, user, groups: [tierGroup(config.prefix, identity.tier)], tier: identity.tier };
+      }
       let best = -1;
       for (const [i, tier] of TIERS.entries()) {
         if (config.tierGroups[tier].some((g) => identity.groups.includes(g))) best = Math.max(best, i);

@@ -4,6 +4,7 @@ import { apiTokenCredential } from './operator-streams.js';
 import { OidcAuthenticator, type OidcConfig } from './oidc-authenticator.js';
 import type { Store } from '../store/store.js';
 import type { ConsoleSessions, SessionRequest } from '../console/console-session.js';
+import { TokenReviewAuthenticator, type KubernetesAuthConfig } from './token-review-authenticator.js';
 
 /**
  * How long a verified API token is trusted without asking the store again.
@@ -30,8 +31,14 @@ export interface OperatorAuthenticator {
  * or an OIDC ID token when an issuer is configured. Throws with a specific
  * reason for the log; the caller answers every failure with one generic 401.
  */
-export function operatorAuthenticator(opts: { store: Store; oidc: OidcConfig | undefined; sessions?: ConsoleSessions }): OperatorAuthenticator {
+export function operatorAuthenticator(opts: {
+  store: Store;
+  oidc: OidcConfig | undefined;
+  kubernetes?: KubernetesAuthConfig | undefined;
+  sessions?: ConsoleSessions;
+}): OperatorAuthenticator {
   const oidc = opts.oidc ? new OidcAuthenticator(opts.oidc) : undefined;
+  const kubernetes = opts.kubernetes ? new TokenReviewAuthenticator(opts.kubernetes) : undefined;
   const cache = new Map<string, { identity: OperatorIdentity; until: number; expiresAt: number }>();
   const authenticate = async (authorization: string | undefined, request?: SessionRequest): Promise<OperatorIdentity> => {
     if (authorization === undefined && request && opts.sessions) return (await opts.sessions.identify(request)).identity;
@@ -57,8 +64,24 @@ export function operatorAuthenticator(opts: { store: Store; oidc: OidcConfig | u
       cache.set(hash, { identity, until: now + API_TOKEN_CACHE_MS, expiresAt: record.expiresAt?.getTime() ?? Infinity });
       return identity;
     }
-    if (!oidc) throw new Error('not a Hawser API token, and no OIDC issuer is configured');
+    // A JWT from the OIDC issuer goes to OIDC; any other one, when
+    // kubernetesAuth is configured, to a TokenReview. The unverified issuer
+    // only routes: each path verifies the token itself.
+    if (kubernetes && (!oidc || unverifiedIssuer(token) !== opts.oidc?.issuer)) return kubernetes.verify(token);
+    if (!oidc) throw new Error('not a Hawser API token, and no OIDC issuer or kubernetesAuth is configured');
     return oidc.verify(token);
   };
   return Object.assign(authenticate, { forget: () => cache.clear() });
+}
+
+/** The `iss` claim of a JWT, unverified (for routing only), or undefined. */
+function unverifiedIssuer(token: string): string | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const iss = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { iss?: unknown }).iss;
+    return typeof iss === 'string' ? iss : undefined;
+  } catch {
+    return undefined;
+  }
 }

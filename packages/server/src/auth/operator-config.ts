@@ -11,6 +11,7 @@ import {
 import type { AuthorizationConfig } from './authorization.js';
 import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { OidcConfig } from './oidc-authenticator.js';
+import type { KubernetesAuthConfig } from './token-review-authenticator.js';
 
 /** How operators are authenticated and authorized, as callers give it. */
 export interface OperatorConfigInput {
@@ -20,6 +21,15 @@ export interface OperatorConfigInput {
   impersonationPrefix?: string;
   /** IdP groups per tier, e.g. `{ read: ['devs'], admin: ['sre'] }`. */
   tierGroups?: Partial<Record<string, readonly string[]>>;
+  /** Workloads' ServiceAccount tokens, verified by TokenReview (docs/security.md, "Automation identities"). */
+  kubernetesAuth?: {
+    audience?: string;
+    apiServer?: string;
+    caFile?: string;
+    tokenFile?: string;
+    tiers?: Partial<Record<string, readonly string[]>>;
+    cacheSeconds?: number;
+  };
   oidc?: {
     issuer?: string;
     audience?: string;
@@ -74,5 +84,56 @@ export function resolveOidc(input: OperatorConfigInput['oidc']): OidcConfig | un
     groupsClaim: input.groupsClaim || 'groups',
     ...(input.jwksUrl ? { jwksUrl: url('jwksUrl', input.jwksUrl) } : {}),
     clockSkewSeconds: skew,
+  });
+}
+
+/** Where a pod finds its ServiceAccount's token and CA. */
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+const SERVICE_ACCOUNT = /^system:serviceaccount:[a-z0-9-]+:[a-z0-9.-]+$/;
+const SERVICE_ACCOUNT_GROUP = /^system:serviceaccounts(:[a-z0-9-]+)?$/;
+
+/**
+ * kubernetesAuth, validated once: an audience (required: a token minted for
+ * the API server itself must not work here), the API server (in-cluster by
+ * default), and tiers naming only ServiceAccounts and ServiceAccount groups.
+ */
+export function resolveKubernetesAuth(input: OperatorConfigInput['kubernetesAuth'], env: NodeJS.ProcessEnv = process.env): KubernetesAuthConfig | undefined {
+  if (input === undefined) return undefined;
+  if (typeof input !== 'object' || input === null) invalid('kubernetesAuth', 'an object', input);
+  const audience = input.audience;
+  if (typeof audience !== 'string' || !/^[\x21-\x7e]{1,253}$/.test(audience)) invalid('kubernetesAuth.audience', 'the audience workload tokens are minted for, e.g. https://hawser.example.com', audience);
+  const host = env.KUBERNETES_SERVICE_HOST;
+  const inCluster = host ? `https://${host.includes(':') ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? '443'}` : undefined;
+  const apiServer = input.apiServer ?? inCluster;
+  let ok = false;
+  try {
+    ok = new URL(String(apiServer)).protocol === 'https:';
+  } catch {
+    // reported below
+  }
+  if (!ok) invalid('kubernetesAuth.apiServer', 'an https:// URL (default: in-cluster, from KUBERNETES_SERVICE_HOST)', apiServer);
+  for (const key of Object.keys(input.tiers ?? {})) {
+    if (!(TIERS as readonly string[]).includes(key)) invalid(`kubernetesAuth.tiers.${key}`, `a tier (${TIERS.join(', ')})`, key);
+  }
+  const tiers = {} as Record<Tier, readonly string[]>;
+  for (const tier of TIERS) {
+    const names = input.tiers?.[tier] ?? [];
+    if (!Array.isArray(names)) invalid(`kubernetesAuth.tiers.${tier}`, 'a list', names);
+    for (const n of names) {
+      if (typeof n !== 'string' || !(SERVICE_ACCOUNT.test(n) || SERVICE_ACCOUNT_GROUP.test(n))) {
+        invalid(`kubernetesAuth.tiers.${tier}`, 'system:serviceaccount:NAMESPACE:NAME or system:serviceaccounts[:NAMESPACE] names', n);
+      }
+    }
+    tiers[tier] = Object.freeze([...names]);
+  }
+  const cacheSeconds = input.cacheSeconds ?? 10;
+  if (!Number.isInteger(cacheSeconds) || cacheSeconds < 0 || cacheSeconds > 300) invalid('kubernetesAuth.cacheSeconds', 'an integer 0..300', cacheSeconds);
+  return Object.freeze({
+    audience,
+    apiServer: String(apiServer),
+    caFile: input.caFile ?? `${SA_DIR}/ca.crt`,
+    tokenFile: input.tokenFile ?? `${SA_DIR}/token`,
+    tiers: Object.freeze(tiers),
+    cacheMs: cacheSeconds * 1000,
   });
 }

@@ -6,6 +6,7 @@ import { parseLabelArgs } from '../registration/cluster-names.js';
 import { printableJson, printableLines, table } from './cli-table.js';
 import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, usageError } from './cli-io.js';
 import type { CliIo } from './cli-io.js';
+import { clusterModeCommand } from './cli-cluster-mode-command.js';
 
 const HELP = {
   cluster: `Usage: hawser cluster <add|list|token|rm> [options]
@@ -15,6 +16,7 @@ Commands:
   list         list clusters with connection state
   token NAME   mint a fresh bootstrap token for a cluster
   rm NAME      deregister a cluster: revoke its certificates and cut its tunnel
+  mode NAME    print the helm upgrade and RBAC change that raise or lower its agent mode
 
 ${GLOBAL_HELP}`,
   add: `Usage: hawser cluster add NAME [--label k=v]... [--token-ttl 1h] [-o json]
@@ -43,7 +45,8 @@ ${GLOBAL_HELP}`,
   list: `Usage: hawser cluster list [-o json]
 
 Lists clusters: name, connection status (connected, disconnected, never),
-last seen, agent and Kubernetes versions, certificate expiry.
+last seen, agent version, agent mode and chart version (as the agent last
+reported them), Kubernetes version, certificate expiry.
 
 Options:
   -o, --output FMT   text (default) or json
@@ -100,13 +103,15 @@ function bootstrapText(name: string, b: { token: string; expiresAt: string; helm
 
 function listText(clusters: ClusterView[]): string {
   if (clusters.length === 0) return 'No clusters. Add one with: hawser cluster add NAME\n';
-  const rows = [['NAME', 'STATUS', 'LAST SEEN', 'AGENT', 'KUBERNETES', 'CERT EXPIRES']];
+  const rows = [['NAME', 'STATUS', 'LAST SEEN', 'AGENT', 'MODE', 'CHART', 'KUBERNETES', 'CERT EXPIRES']];
   for (const c of clusters) {
     rows.push([
       c.name,
       c.status,
       c.lastSeen ?? '-',
       c.agentVersion ?? '-',
+      c.agentMode ?? '-',
+      c.chartVersion ?? '-',
       c.kubernetesVersion ?? '-',
       c.certificateNotAfter ?? '-',
     ]);
@@ -172,6 +177,7 @@ function joinText(j: { issuer: string; serviceAccount: string; audience: string;
 /** `hawser cluster …` */
 export async function clusterCommand(args: readonly string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'mode') return clusterModeCommand(rest, io);
   if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
     io.stdout(HELP.cluster + '\n');
     return sub === undefined ? ExitCodes.USAGE : ExitCodes.OK;

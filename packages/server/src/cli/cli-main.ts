@@ -20,6 +20,7 @@ Commands:
   cluster list       list clusters
   cluster token NAME mint a fresh bootstrap token
   cluster rm NAME    deregister a cluster and cut its tunnel
+  cluster mode NAME  print the helm upgrade and RBAC change for another agent mode
   token create       create a Hawser API token for a person or automation (also: list, revoke)
   kubeconfig [NAME]  write a kubeconfig with one context per cluster
   audit              read the audit trail

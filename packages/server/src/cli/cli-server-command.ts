@@ -40,6 +40,9 @@ Operators (see docs/operations.md):
   --oidc-username-claim C  claim naming the user (default email)
   --oidc-groups-claim C    claim listing groups (default groups)
   --oidc-jwks-url URL      JWKS URL (default: from the issuer's discovery document)
+  --kubernetes-auth JSON   accept workloads' ServiceAccount tokens, verified by TokenReview
+                           (env HAWSER_KUBERNETES_AUTH): {"audience":"...","tiers":{"write":
+                           ["system:serviceaccount:NS:NAME"]},"cacheSeconds":10}
   -h, --help               show help
 `;
 
@@ -64,6 +67,7 @@ const OPTIONS = {
   'oidc-username-claim': { type: 'string' },
   'oidc-groups-claim': { type: 'string' },
   'oidc-jwks-url': { type: 'string' },
+  'kubernetes-auth': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -124,6 +128,15 @@ export async function serverCommand(args: readonly string[], io: CliIo): Promise
       (tierGroups[m[1]!] ??= []).push(...m[2]!.split(',').map((g) => g.trim()).filter(Boolean));
     }
     input.tierGroups = tierGroups;
+  }
+  const kubernetesAuth = values['kubernetes-auth'] ?? env.HAWSER_KUBERNETES_AUTH;
+  if (kubernetesAuth) {
+    try {
+      input.kubernetesAuth = JSON.parse(kubernetesAuth) as ServerConfigInput['kubernetesAuth'];
+    } catch {
+      io.stderr('hawser server: --kubernetes-auth / HAWSER_KUBERNETES_AUTH must be JSON such as {"audience":"https://hawser.example.com","tiers":{"write":["system:serviceaccount:ci:deployer"]}}\n');
+      return ExitCodes.USAGE;
+    }
   }
   const issuer = values['oidc-issuer'] ?? env.HAWSER_OIDC_ISSUER;
   if (issuer) {

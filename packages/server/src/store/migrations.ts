@@ -135,6 +135,16 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       );
     `,
   },
+  {
+    version: 5,
+    name: 'agent mode and chart version per cluster',
+    // What each agent reports in its HELLO (issue 20): the mode it runs
+    // and the chart version that installed it, shown by `hawser cluster list`.
+    sql: `
+      ALTER TABLE clusters ADD COLUMN agent_mode text;
+      ALTER TABLE clusters ADD COLUMN chart_version text;
+    `,
+  },
 ]);
 
 /**

@@ -23,6 +23,8 @@ export interface ClusterRow {
   agent_version: string | null;
   kubernetes_version: string | null;
   cluster_uid: string | null;
+  agent_mode: string | null;
+  chart_version: string | null;
   certificate_not_after: Date | null;
 }
 
@@ -70,7 +72,7 @@ export interface AuditRow {
 
 export const CLUSTER_COLUMNS = `
   c.id, c.name, c.labels, c.status, c.created_at, c.deregistered_at, c.last_seen,
-  c.agent_version, c.kubernetes_version, c.cluster_uid,
+  c.agent_version, c.kubernetes_version, c.cluster_uid, c.agent_mode, c.chart_version,
   (SELECT max(not_after) FROM certificates k WHERE k.cluster_id = c.id AND k.revoked_at IS NULL) AS certificate_not_after`;
 
 export function toCluster(r: ClusterRow): ClusterRecord {
@@ -85,6 +87,8 @@ export function toCluster(r: ClusterRow): ClusterRecord {
     agentVersion: r.agent_version,
     kubernetesVersion: r.kubernetes_version,
     clusterUid: r.cluster_uid,
+    agentMode: r.agent_mode ?? null,
+    chartVersion: r.chart_version ?? null,
     certificateNotAfter: r.certificate_not_after,
   };
 }

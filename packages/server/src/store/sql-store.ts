@@ -99,9 +99,19 @@ export class SqlStore implements Store {
         `UPDATE clusters SET
            agent_version = COALESCE($2, agent_version),
            kubernetes_version = COALESCE($3, kubernetes_version),
-           cluster_uid = COALESCE(cluster_uid, $4)
+           cluster_uid = COALESCE(cluster_uid, $4),
+           agent_mode = CASE WHEN $5::boolean THEN $6 ELSE agent_mode END,
+           chart_version = CASE WHEN $5::boolean THEN $7 ELSE chart_version END
          WHERE id = $1`,
-        [clusterId, info.agentVersion ?? null, info.kubernetesVersion ?? null, info.clusterUid ?? null],
+        [
+          clusterId,
+          info.agentVersion ?? null,
+          info.kubernetesVersion ?? null,
+          info.clusterUid ?? null,
+          info.install !== undefined,
+          info.install?.agentMode ?? null,
+          info.install?.chartVersion ?? null,
+        ],
       );
     });
   }

@@ -14,6 +14,10 @@ export interface ClusterRecord {
   readonly agentVersion: string | null;
   readonly kubernetesVersion: string | null;
   readonly clusterUid: string | null;
+  /** The agent's mode (read-only, read-write, full) as it last reported it; null before it connected. */
+  readonly agentMode: string | null;
+  /** Version of the chart that installed the agent, as it last reported it. */
+  readonly chartVersion: string | null;
   /** notAfter of the newest unrevoked certificate, if any. */
   readonly certificateNotAfter: Date | null;
 }
@@ -112,6 +116,8 @@ export interface AgentInfo {
   agentVersion?: string | undefined;
   kubernetesVersion?: string | undefined;
   clusterUid?: string | undefined;
+  /** Set both (null clears) from a tunnel HELLO; undefined leaves them as they are (registration). */
+  install?: { agentMode: string | null; chartVersion: string | null } | undefined;
 }
 
 /**

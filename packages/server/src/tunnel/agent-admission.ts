@@ -1,5 +1,5 @@
 import type { PeerInfo } from '@hawser/protocol';
-import { checkAgentHello } from './agent-metadata.js';
+import { agentInstall, checkAgentHello } from './agent-metadata.js';
 import { AuditEventTypes } from '../audit/audit.js';
 import type { AuditLog } from '../audit/audit.js';
 import { printable } from '../printable.js';
@@ -67,12 +67,13 @@ export async function admitAgent(
 
 /**
  * Once a tunnel is ready: records what the agent said of itself (its
- * version, its cluster's Kubernetes version) with the cluster, for
+ * version, mode and chart version, its cluster's Kubernetes version) with the cluster, for
  * `hawser cluster list` and the admin API.
  */
 export async function recordAgentInfo(tunnel: TunnelContext, peer: PeerInfo, store: Store): Promise<void> {
   await store.updateAgentInfo(tunnel.cluster.id, {
     agentVersion: peer.software.replace(/^hawser-agent\//, ''),
     kubernetesVersion: peer.metadata.kubernetesVersion,
+    install: agentInstall(peer.metadata),
   });
 }

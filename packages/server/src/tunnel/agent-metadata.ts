@@ -1,3 +1,4 @@
+import { AGENT_MODES } from '@hawser/contract';
 import type { PeerInfo } from '@hawser/protocol';
 
 /**
@@ -25,6 +26,9 @@ const IDENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const CLUSTER_UID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 /** A Kubernetes version (v1.31.2, v1.30.0-eks-1234, v1.31.0+k3s1). */
 const VERSION = /^[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}$/;
+
+/** An agent mode name (read-only, read-write, full, or one a newer agent knows). */
+const MODE = /^[a-z][a-z-]{0,31}$/;
 
 /** Why a value was refused; short, no echo of the value (logs quote it JSON-escaped separately). */
 export type MetadataProblem = string;
@@ -70,8 +74,22 @@ export function checkAgentHello(peer: Pick<PeerInfo, 'software' | 'capabilities'
     const p = checkText(`metadata ${key}`, value, L.METADATA_VALUE_MAX);
     if (p) return p;
   }
+  const { mode, chartVersion } = peer.metadata;
+  // Not the enum: a newer agent may know a mode this server does not; shown as sent.
+  if (mode !== undefined && !MODE.test(mode)) return `mode is not a mode name (lowercase letters and dashes, at most 32; e.g. ${AGENT_MODES.join(', ')})`;
+  if (chartVersion !== undefined && !VERSION.test(chartVersion)) return 'chartVersion is not a version string (letters, digits, . + _ -, at most 64)';
   return checkAgentInfo({
     kubernetesVersion: peer.metadata.kubernetesVersion,
     clusterUid: peer.metadata.clusterUid,
   });
+}
+
+/**
+ * How the agent is installed, from a HELLO that passed checkAgentHello:
+ * its mode and the chart version that set it. Both are stored as sent on
+ * every connect, absent as null, so a `helm upgrade` that raised or
+ * lowered the mode shows once the agent reconnects with it.
+ */
+export function agentInstall(metadata: Readonly<Record<string, string>>): { agentMode: string | null; chartVersion: string | null } {
+  return { agentMode: metadata.mode ?? null, chartVersion: metadata.chartVersion ?? null };
 }

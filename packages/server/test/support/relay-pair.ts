@@ -21,7 +21,7 @@ export const cluster: ClusterRecord = {
   agentVersion: null,
   kubernetesVersion: null,
   clusterUid: null,
-  certificateNotAfter: null,
+  certificateNotAfter: null, agentMode: null, chartVersion: null,
 };
 
 /** Bearer tokens the stub authenticator knows: mallory is read tier, alice admin. */
