@@ -42,6 +42,7 @@ export function testConfig(dir: string, kubeconfig: string, overrides: Partial<A
     denyResources: [],
     healthAddr: { host: '127.0.0.1', port: 0 },
     logLevel: 'info',
+    logFormat: 'json',
     proxy: { noProxy: [] },
     renewAt: 2 / 3,
     ...overrides,
