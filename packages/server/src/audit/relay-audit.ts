@@ -71,6 +71,7 @@ export class RelayAudit {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #dropped = 0;
+  #droppedTotal = 0;
 
   constructor(store: Store, log: Logger, journal?: AuditJournal) {
     this.#store = store;
@@ -105,6 +106,7 @@ export class RelayAudit {
     if (begun) this.#journal?.end(toJournal(event));
     if (this.#pending.length >= MAX_PENDING) {
       this.#dropped++;
+      this.#droppedTotal++;
       return;
     }
     this.#pending.push(event);
@@ -139,6 +141,11 @@ export class RelayAudit {
       }
     })();
     await this.#flushing;
+  }
+
+  /** Rows waiting for the next batch, and rows dropped from the batches since start (metrics). */
+  get backlog(): { pending: number; dropped: number } {
+    return { pending: this.#pending.length, dropped: this.#droppedTotal };
   }
 
   /** Requests begun and not ended (open watches, exec sessions). */
