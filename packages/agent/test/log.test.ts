@@ -3,16 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 
-function output(isTTY: boolean): { isTTY: boolean; text: string; write(s: string): boolean } {
-  return {
-    isTTY,
-    text: '',
-    write(s: string) {
-      this.text += s;
-      return true;
-    },
-  };
+/** Stands in for stdout: a terminal or not, collecting what is written. */
+class Output {
+  text = '';
+  constructor(readonly isTTY: boolean) {}
+  write(s: string): boolean {
+    this.text += s;
+    return true;
+  }
 }
+const output = (isTTY: boolean): Output => new Output(isTTY);
 
 describe('agent log lines', () => {
   it('are in the schema the server shares: level names, ISO time, service and component', () => {
@@ -31,7 +31,7 @@ describe('agent log lines', () => {
     const tty = output(true);
     createLogger('info', tty).child({ component: 'tunnel' }).info({ server: 'https://h:8444' }, 'tunnel up');
     // eslint-disable-next-line no-control-regex -- the colour codes are what is checked
-    expect(tty.text).toMatch(/^\d\d:\d\d:\d\d\.\d{3} \u001b\[32mINFO \u001b\[39m tunnel: tunnel up {2}service=hawser-agent server=https:\/\/h:8444\n$/);
+    expect(tty.text).toMatch(/^\d\d:\d\d:\d\d\.\d{3} \u001b\[32mINFO \u001b\[39m tunnel: tunnel up {2}server=https:\/\/h:8444\n$/);
     const forcedJson = output(true);
     createLogger('info', forcedJson, 'json').child({ component: 'tunnel' }).info('tunnel up');
     expect(JSON.parse(forcedJson.text)).toMatchObject({ component: 'tunnel', msg: 'tunnel up' });

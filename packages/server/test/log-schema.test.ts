@@ -21,7 +21,7 @@ describe('server log lines', () => {
     harness = await startServer();
     // A request that fails on the operator listener logs through `http`.
     await httpsJson(`${harness.publicUrl}/api/v1/clusters`, { ca: harness.ca, token: 'not-a-token' });
-  });
+  }, 60_000);
   afterAll(async () => {
     await harness?.stop();
   });
@@ -53,7 +53,7 @@ describe('server log format', () => {
     const tty = output(true);
     createLogger({ destination: tty }).child({ component: 'relay' }).info({ cluster: 'prod', requestId: 'r1' }, 'relayed');
     // eslint-disable-next-line no-control-regex -- the colour codes are what is checked
-    expect(tty.text).toMatch(/^\d\d:\d\d:\d\d\.\d{3} \u001b\[32mINFO \u001b\[39m relay: relayed {2}service=hawser-server cluster=prod requestId=r1\n$/);
+    expect(tty.text).toMatch(/^\d\d:\d\d:\d\d\.\d{3} \u001b\[32mINFO \u001b\[39m relay: relayed {2}cluster=prod requestId=r1\n$/);
 
     const pipe = output(false);
     createLogger({ destination: pipe }).child({ component: 'relay' }).info({ cluster: 'prod' }, 'relayed');
@@ -69,7 +69,7 @@ describe('server log format', () => {
     expect(pipe.text).toMatch(/ERROR x: oops/);
     expect(pipe.text).toContain('Error: bad[2J (HSR_ERR_X)');
     createLogger({ destination: pipe, format: 'pretty' }).child({ component: 'x' }).info({ who: 'a\u009b31m' }, 'msg\u202e');
-    expect(pipe.text).toContain('x: msg\\u202e  service=hawser-server who=a\\u009b31m');
+    expect(pipe.text).toContain('x: msg\\u202e  who=a\\u009b31m');
     expect(pipe.text).not.toContain('\u001b');
   });
 

@@ -40,7 +40,7 @@ describe('metrics', () => {
     expect(text).toContain('hawser_relay_requests_total{cluster="",code="401",verb="other"} 1');
     expect(text).not.toContain('made-up-by-the-caller');
     expect(text).toContain('hawser_relay_request_duration_seconds_bucket{le="0.025",cluster="prod"} 2');
-    expect(text).toContain('hawser_relay_response_bytes_total{cluster="prod"} 200');
+    expect(text).toContain('hawser_relay_response_bytes_total{cluster="prod"} 100');
     expect(text).toContain('hawser_relay_refusals_total{cluster="prod",code="HAG_ERR_POLICY_DENIED"} 1');
     expect(text).toContain('hawser_relay_refusals_total{cluster="",code="HSR_ERR_UNAUTHORIZED"} 1');
   });

@@ -60,7 +60,7 @@ describe('a server with a metrics listener', () => {
   let harness: Harness;
   beforeAll(async () => {
     harness = await startServer({ metricsListen: '127.0.0.1:0' });
-  });
+  }, 60_000);
   afterAll(async () => {
     await harness?.stop();
   });
@@ -101,7 +101,7 @@ describe('a server without a metrics listener', () => {
   let harness: Harness;
   beforeAll(async () => {
     harness = await startServer();
-  });
+  }, 60_000);
   afterAll(async () => {
     await harness?.stop();
   });

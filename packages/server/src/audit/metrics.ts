@@ -78,39 +78,34 @@ export class Metrics {
         this.set(sources.tunnels.list().length);
       },
     });
-    const since = new Gauge({
-      name: 'hawser_cluster_connected_since_seconds',
-      help: 'When the cluster\'s current tunnel connected (Unix time); absent while it is not connected.',
-      labelNames: ['cluster'],
-      registers,
-    });
+    // One look at tunnels and clusters per scrape, shared by the two gauges
+    // below (prom-client collects all metrics of a scrape concurrently).
+    let snapshot: Promise<{ label: string; connectedAt: Date | undefined }[]> | undefined;
+    const clusterStates = (): Promise<{ label: string; connectedAt: Date | undefined }[]> =>
+      (snapshot ??= readClusterStates(sources, labels).finally(() => setImmediate(() => (snapshot = undefined))));
     new Gauge({
       name: 'hawser_cluster_connected',
       help: 'Whether the cluster has a tunnel on this replica (1) or not (0); _other counts the connected clusters beyond the label cap.',
       labelNames: ['cluster'],
       registers,
       async collect() {
+        const states = await clusterStates();
         this.reset();
-        since.reset();
-        const live = new Map<string, Date>();
-        for (const t of sources.tunnels.list()) {
-          if (!sources.tunnels.session(t.clusterId)) continue;
-          const seen = live.get(t.clusterId);
-          if (!seen || t.connectedAt > seen) live.set(t.clusterId, t.connectedAt);
-        }
-        const names = new Map<string, string>(sources.tunnels.list().map((t) => [t.clusterId, t.clusterName]));
-        try {
-          for (const c of await sources.clusters()) names.set(c.id, c.name);
-        } catch {
-          // The store is down: report the tunnels this replica knows of.
-        }
-        for (const [id, name] of names) {
-          const label = labels.label(name);
-          const connectedAt = live.get(id);
+        for (const { label, connectedAt } of states) {
           if (label === OTHER_LABEL) this.inc({ cluster: label }, connectedAt ? 1 : 0);
           else this.set({ cluster: label }, connectedAt ? 1 : 0);
-          if (connectedAt && label !== OTHER_LABEL) since.set({ cluster: label }, connectedAt.getTime() / 1000);
         }
+      },
+    });
+    new Gauge({
+      name: 'hawser_cluster_connected_since_seconds',
+      help: "When the cluster's current tunnel connected (Unix time); absent while it is not connected.",
+      labelNames: ['cluster'],
+      registers,
+      async collect() {
+        const states = await clusterStates();
+        this.reset();
+        for (const { label, connectedAt } of states) if (connectedAt && label !== OTHER_LABEL) this.set({ cluster: label }, connectedAt.getTime() / 1000);
       },
     });
     this.#requests = new Counter({
@@ -199,4 +194,22 @@ export class Metrics {
   render(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+/** Every registered cluster (and any with a live tunnel) with its label and, when connected, since when. */
+async function readClusterStates(sources: MetricsSources, labels: LabelCap): Promise<{ label: string; connectedAt: Date | undefined }[]> {
+  const live = new Map<string, Date>();
+  const names = new Map<string, string>();
+  for (const t of sources.tunnels.list()) {
+    names.set(t.clusterId, t.clusterName);
+    if (!sources.tunnels.session(t.clusterId)) continue;
+    const seen = live.get(t.clusterId);
+    if (!seen || t.connectedAt > seen) live.set(t.clusterId, t.connectedAt);
+  }
+  try {
+    for (const c of await sources.clusters()) names.set(c.id, c.name);
+  } catch {
+    // The store is down: report the tunnels this replica knows of.
+  }
+  return [...names].map(([id, name]) => ({ label: labels.label(name), connectedAt: live.get(id) }));
 }

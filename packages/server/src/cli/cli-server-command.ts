@@ -153,7 +153,7 @@ export async function serverCommand(args: readonly string[], io: CliIo): Promise
   const server = createServer(input);
   await server.listen();
   const signal = await (io.stopSignal ?? stopSignal());
-  server.context.log.info({ signal }, 'shutting down');
+  server.context.log.info({ component: 'server', signal }, 'shutting down');
   await server.close();
   return ExitCodes.OK;
 }
