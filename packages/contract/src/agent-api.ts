@@ -79,3 +79,6 @@ export interface IssuedCertificate {
   /** ISO 8601. */
   notAfter: string;
 }
+
+/** The agent policy rule behind a refusal (`verb-ceiling`, ...), next to its x-hawser-error code: the server's metrics count refusals by it. */
+export const ERROR_RULE_HEADER = 'x-hawser-rule';

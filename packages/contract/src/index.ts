@@ -25,3 +25,4 @@ export { SPKI_HASH_PATTERN, spkiHash } from './spki-hash.js';
 export * from './stream-head.js';
 export { LOG_FORMATS, LOG_LEVEL_NAMES, LogFields, isLogFormat, logLineProblems, prettyLogLine, resolveLogFormat, sharedLogOptions } from './log-schema.js';
 export type { LogFormat, LogLevelName } from './log-schema.js';
+export { ERROR_RULE_HEADER } from './agent-api.js';

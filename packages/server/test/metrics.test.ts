@@ -31,7 +31,7 @@ describe('metrics', () => {
   it('counts relayed requests by cluster, code and verb, with their duration and bytes', async () => {
     const m = metrics();
     m.observe(event());
-    m.observe(event({ verb: 'list', status: 403, bytes: 0, code: 'HAG_ERR_POLICY_DENIED' }));
+    m.observe(event({ verb: 'list', status: 403, bytes: 0, code: 'HAG_ERR_POLICY_DENIED', rule: 'verb-ceiling' }));
     m.observe(event({ verb: 'WEIRD', status: 401, clusterId: undefined, cluster: 'made-up-by-the-caller', code: 'HSR_ERR_UNAUTHORIZED' }));
     const text = await m.render();
     expect(text).toContain('hawser_relay_requests_total{cluster="prod",code="200",verb="get"} 1');
@@ -41,8 +41,8 @@ describe('metrics', () => {
     expect(text).not.toContain('made-up-by-the-caller');
     expect(text).toContain('hawser_relay_request_duration_seconds_bucket{le="0.025",cluster="prod"} 2');
     expect(text).toContain('hawser_relay_response_bytes_total{cluster="prod"} 100');
-    expect(text).toContain('hawser_relay_refusals_total{cluster="prod",code="HAG_ERR_POLICY_DENIED"} 1');
-    expect(text).toContain('hawser_relay_refusals_total{cluster="",code="HSR_ERR_UNAUTHORIZED"} 1');
+    expect(text).toContain('hawser_relay_refusals_total{cluster="prod",code="HAG_ERR_POLICY_DENIED",rule="verb-ceiling"} 1');
+    expect(text).toContain('hawser_relay_refusals_total{cluster="",code="HSR_ERR_UNAUTHORIZED",rule=""} 1');
   });
 
   it('caps the cluster label: clusters beyond the cap share _other', async () => {
@@ -56,8 +56,8 @@ describe('metrics', () => {
 
   it('never turns free text from a response header into a code label', async () => {
     const m = metrics();
-    m.observe(event({ status: 502, code: 'x-hawser-error: anything at all' }));
-    expect(await m.render()).toContain('hawser_relay_refusals_total{cluster="prod",code="other"} 1');
+    m.observe(event({ status: 502, code: 'x-hawser-error: anything at all', rule: 'Free Text' }));
+    expect(await m.render()).toContain('hawser_relay_refusals_total{cluster="prod",code="other",rule="other"} 1');
   });
 
   it('shows each registered cluster connected or not, and since when', async () => {

@@ -10,6 +10,7 @@ const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** Kubernetes verbs and the HTTP methods of non-resource paths; anything else is `other`. */
 const VERBS = new Set(['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'proxy', 'post', 'put', 'head', 'options']);
 const ERROR_CODE = /^H(SR|AG|TN)_ERR_[A-Z0-9_]{1,60}$/;
+const RULE = /^[a-z0-9-]{1,40}$/;
 
 /** What the metrics read at scrape time. */
 export interface MetricsSources {
@@ -59,7 +60,7 @@ export class Metrics {
   readonly #requests: Counter<'cluster' | 'code' | 'verb'>;
   readonly #duration: Histogram<'cluster'>;
   readonly #bytes: Counter<'cluster'>;
-  readonly #refusals: Counter<'cluster' | 'code'>;
+  readonly #refusals: Counter<'cluster' | 'code' | 'rule'>;
   readonly #registrations: Counter<'outcome'>;
   readonly #tunnelRefusals: Counter<'code'>;
   readonly #auditEvents: Counter<'type' | 'outcome'>;
@@ -124,8 +125,8 @@ export class Metrics {
     this.#bytes = new Counter({ name: 'hawser_relay_response_bytes_total', help: 'Response bytes relayed to operators.', labelNames: ['cluster'], registers });
     this.#refusals = new Counter({
       name: 'hawser_relay_refusals_total',
-      help: 'Relayed requests refused by Hawser (HSR_ERR_*: the server; HAG_ERR_*: the agent), by cluster and code.',
-      labelNames: ['cluster', 'code'],
+      help: 'Relayed requests refused by Hawser (HSR_ERR_*: the server; HAG_ERR_*: the agent), by cluster, code and the agent policy rule ("" for other refusals).',
+      labelNames: ['cluster', 'code', 'rule'],
       registers,
     });
     this.#registrations = new Counter({
@@ -174,7 +175,11 @@ export class Metrics {
     this.#requests.inc({ cluster, code: String(e.status), verb });
     this.#duration.observe({ cluster }, e.durationMs / 1000);
     if (e.bytes > 0) this.#bytes.inc({ cluster }, e.bytes);
-    if (e.code) this.#refusals.inc({ cluster, code: ERROR_CODE.test(e.code) ? this.#codes.label(e.code) : 'other' });
+    if (e.code) {
+      const code = ERROR_CODE.test(e.code) ? this.#codes.label(e.code) : 'other';
+      const rule = e.rule === undefined ? '' : RULE.test(e.rule) ? this.#codes.label(e.rule) : 'other';
+      this.#refusals.inc({ cluster, code, rule });
+    }
   }
 
   /** Called with each control-plane audit event. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { splice, type Session } from '@hawser/protocol';
-import { ERROR_CODE_HEADER, type HeaderPair } from '@hawser/contract';
+import { ERROR_CODE_HEADER, ERROR_RULE_HEADER, type HeaderPair } from '@hawser/contract';
 import { ErrorCodes } from '../errors.js';
 import { kubeStatus, sendKubeStatus, writeKubeStatus, type Refusal } from './kube-status.js';
 import { admit } from './relay-admission.js';
@@ -247,7 +247,9 @@ export class ClusterRelay {
 /** The agent's own refusals carry their HAG_ERR_* code in a header (metrics count them by it). */
 function agentRefusalCode(event: RelayAuditEvent, headers: readonly HeaderPair[]): void {
   const code = headers.find(([name]) => name === ERROR_CODE_HEADER)?.[1];
+  const rule = headers.find(([name]) => name === ERROR_RULE_HEADER)?.[1];
   if (code) event.code = code;
+  if (rule) event.rule = rule;
 }
 
 function agentFailed(message: string): Refusal {

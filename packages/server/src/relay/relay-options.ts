@@ -33,6 +33,8 @@ export interface RelayAuditEvent {
   reason?: string;
   /** The stable code of a refusal by Hawser: HSR_ERR_* (the server) or HAG_ERR_* (the agent's x-hawser-error). */
   code?: string;
+  /** The agent policy rule of an agent refusal (its x-hawser-rule header). */
+  rule?: string;
 }
 
 export interface ClusterRelayOptions {
