@@ -16,7 +16,8 @@ export interface ControlPlaneState {
   apiServerUrl: string;
   version: string;
   etcd: { pid: number; clientUrl: string };
-  apiserver: { pid: number; port: number };
+  /** `args` lets stopApiServer()/startApiServer() bring the same API server back. */
+  apiserver: { pid: number; port: number; args?: string[] };
   controllerManager: { pid: number };
   /**
    * The API server's audit log (JSON lines, level Metadata for every
@@ -102,7 +103,7 @@ export class ControlPlane {
     // request is one event (two for a watch: ResponseStarted, ResponseComplete).
     await writeFile(auditPolicy, stringify({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', omitStages: ['RequestReceived'], rules: [{ level: 'Metadata' }] }));
     log(`starting kube-apiserver ${versions.kubernetes} on https://127.0.0.1:${apiPort}`);
-    const apiPid = this.#spawn(apiserverBin, 'kube-apiserver', [
+    const apiArgs = [
       `--etcd-servers=${clientUrl}`,
       `--cert-dir=${join(this.dir, 'apiserver-certs')}`,
       `--tls-cert-file=${p('apiserver.crt')}`,
@@ -128,7 +129,8 @@ export class ControlPlane {
       // it is in the file by the time the response has ended.
       '--audit-log-mode=blocking',
       '--audit-log-maxsize=0',
-    ]);
+    ];
+    const apiPid = this.#spawn(apiserverBin, 'kube-apiserver', apiArgs);
 
     const apiServerUrl = `https://127.0.0.1:${apiPort}`;
     const state: ControlPlaneState = {
@@ -137,7 +139,7 @@ export class ControlPlane {
       apiServerUrl,
       version: versions.kubernetes,
       etcd: { pid: etcdPid, clientUrl },
-      apiserver: { pid: apiPid, port: apiPort },
+      apiserver: { pid: apiPid, port: apiPort, args: apiArgs },
       controllerManager: { pid: 0 },
       auditLog,
       pki: { ca: p('ca.crt'), caKey: p('ca.key'), adminCert: p('admin.crt'), adminKey: p('admin.key') },
@@ -169,6 +171,26 @@ export class ControlPlane {
     }
     log(`ready: ${state.kubeconfig}`);
     return state;
+  }
+
+  /**
+   * Stops the API server alone (etcd and the data stay), as an outage of
+   * the API server would; startApiServer() brings the same one back on the
+   * same port with the same PKI.
+   */
+  async stopApiServer(): Promise<void> {
+    const state = JSON.parse(await readFile(this.statePath, 'utf8')) as ControlPlaneState;
+    await terminate(state.apiserver.pid);
+  }
+
+  /** Starts the API server stopped by stopApiServer() again and waits for /readyz. */
+  async startApiServer(): Promise<void> {
+    const state = JSON.parse(await readFile(this.statePath, 'utf8')) as ControlPlaneState;
+    if (alive(state.apiserver.pid)) return;
+    if (!state.apiserver.args) throw new Error('this control plane was started without recording the API server arguments');
+    state.apiserver.pid = this.#spawn(await binary('kube-apiserver'), 'kube-apiserver', state.apiserver.args);
+    await writeFile(this.statePath, JSON.stringify(state, null, 2));
+    await waitReady(state);
   }
 
   /** Stops both processes and removes the directory. Harmless when nothing runs. */

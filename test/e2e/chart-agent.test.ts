@@ -217,7 +217,7 @@ describe('the hawser-agent chart, rendered', () => {
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     });
-    expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'health' });
+    expect(container.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'health' });
     expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'health' });
     expect(container.resources?.requests).toBeDefined();
     expect(container.resources?.limits).toBeDefined();

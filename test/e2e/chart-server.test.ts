@@ -40,6 +40,7 @@ describe('the hawser-server chart, rendered', () => {
       '--token-ttl=1h',
       '--certificate-ttl=30d',
       '--log-level=info',
+      '--metrics-listen=0.0.0.0:9090',
       '--server-name=hawser-hawser-server',
       '--server-name=hawser-hawser-server.hawser',
       '--server-name=hawser-hawser-server.hawser.svc',
@@ -49,8 +50,11 @@ describe('the hawser-server chart, rendered', () => {
     expect(container.ports).toEqual([
       { name: 'operator', containerPort: 8443, protocol: 'TCP' },
       { name: 'agent', containerPort: 8444, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 9090, protocol: 'TCP' },
     ]);
-    expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'operator', scheme: 'HTTPS' });
+    expect(container.startupProbe?.httpGet).toEqual({ path: '/livez', port: 'metrics' });
+    expect(container.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'metrics' });
+    expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
     expect(envOf(objects)).toMatchObject({ HAWSER_AUTHZ_MODE: 'tier', HAWSER_IMPERSONATION_PREFIX: 'hawser:' });
     expect(envOf(objects).HAWSER_OIDC_ISSUER).toBeUndefined();
   });
@@ -113,11 +117,17 @@ describe('the hawser-server chart, rendered', () => {
 
   it('offers the agent port as an L4 Service and the operator port to monitoring only when asked', async () => {
     const plain = await render(serverChart, { values: base });
-    expect(plain.objects.map((o) => o.kind).sort()).toEqual(['Deployment', 'PersistentVolumeClaim', 'PodDisruptionBudget', 'Service', 'Service', 'ServiceAccount']);
+    expect(plain.objects.map((o) => o.kind).sort()).toEqual(['Deployment', 'PersistentVolumeClaim', 'PodDisruptionBudget', 'Service', 'Service', 'Service', 'ServiceAccount']);
+    // /metrics only inside the cluster, on a Service of its own.
+    const metrics = plain.objects.find((o) => o.metadata.name.endsWith('-metrics')) as unknown as { metadata: { labels: Record<string, string> }; spec: Record<string, unknown> };
+    expect(metrics.spec).toMatchObject({ type: 'ClusterIP', ports: [{ name: 'metrics', port: 9090, targetPort: 'metrics' }] });
+    expect(metrics.metadata.labels['app.kubernetes.io/component']).toBe('metrics');
     const full = await render(serverChart, { values: { ...base, 'agentService.enabled': true, 'agentService.loadBalancerSourceRanges': ['203.0.113.0/24'], 'serviceMonitor.enabled': true } });
     const agent = full.objects.find((o) => o.metadata.name.endsWith('-agent')) as unknown as { spec: Record<string, unknown> };
     expect(agent.spec).toMatchObject({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', loadBalancerSourceRanges: ['203.0.113.0/24'], ports: [{ name: 'agent', port: 8444, targetPort: 'agent', protocol: 'TCP' }] });
-    expect(full.objects.find((o) => o.kind === 'ServiceMonitor')).toMatchObject({ spec: { endpoints: [{ port: 'operator', scheme: 'https', path: '/metrics' }] } });
+    expect(full.objects.find((o) => o.kind === 'ServiceMonitor')).toMatchObject({
+      spec: { selector: { matchLabels: { 'app.kubernetes.io/component': 'metrics' } }, endpoints: [{ port: 'metrics', scheme: 'http', path: '/metrics' }] },
+    });
   });
 
   it('refuses setups that would lose the CA or split the fleet, saying what to set', async () => {

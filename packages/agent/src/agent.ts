@@ -1,6 +1,7 @@
 import { Reconnector, type Session } from '@hawser/protocol';
 import { AgentLifecycle, AgentPhases } from './agent-phase.js';
 import { AGENT_VERSION } from './agent-version.js';
+import { apiServerProbe } from './api-server-probe.js';
 import { BootstrapTokenSource } from './bootstrap-token-source.js';
 import { CertificateRenewal, isRenewSignal } from './certificate-renewal.js';
 import { readClusterFacts } from './cluster-facts.js';
@@ -54,6 +55,8 @@ export interface AgentSeams {
 export class Agent {
   readonly #config: AgentConfig;
   readonly #log: Logger;
+  /** The root logger, without a component: each part takes its own child. */
+  readonly #root: Logger;
   readonly #timings: AgentTimings;
   readonly #seams: AgentSeams;
   readonly #health = new HealthServer();
@@ -72,7 +75,8 @@ export class Agent {
 
   constructor(config: AgentConfig, log: Logger, timings: Partial<AgentTimings> = {}, seams: AgentSeams = {}) {
     this.#config = config;
-    this.#log = log;
+    this.#root = log;
+    this.#log = log.child({ component: 'agent' });
     this.#timings = { ...defaultTimings, ...timings };
     this.#seams = seams;
     this.#tokens = new BootstrapTokenSource({ token: config.bootstrapToken, file: config.bootstrapTokenFile, join: config.join });
@@ -94,17 +98,18 @@ export class Agent {
     const addr = await this.#health.listen(this.#config.healthAddr.host, this.#config.healthAddr.port);
     this.#log.info({ health: `${addr.address}:${addr.port}`, mode: this.#config.mode, authzMode: this.#config.authzMode }, 'hawser-agent starting');
     const target = await KubeTarget.load(this.#config.kube);
+    this.#health.checkApiServer(apiServerProbe(target));
     const store: StateStore =
       this.#config.state.kind === 'secret'
         ? new SecretStateStore(target, this.#config.state.namespace, this.#config.state.name)
         : new DirStateStore(this.#config.state.path);
-    const relay = new Relay({ target, policy: new Policy(this.#config), log: this.#log.child({ component: 'relay' }) });
+    const relay = new Relay({ target, policy: new Policy(this.#config), log: this.#root.child({ component: 'relay' }) });
     this.#store = store;
     this.#relay = relay;
     this.#dialer = new TunnelDialer({
       config: this.#config,
       facts: () => this.#facts,
-      log: this.#log,
+      log: this.#root.child({ component: 'tunnel' }),
       dialTransport: this.#seams.dialTransport,
       onDeregistered: () => this.#lifecycle.to(AgentPhases.DEREGISTERED),
       onStream: (stream) => {

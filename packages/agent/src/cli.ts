@@ -39,6 +39,7 @@ Policy
 Operations
   --health-addr HOST:PORT    /healthz and /readyz (HAWSER_HEALTH_ADDR, default 0.0.0.0:8080)
   --log-level LEVEL          fatal|error|warn|info|debug|trace|silent (HAWSER_LOG_LEVEL, default info)
+  --log-format FORMAT        auto (default: readable on a terminal, JSON otherwise) | json | pretty (HAWSER_LOG_FORMAT)
   HTTPS_PROXY, NO_PROXY      reach the server through an HTTP CONNECT proxy
   -h, --help                 this help
   -v, --version              print the version
@@ -46,7 +47,7 @@ Operations
 
 const stringFlags = [
   'token-file', 'token', 'server-url', 'ca-hash', 'state-secret', 'namespace', 'state-dir', 'kubeconfig', 'context',
-  'mode', 'authz-mode', 'impersonation-prefix', 'deny-resources', 'health-addr', 'log-level',
+  'mode', 'authz-mode', 'impersonation-prefix', 'deny-resources', 'health-addr', 'log-level', 'log-format',
   'protected-namespaces', 'protect-own-namespace', 'chart-version',
 ] as const;
 
@@ -74,7 +75,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const config = loadConfig({ flags: values, env: process.env });
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, undefined, config.logFormat);
   const agent = new Agent(config, log);
   let stopping = false;
   const stop = (signal: string) => {
@@ -83,7 +84,7 @@ async function main(): Promise<number> {
       process.exit(1);
     }
     stopping = true;
-    log.info({ signal }, 'draining');
+    log.info({ component: 'agent', signal }, 'draining');
     agent.close().then(
       () => process.exit(0),
       () => process.exit(1),

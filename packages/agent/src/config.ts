@@ -8,6 +8,7 @@ import {
   isImpersonationPrefix,
   type AuthorizationMode,
 } from '@hawser/contract';
+import { LOG_FORMATS, isLogFormat, type LogFormat } from '@hawser/contract';
 import { AgentError, AgentErrorCodes } from './errors.js';
 
 export const AgentModes = ['read-only', 'read-write', 'full'] as const;
@@ -56,6 +57,8 @@ export interface AgentConfig {
   /** host:port of /healthz and /readyz. Default 0.0.0.0:8080; port 0 picks one. */
   readonly healthAddr: { host: string; port: number };
   readonly logLevel: LogLevel;
+  /** JSON lines, human-readable ones, or by whether stdout is a terminal. Default auto. */
+  readonly logFormat: LogFormat;
   readonly proxy: { readonly httpsProxy?: string; readonly noProxy: readonly string[] };
   /** Renew the client certificate once this fraction of its lifetime has passed. Default 2/3. */
   readonly renewAt: number;
@@ -159,6 +162,9 @@ export function loadConfig({ flags, env }: ConfigInput): AgentConfig {
   const logLevel = pick('log-level', 'HAWSER_LOG_LEVEL') ?? 'info';
   if (!(LogLevels as readonly string[]).includes(logLevel)) invalid('log level (--log-level / HAWSER_LOG_LEVEL)', `one of ${LogLevels.join(', ')}`, logLevel);
 
+  const logFormat = pick('log-format', 'HAWSER_LOG_FORMAT') ?? 'auto';
+  if (!isLogFormat(logFormat)) invalid('log format (--log-format / HAWSER_LOG_FORMAT)', `one of ${LOG_FORMATS.join(', ')}`, logFormat);
+
   const stateDir = pick('state-dir', 'HAWSER_STATE_DIR');
   const kubeconfig = pick('kubeconfig', 'KUBECONFIG');
   let state: StateLocation;
@@ -223,6 +229,7 @@ export function loadConfig({ flags, env }: ConfigInput): AgentConfig {
     ...(chartVersion ? { chartVersion } : {}),
     healthAddr,
     logLevel: logLevel as LogLevel,
+    logFormat,
     proxy: { ...(httpsProxy ? { httpsProxy } : {}), noProxy },
     renewAt: 2 / 3,
   };

@@ -1,7 +1,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { AgentErrorCodes, type AgentErrorCode } from './errors.js';
-import { ERROR_CODE_HEADER, HOP_BY_HOP, encodeResponseHead, kubeStatus, type HeaderPair } from '@hawser/contract';
+import { ERROR_CODE_HEADER, ERROR_RULE_HEADER, HOP_BY_HOP, encodeResponseHead, kubeStatus, type HeaderPair } from '@hawser/contract';
 import { describeOwnRefusal, readOwnRefusal } from './own-refusal.js';
 
 /** The most of a 403 body the agent reads to see whose rights it names; a Status is far smaller. */
@@ -55,6 +55,8 @@ export function endWithStatus(stream: Duplex, code: number, errorCode: AgentErro
   if (stream.destroyed || stream.writableEnded) return;
   const causes = [{ reason: errorCode, message }, ...((details.causes as unknown[] | undefined) ?? [])];
   const body = Buffer.from(kubeStatus(code, message, { ...details, causes }), 'utf8');
+  // A policy refusal's first cause names its rule; the server counts refusals by it.
+  const rule = (details.causes as { reason?: unknown }[] | undefined)?.[0]?.reason;
   stream.write(
     encodeResponseHead({
       v: 1,
@@ -64,6 +66,7 @@ export function endWithStatus(stream: Duplex, code: number, errorCode: AgentErro
         ['content-type', 'application/json'],
         ['content-length', String(body.length)],
         [ERROR_CODE_HEADER, errorCode],
+        ...(typeof rule === 'string' ? [[ERROR_RULE_HEADER, rule] as HeaderPair] : []),
       ],
     }),
   );

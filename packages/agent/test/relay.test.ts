@@ -194,6 +194,9 @@ describe('Relay (agent)', () => {
     const status = JSON.parse(a.body.toString()) as { kind: string; details: { causes: { reason: string }[] } };
     expect(status.kind).toBe('Status');
     expect(status.details.causes[0]!.reason).toBe('HAG_ERR_POLICY_DENIED');
+    // The rule travels as a header too: the server counts refusals by it.
+    expect(header(a, 'x-hawser-rule')).toBe(status.details.causes[1]!.reason);
+    expect(header(a, 'x-hawser-rule')).toMatch(/^[a-z-]+$/);
     expect(s.upstream.seen).toHaveLength(0);
   });
 

@@ -92,3 +92,6 @@ export interface IssuedCertificate {
  * costs nothing. It cannot be taken for a request head (a JSON object).
  */
 export const RENEW_SIGNAL = 'hawser:renew-certificate/v1';
+
+/** The agent policy rule behind a refusal (`verb-ceiling`, ...), next to its x-hawser-error code: the server's metrics count refusals by it. */
+export const ERROR_RULE_HEADER = 'x-hawser-rule';

@@ -25,3 +25,6 @@ export { classifyRequest, parseRequestInfo, MAX_TARGET_BYTES } from './request-i
 export type { Classification, RequestInfo } from './request-info.js';
 export { SPKI_HASH_PATTERN, spkiHash } from './spki-hash.js';
 export * from './stream-head.js';
+export { LOG_FORMATS, LOG_LEVEL_NAMES, LogFields, isLogFormat, logLineProblems, prettyLogLine, resolveLogFormat, sharedLogOptions } from './log-schema.js';
+export type { LogFormat, LogLevelName } from './log-schema.js';
+export { ERROR_RULE_HEADER } from './agent-api.js';

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { LOG_FORMATS, isLogFormat, type LogFormat } from '@hawser/contract';
 import { parseDuration } from './duration.js';
 import { AUDIT_SYNC_MODES, type AuditSync } from './audit/audit-journal.js';
 import type { AuthorizationConfig } from './auth/authorization.js';
@@ -47,6 +48,15 @@ export interface ServerConfig {
   readonly certificateBackdateMs: number;
   /** Default `info`. */
   readonly logLevel: LogLevel;
+  /** `json`, `pretty`, or `auto` (the default): readable on a terminal, JSON otherwise. */
+  readonly logFormat: LogFormat;
+  /**
+   * A plain-HTTP listener for `/metrics` (and `/livez`, `/readyz`), kept
+   * off the public listeners. Unset: none. A bare port listens on loopback.
+   */
+  readonly metricsListen: ListenAddress | undefined;
+  /** Whether the operator listener serves `/metrics` too. Default: only when `metricsListen` is unset. */
+  readonly operatorMetrics: boolean;
   /** How operators map to impersonated identities. Default tier mode, prefix `hawser:`, no tier groups. */
   readonly authorization: AuthorizationConfig;
   /** OIDC verification of operator tokens; unset: Hawser API tokens only. */
@@ -77,6 +87,10 @@ export interface ServerConfigInput extends OperatorConfigInput {
   logLevel?: string;
   agentChart?: string;
   auditSync?: string;
+  logFormat?: string;
+  /** `HOST:PORT`, a bare `PORT` (loopback), `off`, or `{ host, port }`. */
+  metricsListen?: string | ListenAddress;
+  operatorMetrics?: boolean;
 }
 
 /** The one defaults object. */
@@ -90,6 +104,7 @@ export const DEFAULTS = Object.freeze({
   certificateBackdate: '5m',
   logLevel: 'info',
   auditSync: 'process',
+  logFormat: 'auto',
 } as const);
 
 function invalid(field: string, expected: string, got: unknown): never {
@@ -161,6 +176,13 @@ function agentChart(value: unknown): string | undefined {
   return resolved.chart;
 }
 
+/** The metrics listener: `off` or unset is none; a bare port listens on loopback. */
+function metricsAddress(value: unknown): ListenAddress | undefined {
+  if (value === undefined || value === '' || value === 'off') return undefined;
+  if (typeof value === 'string' && /^\d+$/.test(value.trim())) return parseListenAddress('metricsListen', `127.0.0.1:${value.trim()}`);
+  return parseListenAddress('metricsListen', value);
+}
+
 /** Host name of a URL without IPv6 brackets. */
 export function urlHost(url: string): string {
   return new URL(url).hostname.replace(/^\[|\]$/g, '');
@@ -175,6 +197,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     'dataDir', 'databaseUrl', 'listen', 'agentListen', 'publicUrl', 'agentUrl', 'serverNames',
     'tokenTtl', 'certificateTtl', 'certificateBackdate', 'logLevel', 'agentChart', 'auditSync',
     'authorizationMode', 'impersonationPrefix', 'tierGroups', 'oidc', 'kubernetesAuth',
+    'logFormat', 'metricsListen', 'operatorMetrics',
   ]);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) invalid(key, `one of the known fields (${[...known].join(', ')})`, 'unknown field');
@@ -184,6 +207,10 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
 
   const auditSync = input.auditSync ?? DEFAULTS.auditSync;
   if (!(AUDIT_SYNC_MODES as readonly string[]).includes(auditSync)) invalid('auditSync', AUDIT_SYNC_MODES.join(' | '), auditSync);
+  const logFormat = input.logFormat ?? DEFAULTS.logFormat;
+  if (!isLogFormat(logFormat)) invalid('logFormat', LOG_FORMATS.join(' | '), logFormat);
+  const metricsListen = metricsAddress(input.metricsListen);
+  if (input.operatorMetrics !== undefined && typeof input.operatorMetrics !== 'boolean') invalid('operatorMetrics', 'true or false', input.operatorMetrics);
 
   const publicUrl = optionalUrl('publicUrl', input.publicUrl);
   const agentUrl = optionalUrl('agentUrl', input.agentUrl);
@@ -211,6 +238,9 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     certificateTtlMs: duration('certificateTtl', input.certificateTtl ?? DEFAULTS.certificateTtl),
     certificateBackdateMs: duration('certificateBackdate', input.certificateBackdate ?? DEFAULTS.certificateBackdate),
     logLevel: logLevel as LogLevel,
+    logFormat,
+    metricsListen,
+    operatorMetrics: input.operatorMetrics ?? metricsListen === undefined,
     authorization: resolveAuthorization(input),
     oidc: resolveOidc(input.oidc),
     kubernetesAuth: resolveKubernetesAuth(input.kubernetesAuth),

@@ -1,15 +1,24 @@
-import { REDACT_PATHS } from '@hawser/contract';
+import { REDACT_PATHS, prettyLogLine, resolveLogFormat, sharedLogOptions } from '@hawser/contract';
+import type { LogFormat } from '@hawser/contract';
 import { pino } from 'pino';
 import type { DestinationStream, Logger, LevelWithSilent } from 'pino';
 
 export type { Logger } from 'pino';
 
+/** Where lines go: something with write(), and isTTY when it is a terminal. */
+export interface LogOutput {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+}
+
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {
   /** Minimum level. Default `info`. */
   level?: LevelWithSilent;
-  /** Where JSON lines go. Default: stdout (fd 1). */
-  destination?: DestinationStream;
+  /** JSON lines, human-readable ones, or by whether the output is a terminal (`auto`, the default). */
+  format?: LogFormat;
+  /** Where lines go. Default: stdout (fd 1), JSON written in batches. */
+  destination?: DestinationStream | LogOutput;
 }
 
 /**
@@ -22,17 +31,26 @@ export interface LoggerOptions {
 const LOG_BATCH_BYTES = 4096;
 const LOG_FLUSH_MS = 100;
 
-/** Creates the root JSON logger; components take `log.child({ component })`. */
+/**
+ * Creates the root logger in the shared schema (`@hawser/contract`
+ * log-schema.ts); components take `componentLogger(root, name)`. A
+ * terminal gets human-readable lines, anything else JSON, unless `format`
+ * says which.
+ */
 export function createLogger(options: LoggerOptions = {}): Logger {
+  const out: LogOutput = options.destination ?? process.stdout;
+  const pretty = resolveLogFormat(options.format ?? 'auto', out) === 'pretty';
+  const color = pretty && out.isTTY === true;
+  const destination: DestinationStream = pretty
+    ? { write: (line: string) => void out.write(prettyLogLine(line, { color })) }
+    : (options.destination ?? pino.destination({ fd: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS }));
   return pino(
     {
+      ...sharedLogOptions('hawser-server'),
       level: options.level ?? 'info',
-      base: { service: 'hawser-server' },
-      timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
-      formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ?? pino.destination({ fd: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS }),
+    destination,
   );
 }
 

@@ -35,6 +35,8 @@ import { ClusterRelay } from './relay/cluster-relay.js';
 import { cachedClusterLookup } from './relay/cluster-lookup.js';
 import { operatorAuthenticator } from './auth/operator-authenticator.js';
 import { Metrics } from './audit/metrics.js';
+import { MetricsListener } from './metrics-listener.js';
+import { Readiness } from './readiness.js';
 import { OperatorStreams, apiTokenCredential } from './auth/operator-streams.js';
 import { operatorServerFactory } from './relay/relay-listener.js';
 import { SERVER_VERSION } from './version.js';
@@ -57,6 +59,8 @@ export interface ServerContext {
   readonly publicUrl: string;
   readonly agentUrl: string;
   readonly adminTokenFile: string;
+  /** `http://host:port` of the metrics listener, when `metricsListen` is set. */
+  readonly metricsUrl: string | undefined;
 }
 
 export interface CreateServerOptions {
@@ -93,7 +97,7 @@ function addressOf(app: FastifyInstance): AddressInfo {
  */
 export function createServer(input: ServerConfig | ServerConfigInput = {}, options: CreateServerOptions = {}): HawserServer {
   const config = Object.isFrozen(input) && 'tokenTtlMs' in input ? (input as ServerConfig) : resolveConfig(input as ServerConfigInput);
-  const root = options.logger ?? createLogger({ level: config.logLevel, destination: options.logDestination });
+  const root = options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat, destination: options.logDestination });
   const log = componentLogger(root, 'server');
   let context: ServerContext | undefined;
   let apps: FastifyInstance[] = [];
@@ -103,6 +107,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let endpoint: TunnelEndpoint | undefined;
   let relayAudit: OpenedRelayAudit | undefined;
   let lock: DataDirLock | undefined;
+  let metricsListener: MetricsListener | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
@@ -135,7 +140,14 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       throw err;
     }
     try {
-      const audit = new AuditLog(store, componentLogger(root, 'audit'));
+      // Read at scrape time only, so the parts built below are there by then.
+      const metrics = new Metrics({
+        tunnels: { list: () => tunnels.list(), session: (id) => tunnels.session(id) },
+        clusters: () => store.listClusters(),
+        auditBacklog: () => relayAudit?.backlog(),
+        version: SERVER_VERSION,
+      });
+      const audit = new AuditLog(store, componentLogger(root, 'audit'), (event) => metrics.observeAudit(event));
       await ensureAdminToken({ store, file: secrets.adminTokenFile, log, audit });
       // One registry of live tunnels: admin API, deregistration, drain, relay and metrics read the same one.
       const tunnels = new TunnelRegistry({
@@ -163,7 +175,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           agentServer?.setSecureContext({ ...context, ca: [...secrets.ca.bundle] });
         },
       });
-      const urls = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
+      const urls: { publicUrl: string; agentUrl: string; metricsUrl?: string } = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
       const registrar = new Registrar({
         store,
         ca: secrets.ca,
@@ -188,7 +200,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         loggerInstance: httpLogger,
         // Request lines are left to audit and route logs; fastify's own
         // per-request lines would double the volume for agent traffic.
-        logController: new LogController({ disableRequestLogging: true }),
+        // requestId: the field name the relay and the agent use too.
+        logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
         genReqId: () => randomUUID(),
         // fastify builds the listening line from its own https option, which
         // a serverFactory bypasses; both listeners are HTTPS.
@@ -199,7 +212,10 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc, kubernetes: config.kubernetesAuth, sessions });
       const relayLog = componentLogger(root, 'relay');
       relayAudit = await openRelayAudit({ store, dataDir: config.dataDir, sync: config.auditSync, audit, log: componentLogger(root, 'audit') });
-      const metrics = new Metrics(() => tunnels.size);
+      const readiness = new Readiness({
+        store,
+        serving: () => (state === 'listening' ? 'serving' : state === 'starting' || state === 'new' ? 'starting' : 'draining'),
+      });
       const streams = new OperatorStreams();
       const relay = new ClusterRelay({
         streams,
@@ -231,8 +247,16 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       const httpLog = componentLogger(root, 'http');
       installErrorHandler(operator, httpLog, { kubeStatus: true });
       installErrorHandler(agent, httpLog);
-      for (const app of apps) app.get('/healthz', async () => ({ status: 'ok' }));
-      operator.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
+      for (const app of apps) {
+        app.get('/healthz', async () => ({ status: 'ok' }));
+        app.get('/livez', async () => ({ status: 'ok' }));
+        app.get('/readyz', async (_request, reply) => {
+          const report = await readiness.check();
+          return reply.code(report.ready ? 200 : 503).send(report);
+        });
+      }
+      if (config.operatorMetrics) operator.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.render()));
+      if (config.metricsListen) metricsListener = new MetricsListener(metrics, readiness, componentLogger(root, 'metrics'));
 
       const serverInfo = () => ({
         publicUrl: urls.publicUrl,
@@ -292,6 +316,9 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           return urls.agentUrl;
         },
         adminTokenFile: secrets.adminTokenFile,
+        get metricsUrl() {
+          return urls.metricsUrl;
+        },
       };
       context = ctx;
 
@@ -299,12 +326,18 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await agent.listen({ host: config.agentListen.host, port: config.agentListen.port }).catch((err: unknown) => Promise.reject(listenFailure(err, '--agent-listen', config.agentListen)));
       urls.publicUrl ||= listenUrl(config.listen.host, addressOf(operator).port);
       urls.agentUrl ||= listenUrl(config.agentListen.host, addressOf(agent).port);
+      if (metricsListener && config.metricsListen) {
+        const bound = await metricsListener.listen(config.metricsListen);
+        urls.metricsUrl = listenUrl(config.metricsListen.host, bound.port).replace(/^https:/, 'http:');
+      }
       log.info(
         {
           publicUrl: urls.publicUrl,
           agentUrl: urls.agentUrl,
           listen: `${config.listen.host}:${addressOf(operator).port}`,
           agentListen: `${config.agentListen.host}:${addressOf(agent).port}`,
+          ...(urls.metricsUrl ? { metricsUrl: urls.metricsUrl } : {}),
+          operatorMetrics: config.operatorMetrics,
           adminTokenFile: secrets.adminTokenFile,
           caHash: secrets.ca.caHash,
           dataDir: config.dataDir,
@@ -315,7 +348,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       );
       return { publicUrl: urls.publicUrl, agentUrl: urls.agentUrl };
     } catch (err) {
-      await Promise.allSettled(apps.map((a) => a.close()));
+      await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.destroy();
       await store.close().catch(() => undefined);
       lock.release();
@@ -351,7 +384,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       // treating the closed socket as a network failure.
       await context?.tunnels.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY);
       await endpoint?.close();
-      await Promise.allSettled(apps.map((a) => a.close()));
+      await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.close();
       await context?.store.close();
       lock?.release();
@@ -365,7 +398,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       endpoint?.terminateAll();
       await relayAudit?.destroy();
       for (const app of apps) app.server.closeAllConnections();
-      await Promise.allSettled(apps.map((a) => a.close()));
+      await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await context?.store.close().catch(() => undefined);
       lock?.release();
       state = 'closed';

@@ -53,7 +53,7 @@ describe('the tunnel registry', () => {
     await new Promise((resolve) => wss!.once('listening', resolve));
     const ready = new Map<string, () => void>();
     const registry = new TunnelRegistry({ software: 'hawser/test', onReady: (context) => ready.get(context.connectionId)?.() });
-    const metrics = new Metrics(() => registry.size);
+    const metrics = new Metrics({ tunnels: registry, clusters: async () => [{ id: cluster.id, name: cluster.name }], version: 'test' });
 
     const tunnel = await connect(registry, ready, wss, 'conn-1');
     await tunnel.ready;
@@ -61,7 +61,8 @@ describe('the tunnel registry', () => {
     expect(session).toBeDefined();
     expect(registry.isConnected(cluster.id)).toBe(true);
     expect(registry.list().map((c) => c.id)).toEqual(['conn-1']);
-    expect(metrics.render()).toMatch(/^hawser_tunnels(_connected)? 1$/m);
+    expect(await metrics.render()).toMatch(/^hawser_tunnels(_connected)? 1$/m);
+    expect(await metrics.render()).toContain(`hawser_cluster_connected{cluster="${cluster.name}"} 1`);
 
     // The agent ends the session; the server's session closes and, in the
     // same turn, the tunnel is gone from every view (the WebSocket's own
@@ -72,7 +73,8 @@ describe('the tunnel registry', () => {
     expect(registry.isConnected(cluster.id)).toBe(false);
     expect(registry.list()).toEqual([]);
     expect(registry.size).toBe(0);
-    expect(metrics.render()).toMatch(/^hawser_tunnels(_connected)? 0$/m);
+    expect(await metrics.render()).toMatch(/^hawser_tunnels(_connected)? 0$/m);
+    expect(await metrics.render()).toContain(`hawser_cluster_connected{cluster="${cluster.name}"} 0`);
   });
 
   it('routes to the newer tunnel of a cluster and drops the superseded one from every view', async () => {

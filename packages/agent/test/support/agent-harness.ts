@@ -46,6 +46,7 @@ export function testConfig(dir: string, kubeconfig: string, overrides: Partial<A
     protectedNamespaces: [],
     healthAddr: { host: '127.0.0.1', port: 0 },
     logLevel: 'info',
+    logFormat: 'json',
     proxy: { noProxy: [] },
     renewAt: 2 / 3,
     ...overrides,

@@ -176,6 +176,11 @@ export class AuditJournal {
     this.#scheduleSync();
   }
 
+  /** Rows the store does not have yet (metrics: how far the store runs behind). */
+  get unstoredCount(): number {
+    return this.#unstored.size;
+  }
+
   /** These rows are in the store: a compaction may drop them. */
   stored(ids: readonly string[]): void {
     for (const id of ids) this.#unstored.delete(id);

@@ -61,10 +61,13 @@ export interface AuditInput {
 export class AuditLog {
   readonly #store: Store;
   readonly #log: Logger;
+  readonly #observe: ((event: AuditEventRecord) => void) | undefined;
 
-  constructor(store: Store, log: Logger) {
+  /** `observe` sees every event as it is recorded (metrics). */
+  constructor(store: Store, log: Logger, observe?: (event: AuditEventRecord) => void) {
     this.#store = store;
     this.#log = log;
+    this.#observe = observe;
   }
 
   async record(input: AuditInput): Promise<AuditEventRecord> {
@@ -82,6 +85,7 @@ export class AuditLog {
     };
     const level = event.outcome === 'success' ? 'info' : 'warn';
     this.#log[level]({ audit: { ...event, time: event.time.toISOString() } }, `audit ${event.type}`);
+    this.#observe?.(event);
     try {
       await this.#store.insertAuditEvent(event);
     } catch (err) {

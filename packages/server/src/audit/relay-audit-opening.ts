@@ -4,6 +4,7 @@ import type { AuditLog } from './audit.js';
 import { AuditJournal, JOURNAL_FILE, type AuditSync } from './audit-journal.js';
 import { RelayAudit } from './relay-audit.js';
 import type { Logger } from '../log.js';
+import type { AuditBacklog } from './metrics.js';
 import type { Store } from '../store/store.js';
 
 /** The relay's audit, opened over the data directory's write-ahead journal. */
@@ -13,6 +14,8 @@ export interface OpenedRelayAudit {
   close(): Promise<void>;
   /** Abort: closes the journal as unclean, so the next start replays it. */
   destroy(): Promise<void>;
+  /** How far the durable copies run behind (metrics). */
+  backlog(): AuditBacklog;
 }
 
 const GAP_REASON =
@@ -47,5 +50,6 @@ export async function openRelayAudit(opts: { store: Store; dataDir: string; sync
     async destroy() {
       await journal.close({ clean: false }).catch(() => undefined);
     },
+    backlog: () => ({ ...relayAudit.backlog, journal: journal.unstoredCount, open: relayAudit.openCount }),
   };
 }

@@ -72,6 +72,7 @@ export class RelayAudit {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #dropped = 0;
+  #droppedTotal = 0;
 
   constructor(store: Store, log: Logger, journal?: AuditJournal) {
     this.#store = store;
@@ -108,6 +109,7 @@ export class RelayAudit {
     if (begun) this.#journal?.end(row);
     if (this.#pending.length >= MAX_PENDING) {
       this.#dropped++;
+      this.#droppedTotal++;
       return;
     }
     this.#pending.push(event);
@@ -142,6 +144,11 @@ export class RelayAudit {
       }
     })();
     await this.#flushing;
+  }
+
+  /** Rows waiting for the next batch, and rows dropped from the batches since start (metrics). */
+  get backlog(): { pending: number; dropped: number } {
+    return { pending: this.#pending.length, dropped: this.#droppedTotal };
   }
 
   /** Requests begun and not ended (open watches, exec sessions). */

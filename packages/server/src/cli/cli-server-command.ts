@@ -25,6 +25,12 @@ Options:
   --audit-sync MODE        process (default): a relayed request's audit record is written
                            before its stream opens, synced within 50 ms; host: waits for the
                            disk sync too (env HAWSER_AUDIT_SYNC; docs/operations.md)
+  --log-format FORMAT      auto (readable on a terminal, JSON otherwise; default) | json | pretty
+                           (env HAWSER_LOG_FORMAT)
+  --metrics-listen ADDR    plain-HTTP /metrics, /livez, /readyz on HOST:PORT, or PORT on loopback
+                           (env HAWSER_METRICS_LISTEN; default off)
+  --operator-metrics on|off  /metrics on the operator listener too (default: on unless
+                           --metrics-listen is set)
   --agent-chart REF        chart the printed helm install line names (env HAWSER_AGENT_CHART):
                            oci://REGISTRY/PATH/hawser-agent, https://…/hawser-agent-V.tgz, or a
                            local chart directory or .tgz (made absolute); default: this
@@ -57,6 +63,9 @@ const OPTIONS = {
   'token-ttl': { type: 'string' },
   'certificate-ttl': { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  'metrics-listen': { type: 'string' },
+  'operator-metrics': { type: 'string' },
   'agent-chart': { type: 'string' },
   'audit-sync': { type: 'string' },
   'authz-mode': { type: 'string' },
@@ -104,6 +113,16 @@ export async function serverCommand(args: readonly string[], io: CliIo): Promise
   set('tokenTtl', values['token-ttl']);
   set('certificateTtl', values['certificate-ttl']);
   set('logLevel', values['log-level']);
+  set('logFormat', values['log-format'] ?? env.HAWSER_LOG_FORMAT);
+  set('metricsListen', values['metrics-listen'] ?? env.HAWSER_METRICS_LISTEN);
+  const operatorMetrics = values['operator-metrics'];
+  if (operatorMetrics !== undefined) {
+    if (operatorMetrics !== 'on' && operatorMetrics !== 'off') {
+      io.stderr(`hawser server: --operator-metrics expects on or off, got ${JSON.stringify(operatorMetrics)}\n`);
+      return ExitCodes.USAGE;
+    }
+    input.operatorMetrics = operatorMetrics === 'on';
+  }
   set('agentChart', values['agent-chart'] ?? env.HAWSER_AGENT_CHART);
   set('auditSync', values['audit-sync'] ?? env.HAWSER_AUDIT_SYNC);
   set('authorizationMode', values['authz-mode'] ?? env.HAWSER_AUTHZ_MODE);
@@ -152,7 +171,7 @@ export async function serverCommand(args: readonly string[], io: CliIo): Promise
   const server = createServer(input);
   await server.listen();
   const signal = await (io.stopSignal ?? stopSignal());
-  server.context.log.info({ signal }, 'shutting down');
+  server.context.log.info({ component: 'server', signal }, 'shutting down');
   await server.close();
   return ExitCodes.OK;
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { splice, type Session } from '@hawser/protocol';
+import { ERROR_CODE_HEADER, ERROR_RULE_HEADER, type HeaderPair } from '@hawser/contract';
 import { ErrorCodes } from '../errors.js';
 import { kubeStatus, sendKubeStatus, writeKubeStatus, type Refusal } from './kube-status.js';
 import { admit } from './relay-admission.js';
@@ -41,7 +42,7 @@ export class ClusterRelay {
     const admitted = await admit(this.#opts, req, false);
     if (!admitted.ok) {
       sendKubeStatus(res, admitted.refusal);
-      this.#finish(admitted.event, admitted.refusal.status, 0, started, admitted.refusal.message);
+      this.#finish(admitted.event, admitted.refusal.status, 0, started, admitted.refusal.message, admitted.refusal.code);
       return;
     }
     const { stream, event, info, cluster, session } = admitted;
@@ -61,7 +62,7 @@ export class ClusterRelay {
     let answered = false;
     const fail = (refusal: Refusal, reason: string): void => {
       sendKubeStatus(res, refusal);
-      this.#finish(event, refusal.status, 0, started, reason);
+      this.#finish(event, refusal.status, 0, started, reason, refusal.code);
     };
     const timer = setTimeout(() => {
       if (answered) return;
@@ -75,6 +76,7 @@ export class ClusterRelay {
         if (answered) return;
         answered = true;
         clearTimeout(timer);
+        agentRefusalCode(event, head.headers);
         try {
           res.writeHead(head.status, head.statusText, responseHeaders(head.headers));
         } catch (err) {
@@ -162,7 +164,7 @@ export class ClusterRelay {
     const admitted = await admit(this.#opts, req, true);
     if (!admitted.ok) {
       writeKubeStatus(socket, admitted.refusal);
-      this.#finish(admitted.event, admitted.refusal.status, 0, started, admitted.refusal.message);
+      this.#finish(admitted.event, admitted.refusal.status, 0, started, admitted.refusal.message, admitted.refusal.code);
       return;
     }
     const { stream, event, cluster, session } = admitted;
@@ -192,6 +194,7 @@ export class ClusterRelay {
         clearTimeout(timer);
         if (status) return;
         status = head.status;
+        agentRefusalCode(event, head.headers);
         const upgraded = head.status === 101;
         // We write the status line and headers ourselves: the agent sends structure, never HTTP.
         socket.write(rawHead(head, upgraded ? ['connection: Upgrade'] : ['connection: close']));
@@ -227,7 +230,7 @@ export class ClusterRelay {
     });
   }
 
-  #finish(event: RelayAuditEvent, status: number, bytes: number, started: number, reason?: string): void {
+  #finish(event: RelayAuditEvent, status: number, bytes: number, started: number, reason?: string, code?: string): void {
     if (this.#finished.has(event)) return;
     this.#finished.add(event);
     this.#opts.audit({
@@ -236,8 +239,17 @@ export class ClusterRelay {
       bytes,
       durationMs: Math.round(performance.now() - started),
       ...(reason ? { reason } : {}),
+      ...(code ? { code } : {}),
     });
   }
+}
+
+/** The agent's own refusals carry their HAG_ERR_* code in a header (metrics count them by it). */
+function agentRefusalCode(event: RelayAuditEvent, headers: readonly HeaderPair[]): void {
+  const code = headers.find(([name]) => name === ERROR_CODE_HEADER)?.[1];
+  const rule = headers.find(([name]) => name === ERROR_RULE_HEADER)?.[1];
+  if (code) event.code = code;
+  if (rule) event.rule = rule;
 }
 
 function agentFailed(message: string): Refusal {

@@ -31,6 +31,10 @@ export interface RelayAuditEvent {
   sourceIp: string | undefined;
   /** Why Hawser refused or failed it, when it did. */
   reason?: string;
+  /** The stable code of a refusal by Hawser: HSR_ERR_* (the server) or HAG_ERR_* (the agent's x-hawser-error). */
+  code?: string;
+  /** The agent policy rule of an agent refusal (its x-hawser-rule header). */
+  rule?: string;
 }
 
 export interface ClusterRelayOptions {
