@@ -8,10 +8,12 @@ import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { adminApi } from './admin/admin-api.js';
+import { operatorApi } from './admin/operator-api.js';
 import { ensureAdminToken } from './auth/admin-token.js';
 import { agentApi } from './registration/agent-api.js';
 import { AuditEventTypes, AuditLog } from './audit/audit.js';
 import { AuditJournal, JOURNAL_FILE } from './audit/audit-journal.js';
+import { AuditRetention } from './audit/audit-retention.js';
 import { admitAgent } from './tunnel/agent-admission.js';
 import { BootstrapTokens } from './registration/bootstrap-token.js';
 import type { CertificateAuthority } from './registration/certificate-authority.js';
@@ -100,6 +102,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let flushAudit: (() => Promise<void>) | undefined;
   let lock: DataDirLock | undefined;
   let journal: AuditJournal | undefined;
+  let retention: AuditRetention | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
@@ -124,6 +127,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
     try {
       const audit = new AuditLog(store, componentLogger(root, 'audit'));
       await ensureAdminToken({ store, file: secrets.adminTokenFile, log, audit });
+      retention = new AuditRetention({ store, retentionMs: config.auditRetentionMs, log: componentLogger(root, 'audit') });
+      retention.start();
       // One registry of live tunnels: admin API, deregistration, drain, relay and metrics read the same one.
       const tunnels = new TunnelRegistry({
         software: `hawser/${SERVER_VERSION}`,
@@ -245,6 +250,10 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         }),
         { prefix: '/api/v1' },
       );
+      await operator.register(
+        operatorApi({ store, tunnels, authenticate: authenticateOperator, authorization: config.authorization, log: httpLog, serverInfo }),
+        { prefix: '/api/v1/operator' },
+      );
       await agent.register(agentApi({ registrar, store, audit }));
       endpoint = new TunnelEndpoint({
         store,
@@ -304,6 +313,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
     } catch (err) {
       await Promise.allSettled(apps.map((a) => a.close()));
       await journal?.close({ clean: false }).catch(() => undefined);
+      await retention?.close();
       await store.close().catch(() => undefined);
       lock.release();
       throw err;
@@ -340,6 +350,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await endpoint?.close();
       await Promise.allSettled(apps.map((a) => a.close()));
       await flushAudit?.();
+      await retention?.close();
       await context?.store.close();
       lock?.release();
       state = 'closed';
@@ -353,6 +364,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await journal?.close({ clean: false }).catch(() => undefined);
       for (const app of apps) (app.server as unknown as HttpsServer).closeAllConnections();
       await Promise.allSettled(apps.map((a) => a.close()));
+      await retention?.close();
       await context?.store.close().catch(() => undefined);
       lock?.release();
       state = 'closed';

@@ -347,6 +347,32 @@ export class SqlStore implements Store {
     });
   }
 
+  listNewestAuditEvents(filter: AuditFilter = {}): Promise<AuditEventRecord[]> {
+    return this.#wrap('list newest audit events', async () => {
+      const rows = await this.#db.query<AuditRow>(
+        `SELECT * FROM audit_events
+         WHERE ($1::uuid IS NULL OR cluster_id = $1::uuid) AND ($2::text IS NULL OR type = $2)
+           AND ($3::text IS NULL OR actor = $3) AND ($4::timestamptz IS NULL OR time >= $4)
+           AND ($5::timestamptz IS NULL OR time < $5)
+         ORDER BY time DESC, id DESC LIMIT $6`,
+        [filter.clusterId ?? null, filter.type ?? null, filter.actor ?? null, filter.since ?? null, filter.until ?? null, filter.limit ?? 1000],
+      );
+      return rows.map(toAudit).reverse();
+    });
+  }
+
+  pruneAuditEvents(before: Date, batch: number): Promise<number> {
+    return this.#wrap('prune audit events', async () => {
+      const rows = await this.#db.query<{ id: string }>(
+        `DELETE FROM audit_events WHERE id IN (
+           SELECT id FROM audit_events WHERE time < $1 ORDER BY time LIMIT $2
+         ) RETURNING id`,
+        [before, batch],
+      );
+      return rows.length;
+    });
+  }
+
   close(): Promise<void> {
     return this.#db.close();
   }

@@ -84,6 +84,8 @@ export interface AuditFilter {
   type?: string;
   actor?: string;
   since?: Date;
+  /** Exclusive upper bound on time (listNewestAuditEvents). */
+  until?: Date;
   limit?: number;
 }
 
@@ -164,6 +166,14 @@ export interface Store {
   insertAuditEvents(events: readonly AuditEventRecord[]): Promise<void>;
   /** Events in time order, filtered; `since` is inclusive. Default limit 1000. */
   listAuditEvents(filter?: AuditFilter): Promise<AuditEventRecord[]>;
+  /** The NEWEST `limit` events that match (default 1000), returned in time order; `until` is exclusive. */
+  listNewestAuditEvents(filter?: AuditFilter): Promise<AuditEventRecord[]>;
+  /**
+   * Deletes up to `batch` events older than `before` (oldest first) and
+   * returns how many it deleted: retention calls it until it returns less
+   * than `batch`, so no single statement holds the embedded store for long.
+   */
+  pruneAuditEvents(before: Date, batch: number): Promise<number>;
 
   close(): Promise<void>;
 }
