@@ -12,6 +12,8 @@ export interface AuditRetentionOptions {
   log: Logger;
   /** Between prunes. Default one hour. */
   intervalMs?: number;
+  /** Rows per DELETE. Default 5000. */
+  batch?: number;
   now?: () => number;
 }
 
@@ -49,9 +51,10 @@ export class AuditRetention {
     try {
       for (;;) {
         if (this.#closed) break;
-        const n = await this.#o.store.pruneAuditEvents(before, PRUNE_BATCH);
+        const batch = this.#o.batch ?? PRUNE_BATCH;
+        const n = await this.#o.store.pruneAuditEvents(before, batch);
         total += n;
-        if (n < PRUNE_BATCH) break;
+        if (n < batch) break;
       }
       if (total) this.#o.log.info({ deleted: total, before: before.toISOString() }, `audit retention deleted ${total} event(s) older than ${before.toISOString()}`);
     } catch (err) {
