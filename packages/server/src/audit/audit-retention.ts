@@ -56,6 +56,7 @@ export class AuditRetention {
         total += n;
         if (n < batch) break;
       }
+      if (total) await this.#o.store.reclaimAuditSpace();
       if (total) this.#o.log.info({ deleted: total, before: before.toISOString() }, `audit retention deleted ${total} event(s) older than ${before.toISOString()}`);
     } catch (err) {
       this.#o.log.warn({ err, deleted: total }, 'audit retention failed; retrying at the next interval');

@@ -3,7 +3,7 @@ import { AdminClient } from '../admin/admin-client.js';
 import type { ClusterView } from '../admin/admin-client.js';
 import { parseLabelArgs } from '../registration/cluster-names.js';
 import { printableLines } from './cli-table.js';
-import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, unknownCommand, usageError } from './cli-io.js';
+import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, subcommandOf, usageError } from './cli-io.js';
 import type { CliCommand, CliSubcommand } from './cli-command.js';
 import { columns, machineOutput, OUTPUT_OPTION, outputFormat, RESULT_FORMATS, TABLE_FORMATS } from './cli-output.js';
 import type { OutputFormat } from './cli-output.js';
@@ -133,13 +133,9 @@ export const clusterCommand: CliCommand = {
 };
 
 async function runCluster(args: readonly string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
-    io.stdout(HELP.cluster + '\n');
-    return sub === undefined ? ExitCodes.USAGE : ExitCodes.OK;
-  }
-  if (!Object.hasOwn(SUBCOMMANDS, sub)) throw unknownCommand('hawser cluster', sub, Object.keys(SUBCOMMANDS));
-  const command = sub as keyof typeof SUBCOMMANDS;
+  const picked = subcommandOf(args, SUBCOMMANDS, 'hawser cluster', HELP.cluster + '\n', io);
+  if ('exit' in picked) return picked.exit;
+  const { sub: command, rest } = picked;
   const options: ParseArgsOptionsConfig = SUBCOMMANDS[command].options;
   const { values, positionals } = parse(rest, options, `hawser cluster ${command}`);
   const v = values as Record<string, string | string[] | boolean | undefined>;

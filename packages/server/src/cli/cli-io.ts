@@ -9,7 +9,7 @@ import { DEFAULTS } from '../config.js';
 import { DataFiles } from '../data-dir.js';
 import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { closest, flagSpellings } from './cli-command.js';
+import { closest, flagSpellings } from './cli-suggestion.js';
 
 /** Where CLI output goes; tests pass buffers. */
 export interface CliIo {
@@ -127,4 +127,25 @@ export function clientSettings(
     }
   }
   return { serverUrl, adminToken, ca, adminTokenFile };
+}
+
+/**
+ * The subcommand `args` starts with, or what to exit with after printing
+ * `help` (no subcommand: usage, exit 2; help asked: exit 0). An unknown one
+ * throws with the closest known one.
+ */
+export function subcommandOf<K extends string>(
+  args: readonly string[],
+  known: Readonly<Record<K, unknown>>,
+  command: string,
+  help: string,
+  io: CliIo,
+): { sub: K; rest: readonly string[] } | { exit: number } {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
+    io.stdout(help);
+    return { exit: sub === undefined ? ExitCodes.USAGE : ExitCodes.OK };
+  }
+  if (!Object.hasOwn(known, sub)) throw unknownCommand(command, sub, Object.keys(known));
+  return { sub: sub as K, rest };
 }

@@ -1,6 +1,6 @@
 import { AdminClient } from '../admin/admin-client.js';
 import { writeAdminTokenFile } from '../data-dir.js';
-import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, unknownCommand, usageError } from './cli-io.js';
+import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, subcommandOf, usageError } from './cli-io.js';
 import type { CliIo } from './cli-io.js';
 import type { CliCommand, CliSubcommand } from './cli-command.js';
 import { columns, machineOutput, OUTPUT_OPTION, outputFormat, RESULT_FORMATS, TABLE_FORMATS } from './cli-output.js';
@@ -55,14 +55,11 @@ export const tokenCommand: CliCommand = {
 };
 
 async function runToken(args: readonly string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
-    io.stdout(HELP);
-    return sub === undefined ? ExitCodes.USAGE : ExitCodes.OK;
-  }
-  if (!Object.hasOwn(SUBCOMMANDS, sub)) throw unknownCommand('hawser token', sub, Object.keys(SUBCOMMANDS));
+  const picked = subcommandOf(args, SUBCOMMANDS, 'hawser token', HELP, io);
+  if ('exit' in picked) return picked.exit;
+  const { sub, rest } = picked;
   // Each subcommand parses with its own flags; the values read as create's, the widest set.
-  const { values, positionals } = parse(rest, SUBCOMMANDS[sub as keyof typeof SUBCOMMANDS].options, `hawser token ${sub}`) as ReturnType<
+  const { values, positionals } = parse(rest, SUBCOMMANDS[sub].options, `hawser token ${sub}`) as ReturnType<
     typeof parse<typeof SUBCOMMANDS.create.options>
   >;
   if (values.help) {

@@ -174,6 +174,12 @@ export interface Store {
    * than `batch`, so no single statement holds the embedded store for long.
    */
   pruneAuditEvents(before: Date, batch: number): Promise<number>;
+  /**
+   * Makes the space of pruned rows reusable. PostgreSQL's autovacuum does
+   * this; embedded PGlite runs no autovacuum, so without it the table would
+   * grow by every event ever written, retention or not.
+   */
+  reclaimAuditSpace(): Promise<void>;
 
   close(): Promise<void>;
 }
