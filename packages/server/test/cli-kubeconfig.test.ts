@@ -132,6 +132,16 @@ describe('hawser kubeconfig and hawser login', () => {
     expect(none.stderr).toContain('needs a token (--token-file FILE, --token-file -, HAWSER_TOKEN)');
   });
 
+  it('--context-prefix names the entries P<NAME> (the e2e suites keep cluster-named contexts with an empty one)', async () => {
+    const file = join(dir.path, 'plain.yaml');
+    const out = await runCli(['kubeconfig', '--token-file', tokenFile, '--kubeconfig', file, '--context-prefix', '', ...global]);
+    expect(out.code, out.stderr).toBe(0);
+    const view = kubectlView(file);
+    expect(view.contexts.map((c) => c.name).sort()).toEqual(['alpha', 'beta']);
+    expect(view['current-context']).toBe('alpha');
+    expect(view.users.map((u) => u.name)).toEqual(['hawser']);
+  });
+
   it('refuses to merge into a file that is not a kubeconfig, and leaves it as it was', async () => {
     const file = join(dir.path, 'broken.yaml');
     writeFileSync(file, 'clusters: {not: a list}\n');
