@@ -275,7 +275,7 @@ async function operatorKubeconfig(server: TestServer, tier: 'admin' | 'read'): P
   const token = await server.cli(['token', 'create', '--user', `user-${tier}`, '--group', `idp-${tier}`, '-o', 'json']);
   if (token.code !== 0) throw new Error(`hawser token create failed: ${token.stderr}`);
   const file = join(server.dataDir, `${tier}.kubeconfig`);
-  const res = await server.cli(['kubeconfig', '--token', (JSON.parse(token.stdout) as { token: string }).token, '--output', file]);
+  const res = await server.cli(['kubeconfig', '--token', (JSON.parse(token.stdout) as { token: string }).token, '--output', file, '--context-prefix', '']);
   if (res.code !== 0) throw new Error(`hawser kubeconfig failed: ${res.stderr}`);
   return file;
 }

@@ -33,7 +33,7 @@ describe('kubectl through Hawser says why when something goes wrong', () => {
     await addCluster(server, clusters.gone);
     tokens = { admin: await apiToken(server, 'alice', 'idp-admin'), none: await apiToken(server, 'bob', 'idp-nothing') };
     kubeconfig = join(server.dataDir, 'operator.kubeconfig');
-    const res = await server.cli(['kubeconfig', clusters.ro, clusters.drop, clusters.gone, '--token', tokens.admin, '--output', kubeconfig]);
+    const res = await server.cli(['kubeconfig', clusters.ro, clusters.drop, clusters.gone, '--token', tokens.admin, '--output', kubeconfig, '--context-prefix', '']);
     expect(res.code, res.stderr).toBe(0);
     for (const agent of agents) {
       await eventually(async () => expect((await agentReadiness(agent)).body.status).toBe('connected'), 30_000);

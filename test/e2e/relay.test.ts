@@ -162,7 +162,7 @@ describe('operators reach clusters through Hawser', () => {
     let kubeconfig: string;
     beforeAll(async () => {
       kubeconfig = join(server.dataDir, 'operator.kubeconfig');
-      const res = await server.cli(['kubeconfig', clusters['read-only'], clusters['read-write'], '--token', tokens.admin, '--output', kubeconfig]);
+      const res = await server.cli(['kubeconfig', clusters['read-only'], clusters['read-write'], '--token', tokens.admin, '--output', kubeconfig, '--context-prefix', '']);
       expect(res.code, res.stderr).toBe(0);
     });
     const k = (cluster: string, args: string[]) => kubectl(['--context', cluster, ...args], { kubeconfig });

@@ -44,7 +44,7 @@ describe.skipIf(testCluster().external)('revoking an API token ends its live req
     if (created.code !== 0) throw new Error(`hawser token create failed: ${created.stderr}`);
     const { token, id } = JSON.parse(created.stdout) as { token: string; id: string };
     const kubeconfig = join(server.dataDir, `${user}.kubeconfig`);
-    const res = await server.cli(['kubeconfig', '--token', token, '--output', kubeconfig]);
+    const res = await server.cli(['kubeconfig', '--token', token, '--output', kubeconfig, '--context-prefix', '']);
     if (res.code !== 0) throw new Error(`hawser kubeconfig failed: ${res.stderr}`);
     return { id, kubeconfig };
   }

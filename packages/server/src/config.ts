@@ -40,8 +40,10 @@ export interface ServerConfig {
    * `localhost, 127.0.0.1, ::1`; the hosts of `publicUrl`/`agentUrl` are added.
    */
   readonly serverNames: readonly string[];
-  /** Lifetime of bootstrap tokens in ms. Default 1 h. */
+  /** Lifetime of bootstrap tokens in ms. Default 1 h, at most {@link MAX_BOOTSTRAP_TOKEN_TTL}. */
   readonly tokenTtlMs: number;
+  /** Audit events older than this (ms) are deleted, at start and hourly. Default 90 days. */
+  readonly auditRetentionMs: number;
   /** Lifetime of agent client certificates in ms. Default 30 days. */
   readonly certificateTtlMs: number;
   /** How far notBefore is set in the past to absorb clock skew, in ms. Default 5 min. */
@@ -82,6 +84,7 @@ export interface ServerConfigInput extends OperatorConfigInput {
   agentUrl?: string;
   serverNames?: readonly string[];
   tokenTtl?: string | number;
+  auditRetention?: string | number;
   certificateTtl?: string | number;
   certificateBackdate?: string | number;
   logLevel?: string;
@@ -100,12 +103,28 @@ export const DEFAULTS = Object.freeze({
   agentListen: '127.0.0.1:8444',
   serverNames: Object.freeze(['localhost', '127.0.0.1', '::1']),
   tokenTtl: '1h',
+  auditRetention: '90d',
   certificateTtl: '30d',
   certificateBackdate: '5m',
   logLevel: 'info',
   auditSync: 'process',
   logFormat: 'auto',
 } as const);
+
+/**
+ * The one cap on bootstrap token lifetimes (server flag, config, admin API,
+ * CLI and docs): a bootstrap token is a credential lying around until used.
+ */
+export const MAX_BOOTSTRAP_TOKEN_TTL = '7d';
+export const MAX_BOOTSTRAP_TOKEN_TTL_MS = parseDuration(MAX_BOOTSTRAP_TOKEN_TTL);
+
+/** Why `ms` is no valid bootstrap token lifetime, or undefined when it is. */
+export function bootstrapTokenTtlProblem(ms: number): string | undefined {
+  return ms > MAX_BOOTSTRAP_TOKEN_TTL_MS ? `at most ${MAX_BOOTSTRAP_TOKEN_TTL} (${MAX_BOOTSTRAP_TOKEN_TTL_MS} ms)` : undefined;
+}
+
+/** Shortest audit retention: pruning must never eat the events an operator is looking at today. */
+export const MIN_AUDIT_RETENTION = '1h';
 
 function invalid(field: string, expected: string, got: unknown): never {
   throw new HawserServerError(
@@ -160,6 +179,19 @@ function duration(field: string, value: string | number): number {
   }
 }
 
+function tokenTtl(value: string | number): number {
+  const ms = duration('tokenTtl', value);
+  const problem = bootstrapTokenTtlProblem(ms);
+  if (problem) invalid('tokenTtl', `a bootstrap token lifetime of ${problem}`, value);
+  return ms;
+}
+
+function auditRetention(value: string | number): number {
+  const ms = duration('auditRetention', value);
+  if (ms < parseDuration(MIN_AUDIT_RETENTION)) invalid('auditRetention', `a duration of at least ${MIN_AUDIT_RETENTION}, such as 90d`, value);
+  return ms;
+}
+
 function databaseUrl(value: unknown): string | undefined {
   if (value === undefined || value === '') return undefined;
   const text = nonEmptyString('databaseUrl', value);
@@ -195,7 +227,7 @@ export function urlHost(url: string): string {
 export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
   const known = new Set<string>([
     'dataDir', 'databaseUrl', 'listen', 'agentListen', 'publicUrl', 'agentUrl', 'serverNames',
-    'tokenTtl', 'certificateTtl', 'certificateBackdate', 'logLevel', 'agentChart', 'auditSync',
+    'tokenTtl', 'auditRetention', 'certificateTtl', 'certificateBackdate', 'logLevel', 'agentChart', 'auditSync',
     'authorizationMode', 'impersonationPrefix', 'tierGroups', 'oidc', 'kubernetesAuth',
     'logFormat', 'metricsListen', 'operatorMetrics',
   ]);
@@ -234,7 +266,8 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     publicUrl,
     agentUrl,
     serverNames: Object.freeze([...serverNames]),
-    tokenTtlMs: duration('tokenTtl', input.tokenTtl ?? DEFAULTS.tokenTtl),
+    tokenTtlMs: tokenTtl(input.tokenTtl ?? DEFAULTS.tokenTtl),
+    auditRetentionMs: auditRetention(input.auditRetention ?? DEFAULTS.auditRetention),
     certificateTtlMs: duration('certificateTtl', input.certificateTtl ?? DEFAULTS.certificateTtl),
     certificateBackdateMs: duration('certificateBackdate', input.certificateBackdate ?? DEFAULTS.certificateBackdate),
     logLevel: logLevel as LogLevel,

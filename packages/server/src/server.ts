@@ -5,11 +5,13 @@ import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { adminApi } from './admin/admin-api.js';
+import { operatorApi } from './admin/operator-api.js';
 import { ensureAdminToken } from './auth/admin-token.js';
 import { agentApi } from './registration/agent-api.js';
 import { AuditLog } from './audit/audit.js';
 import { openRelayAudit, type OpenedRelayAudit } from './audit/relay-audit-opening.js';
 import { admitAgent, recordAgentInfo } from './tunnel/agent-admission.js';
+import { AuditRetention } from './audit/audit-retention.js';
 import { BootstrapTokens } from './registration/bootstrap-token.js';
 import type { CertificateAuthority } from './registration/certificate-authority.js';
 import { listenUrl, resolveConfig } from './config.js';
@@ -108,6 +110,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let relayAudit: OpenedRelayAudit | undefined;
   let lock: DataDirLock | undefined;
   let metricsListener: MetricsListener | undefined;
+  let retention: AuditRetention | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
@@ -149,6 +152,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       });
       const audit = new AuditLog(store, componentLogger(root, 'audit'), (event) => metrics.observeAudit(event));
       await ensureAdminToken({ store, file: secrets.adminTokenFile, log, audit });
+      retention = new AuditRetention({ store, retentionMs: config.auditRetentionMs, log: componentLogger(root, 'audit') });
+      retention.start();
       // One registry of live tunnels: admin API, deregistration, drain, relay and metrics read the same one.
       const tunnels = new TunnelRegistry({
         software: `hawser/${SERVER_VERSION}`,
@@ -289,6 +294,10 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       const assets = findConsoleAssets();
       if (assets) await operator.register(consoleAssets(assets));
       else log.warn('the console is not built (npm run build): / serves nothing');
+      await operator.register(
+        operatorApi({ store, tunnels, authenticate: authenticateOperator, authorization: config.authorization, log: httpLog, serverInfo }),
+        { prefix: '/api/v1/operator' },
+      );
       await agent.register(agentApi({ registrar, store, audit }));
       endpoint = new TunnelEndpoint({
         store,
@@ -350,6 +359,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
     } catch (err) {
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.destroy();
+      await retention?.close();
       await store.close().catch(() => undefined);
       lock.release();
       throw err;
@@ -386,6 +396,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await endpoint?.close();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.close();
+      await retention?.close();
       await context?.store.close();
       lock?.release();
       state = 'closed';
@@ -399,6 +410,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await relayAudit?.destroy();
       for (const app of apps) app.server.closeAllConnections();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
+      await retention?.close();
       await context?.store.close().catch(() => undefined);
       lock?.release();
       state = 'closed';

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { authorize, type AuthorizationConfig } from '../src/auth/authorization.js';
 import { resolveAuthorization } from '../src/auth/operator-config.js';
-import { buildKubeconfig } from '../src/cli/kubeconfig.js';
 
 const tiers = resolveAuthorization({ tierGroups: { read: ['devs'], write: ['leads'], admin: ['sre'] } });
 
@@ -36,28 +35,5 @@ describe('authorization modes', () => {
     expect(() => resolveAuthorization({ authorizationMode: 'rbac' })).toThrow(/config.authorizationMode/);
     expect(() => resolveAuthorization({ impersonationPrefix: 'system:' })).toThrow(/config.impersonationPrefix/);
     expect(() => resolveAuthorization({ tierGroups: { owner: ['x'] } })).toThrow(/config.tierGroups.owner/);
-  });
-});
-
-describe('kubeconfig', () => {
-  it('has one context per cluster on the relay path, trusting the Hawser CA', () => {
-    const text = buildKubeconfig({
-      publicUrl: 'https://hawser.example.com/',
-      caBundle: ['-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n'],
-      clusters: ['prod-eu', 'dev'],
-      credential: { kind: 'token', token: 'hwt_x' },
-    });
-    expect(text).toContain('server: "https://hawser.example.com/clusters/prod-eu"');
-    expect(text).toContain('server: "https://hawser.example.com/clusters/dev"');
-    expect(text).toContain(`certificate-authority-data: "${Buffer.from('-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n').toString('base64')}"`);
-    expect(text).toContain('token: "hwt_x"');
-    expect(text).toContain('current-context: "prod-eu"');
-  });
-
-  it('uses the kubectl oidc-login exec plugin for OIDC users', () => {
-    const text = buildKubeconfig({ publicUrl: 'https://h', caBundle: [], clusters: ['a'], credential: { kind: 'oidc', issuer: 'https://idp', clientId: 'hawser' } });
-    expect(text).toContain('- oidc-login');
-    expect(text).toContain('"--oidc-issuer-url=https://idp"');
-    expect(text).not.toContain('token:');
   });
 });

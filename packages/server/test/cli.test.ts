@@ -89,7 +89,7 @@ describe('hawser CLI', () => {
       ['cluster', 'list', '--bogus', ...global],
       ['cluster', 'add', ...global],
       ['cluster', 'add', 'x', '--label', 'novalue', ...global],
-      ['cluster', 'list', '-o', 'yaml', ...global],
+      ['cluster', 'list', '-o', 'xml', ...global],
       ['cluster', 'explode', ...global],
     ]) {
       const out = await run(args);

@@ -3,7 +3,9 @@ import { ADMIN_GROUP } from '../auth/authorization.js';
 import { operatorAdminRoutes } from './admin-operator-api.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { bootstrapTokenTtlProblem } from '../config.js';
 import { parseDuration } from '../duration.js';
+import { buildInfo } from '../version.js';
 import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MintedToken, Registrar, RequestMeta } from '../registration/registrar.js';
@@ -13,8 +15,6 @@ import { adminCaRoutes, joinView } from './admin-ca-api.js';
 import type { ClusterRecord, Store } from '../store/store.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
 
-/** Longest bootstrap token lifetime the API accepts; a token is a credential lying around until used. */
-export const MAX_TOKEN_TTL_MS = 7 * 86_400_000;
 
 export const ConnectionStates = { CONNECTED: 'connected', DISCONNECTED: 'disconnected', NEVER: 'never' } as const;
 export type ConnectionState = (typeof ConnectionStates)[keyof typeof ConnectionStates];
@@ -100,9 +100,8 @@ function tokenTtl(body: unknown): number | undefined {
     throw new HawserServerError(ErrorCodes.DURATION_INVALID, 'tokenTtl: expected a duration such as 1h');
   }
   const ms = parseDuration(value, 'tokenTtl');
-  if (ms > MAX_TOKEN_TTL_MS) {
-    throw new HawserServerError(ErrorCodes.DURATION_INVALID, 'tokenTtl: at most 7d');
-  }
+  const problem = bootstrapTokenTtlProblem(ms);
+  if (problem) throw new HawserServerError(ErrorCodes.DURATION_INVALID, `tokenTtl: ${problem}`);
   return ms;
 }
 
@@ -146,6 +145,7 @@ export function adminApi(options: AdminApiOptions) {
 
     app.get('/server', async () => options.serverInfo());
     if (options.caRotation) adminCaRoutes(app, options.caRotation, meta);
+    app.get('/version', async () => buildInfo());
     operatorAdminRoutes(app, { store, audit: options.audit, onRevoked: options.onApiTokenRevoked ?? (() => {}) });
 
     app.get('/clusters', async () => {

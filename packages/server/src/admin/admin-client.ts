@@ -1,12 +1,14 @@
 import { errorOf, isSuccess, requestJson, type JsonRequest, type JsonResponse } from '@hawser/https-json';
 import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
+import type { BuildInfo } from '../version.js';
+import type { OperatorClustersView } from './operator-api.js';
 import type { BootstrapView, ClusterView } from './admin-api.js';
 import type { CaStatus, JoinView } from './admin-ca-api.js';
-import type { ApiTokenView, AuditEventView } from './admin-operator-api.js';
+import type { ApiTokenView, AuditEventView, AuditPage } from './admin-operator-api.js';
 
 // The views the CLI prints, so cli/ needs nothing of the admin API but this client.
-export type { ApiTokenView, AuditEventView, BootstrapView, ClusterView, CaStatus, JoinView };
+export type { ApiTokenView, AuditEventView, AuditPage, BootstrapView, ClusterView, CaStatus, JoinView };
 export { AuditEventTypes } from '../audit/audit.js';
 
 /** Options of {@link AdminClient}. */
@@ -71,6 +73,15 @@ export class AdminClient {
     return this.#call<{ publicUrl: string; agentUrl: string; caHash: string; caBundle: string[]; agentChart?: string | null }>('GET', '/api/v1/server');
   }
 
+  /** `GET /api/v1/operator/clusters`: here `adminToken` carries the operator's own token. */
+  operatorClusters() {
+    return this.#call<OperatorClustersView>('GET', '/api/v1/operator/clusters');
+  }
+
+  version() {
+    return this.#call<BuildInfo>('GET', '/api/v1/version');
+  }
+
   createApiToken(input: { user: string; groups: string[]; ttl?: string }) {
     return this.#call<ApiTokenView & { token: string }>('POST', '/api/v1/tokens', input);
   }
@@ -90,7 +101,7 @@ export class AdminClient {
   audit(filter: { cluster?: string; user?: string; since?: string; type?: string; limit?: number }) {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(filter)) if (v !== undefined) q.set(k, String(v));
-    return this.#call<{ events: AuditEventView[] }>('GET', `/api/v1/audit?${q}`);
+    return this.#call<AuditPage>('GET', `/api/v1/audit?${q}`);
   }
 
   async #call<T>(method: JsonRequest['method'], path: string, body?: unknown): Promise<T> {

@@ -23,6 +23,15 @@ export interface AuditEventView extends Omit<AuditEventRecord, 'time'> {
   time: string;
 }
 
+/** `GET /api/v1/audit`: the newest events that match, oldest first, and what was left out. */
+export interface AuditPage {
+  events: AuditEventView[];
+  /** True when more events match than `limit`: the oldest of them are not in `events`. */
+  truncated: boolean;
+  /** Time of the newest matching event before `since`, when the window left some out. */
+  olderThanSince: string | null;
+}
+
 
 function tokenView(t: ApiTokenRecord): ApiTokenView {
   return {
@@ -132,9 +141,16 @@ export function operatorAdminRoutes(app: FastifyInstance, opts: { store: Store; 
     const q = request.query;
     let clusterId: string | undefined;
     if (q.cluster) {
-      const cluster = (await store.listClusters({ includeDeregistered: true })).find((c) => c.name === q.cluster || c.id === q.cluster);
-      if (!cluster) return { events: [] };
+      // The ACTIVE cluster of that name first: a deregistered namesake keeps
+      // its own id and trail, reachable by id or while no active one has the name.
+      const cluster = (await store.getClusterByName(q.cluster)) ?? (await auditedCluster(store, q.cluster));
+      if (!cluster) {
+        throw new HawserServerError(ErrorCodes.CLUSTER_NOT_FOUND, `no cluster named or with id ${JSON.stringify(q.cluster)}, active or deregistered`);
+      }
       clusterId = cluster.id;
+    }
+    if (q.type !== undefined && !AUDIT_TYPES.includes(q.type)) {
+      throw invalid(`type: unknown audit event type ${JSON.stringify(q.type)}; expected one of ${AUDIT_TYPES.join(', ')}`);
     }
     let since: Date | undefined;
     if (q.since) {
@@ -143,15 +159,32 @@ export function operatorAdminRoutes(app: FastifyInstance, opts: { store: Store; 
     }
     const limit = q.limit === undefined ? 1000 : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw invalid('limit: expected 1..10000');
-    const events = await store.listAuditEvents({
-      ...(clusterId ? { clusterId } : {}),
-      ...(q.user ? { actor: q.user } : {}),
-      ...(q.type ? { type: q.type } : {}),
-      ...(since ? { since } : {}),
-      limit,
-    });
-    return { events: events.map((e): AuditEventView => ({ ...e, time: e.time.toISOString() })) };
+    const filter = { ...(clusterId ? { clusterId } : {}), ...(q.user ? { actor: q.user } : {}), ...(q.type ? { type: q.type } : {}) };
+    // One row past the limit says whether the limit cut events; one row before
+    // `since` says whether the window hid some. Neither needs a COUNT(*).
+    const events = await store.listNewestAuditEvents({ ...filter, ...(since ? { since } : {}), limit: limit + 1 });
+    const truncated = events.length > limit;
+    if (truncated) events.shift();
+    const [older] = since ? await store.listNewestAuditEvents({ ...filter, until: since, limit: 1 }) : [];
+    return {
+      events: events.map((e): AuditEventView => ({ ...e, time: e.time.toISOString() })),
+      truncated,
+      olderThanSince: older ? older.time.toISOString() : null,
+    } satisfies AuditPage;
   });
+}
+
+/** Event types `GET /audit?type=` accepts. */
+const AUDIT_TYPES: readonly string[] = Object.values(AuditEventTypes);
+
+/** A deregistered cluster by id, or the most recently deregistered one of that name. */
+async function auditedCluster(store: Store, nameOrId: string): Promise<{ id: string } | undefined> {
+  const all = await store.listClusters({ includeDeregistered: true });
+  const byId = all.find((c) => c.id === nameOrId);
+  if (byId) return byId;
+  return all
+    .filter((c) => c.name === nameOrId)
+    .sort((a, b) => (b.deregisteredAt?.getTime() ?? Infinity) - (a.deregisteredAt?.getTime() ?? Infinity))[0];
 }
 
 function safeDuration(text: string): number {

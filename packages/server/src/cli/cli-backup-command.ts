@@ -1,6 +1,7 @@
 import { backupDataDir, restoreDataDir } from '../backup/data-dir-backup.js';
 import { DEFAULTS } from '../config.js';
 import { ExitCodes, parse, usageError } from './cli-io.js';
+import type { CliCommand } from './cli-command.js';
 import type { CliIo } from './cli-io.js';
 
 const BACKUP_HELP = `Usage: hawser backup --out FILE [--data-dir PATH] [--database-url URL]
@@ -42,14 +43,37 @@ Options:
   -h, --help        show help
 `;
 
+const BACKUP_OPTIONS = {
+  out: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'database-url': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const RESTORE_OPTIONS = {
+  from: { type: 'string' },
+  'data-dir': { type: 'string' },
+  force: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** `hawser backup` and `hawser restore` in the command table. */
+export const backupCli: CliCommand = {
+  name: 'backup',
+  summary: 'back up the data directory and embedded database (server stopped)',
+  options: BACKUP_OPTIONS,
+  run: (args, io) => backupCommand(args, io),
+};
+export const restoreCli: CliCommand = {
+  name: 'restore',
+  summary: 'restore a backup into an empty (or --force) data directory',
+  options: RESTORE_OPTIONS,
+  run: (args, io) => restoreCommand(args, io),
+};
+
 /** `hawser backup --out FILE` */
 export async function backupCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, {
-    out: { type: 'string' },
-    'data-dir': { type: 'string' },
-    'database-url': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values, positionals } = parse(args, BACKUP_OPTIONS, 'hawser backup');
   if (values.help) {
     io.stdout(BACKUP_HELP);
     return ExitCodes.OK;
@@ -68,12 +92,7 @@ export async function backupCommand(args: readonly string[], io: CliIo): Promise
 
 /** `hawser restore --from FILE` */
 export async function restoreCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, {
-    from: { type: 'string' },
-    'data-dir': { type: 'string' },
-    force: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
+  const { values, positionals } = parse(args, RESTORE_OPTIONS, 'hawser restore');
   if (values.help) {
     io.stdout(RESTORE_HELP);
     return ExitCodes.OK;

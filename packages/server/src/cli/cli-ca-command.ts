@@ -2,6 +2,7 @@ import type { ParseArgsOptionsConfig } from './cli-io.js';
 import { AdminClient, type CaStatus } from '../admin/admin-client.js';
 import { printableJson, printableLines, table } from './cli-table.js';
 import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, usageError } from './cli-io.js';
+import type { CliCommand } from './cli-command.js';
 import type { CliIo } from './cli-io.js';
 
 const HELP = {
@@ -53,6 +54,22 @@ function statusText(s: CaStatus): string {
   }
   return lines.join('\n');
 }
+
+const CA_OPTIONS = { ...GLOBAL_OPTIONS, output: { type: 'string', short: 'o' } } as const satisfies ParseArgsOptionsConfig;
+
+/** `hawser ca` in the command table (help, suggestions, completion). */
+export const caCli: CliCommand = {
+  name: 'ca',
+  summary: 'CA rotation: status, rotate, renew-now, retire',
+  options: { help: GLOBAL_OPTIONS.help },
+  subcommands: {
+    status: { summary: 'which CA signs, and which clusters still hold old-CA certificates', options: CA_OPTIONS },
+    rotate: { summary: 'create a new CA; both are trusted until retire', options: CA_OPTIONS },
+    'renew-now': { summary: 'ask every connected agent to renew its certificate now', options: CA_OPTIONS },
+    retire: { summary: 'remove the old CA once no cluster needs it', options: { ...CA_OPTIONS, force: { type: 'boolean' } } },
+  },
+  run: (args, io) => caCommand(args, io),
+};
 
 /** `hawser ca …` */
 export async function caCommand(args: readonly string[], io: CliIo): Promise<number> {

@@ -1,25 +1,30 @@
 import { readFileSync } from 'node:fs';
 import type { ParseArgsOptionsConfig } from './cli-io.js';
+import { clusterModeCommand } from './cli-cluster-mode-command.js';
 import { AdminClient } from '../admin/admin-client.js';
 import type { ClusterView } from '../admin/admin-client.js';
 import { parseLabelArgs } from '../registration/cluster-names.js';
-import { printableJson, printableLines, table } from './cli-table.js';
-import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, usageError } from './cli-io.js';
+import { printableLines } from './cli-table.js';
+import { clientSettings, ExitCodes, GLOBAL_HELP, GLOBAL_OPTIONS, parse, subcommandOf, usageError } from './cli-io.js';
+import type { CliCommand, CliSubcommand } from './cli-command.js';
+import { columns, machineOutput, OUTPUT_OPTION, outputFormat, RESULT_FORMATS, TABLE_FORMATS } from './cli-output.js';
+import type { OutputFormat } from './cli-output.js';
+import { bootstrapTokenTtlProblem, MAX_BOOTSTRAP_TOKEN_TTL } from '../config.js';
+import { parseDuration } from '../duration.js';
 import type { CliIo } from './cli-io.js';
-import { clusterModeCommand } from './cli-cluster-mode-command.js';
 
 const HELP = {
-  cluster: `Usage: hawser cluster <add|list|token|rm> [options]
+  cluster: `Usage: hawser cluster <add|list|token|rm|mode> [options]
 
 Commands:
   add NAME     register a cluster and print its bootstrap token and install commands
   list         list clusters with connection state
   token NAME   mint a fresh bootstrap token for a cluster
   rm NAME      deregister a cluster: revoke its certificates and cut its tunnel
-  mode NAME    print the helm upgrade and RBAC change that raise or lower its agent mode
+  mode NAME    print the helm upgrade and the RBAC change for another agent mode
 
 ${GLOBAL_HELP}`,
-  add: `Usage: hawser cluster add NAME [--label k=v]... [--token-ttl 1h] [-o json]
+  add: `Usage: hawser cluster add NAME [--label k=v]... [--token-ttl 1h] [-o json|yaml]
        hawser cluster add NAME --join kubernetes (--issuer URL [--discovery-url URL] [--discovery-ca-file F] | --jwks-file F)
                           [--service-account NS:NAME] [--audience AUD]
 
@@ -29,8 +34,8 @@ alternative that carry the token.
 
 Options:
   --label k=v        cluster label (repeatable)
-  --token-ttl DUR    token lifetime, e.g. 30m, 1h, 2d (default: the server's, 1h)
-  -o, --output FMT   text (default) or json
+  --token-ttl DUR    token lifetime, e.g. 30m, 1h, 2d (default: the server's, 1h; at most ${MAX_BOOTSTRAP_TOKEN_TTL})
+  -o, --output FMT   text (default), json or yaml
 
 Joining without a secret (--join kubernetes): the agent presents a projected
 ServiceAccount token of its own cluster instead of a bootstrap token.
@@ -42,43 +47,73 @@ ServiceAccount token of its own cluster instead of a bootstrap token.
   --audience AUD           the token audience (default: this server's agent URL)
 
 ${GLOBAL_HELP}`,
-  list: `Usage: hawser cluster list [-o json]
+  list: `Usage: hawser cluster list [-o json|yaml|wide]
 
 Lists clusters: name, connection status (connected, disconnected, never),
-last seen, agent version, agent mode and chart version (as the agent last
-reported them), Kubernetes version, certificate expiry.
+last seen, agent and Kubernetes versions, certificate expiry.
 
 Options:
-  -o, --output FMT   text (default) or json
+  -o, --output FMT   text (default), wide (also id, created, cluster uid, labels), json or yaml
 
 ${GLOBAL_HELP}`,
-  token: `Usage: hawser cluster token NAME [--token-ttl 1h] [-o json]
+  token: `Usage: hawser cluster token NAME [--token-ttl 1h] [-o json|yaml]
 
 Mints a fresh single-use bootstrap token (e.g. after the first expired, or
 to re-register an agent whose certificate expired).
 
 Options:
-  --token-ttl DUR    token lifetime (default: the server's, 1h)
-  -o, --output FMT   text (default) or json
+  --token-ttl DUR    token lifetime (default: the server's, 1h; at most ${MAX_BOOTSTRAP_TOKEN_TTL})
+  -o, --output FMT   text (default), json or yaml
 
 ${GLOBAL_HELP}`,
-  rm: `Usage: hawser cluster rm NAME [-o json]
+  rm: `Usage: hawser cluster rm NAME [-o json|yaml]
 
 Deregisters a cluster: revokes every certificate it holds, invalidates unused
 tokens and closes its live tunnel within a second, telling the agent why.
 
 Options:
-  -o, --output FMT   text (default) or json
+  -o, --output FMT   text (default), json or yaml
 
 ${GLOBAL_HELP}`,
 } as const;
 
-const OUTPUT = { output: { type: 'string', short: 'o' } } as const;
+const WITH_TTL = { 'token-ttl': { type: 'string' } } as const;
 
-function outputFormat(value: string | undefined): 'text' | 'json' {
-  if (value === undefined || value === 'text') return 'text';
-  if (value === 'json') return 'json';
-  throw usageError(`--output: expected text or json, got ${JSON.stringify(value)}`);
+/** The subcommands and their flags: the parser and the completion scripts read this one table. */
+const SUBCOMMANDS = {
+  add: {
+    summary: 'register a cluster',
+    options: {
+      ...GLOBAL_OPTIONS,
+      ...OUTPUT_OPTION,
+      ...WITH_TTL,
+      label: { type: 'string', multiple: true },
+      join: { type: 'string' },
+      issuer: { type: 'string' },
+      'discovery-url': { type: 'string' },
+      'discovery-ca-file': { type: 'string' },
+      'jwks-file': { type: 'string' },
+      'service-account': { type: 'string' },
+      audience: { type: 'string' },
+    },
+  },
+  list: { summary: 'list clusters', options: { ...GLOBAL_OPTIONS, ...OUTPUT_OPTION } },
+  token: { summary: 'mint a fresh bootstrap token', options: { ...GLOBAL_OPTIONS, ...OUTPUT_OPTION, ...WITH_TTL } },
+  rm: { summary: 'deregister a cluster', options: { ...GLOBAL_OPTIONS, ...OUTPUT_OPTION } },
+} as const satisfies Record<string, CliSubcommand>;
+
+/** `--token-ttl`, checked here with the server's one rule so a wrong value never leaves the machine. */
+function tokenTtlFlag(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let ms: number;
+  try {
+    ms = parseDuration(value, '--token-ttl');
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
+  const problem = bootstrapTokenTtlProblem(ms);
+  if (problem) throw usageError(`--token-ttl: a bootstrap token lives ${problem}, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 function oneName(positionals: string[], command: string): string {
@@ -101,22 +136,22 @@ function bootstrapText(name: string, b: { token: string; expiresAt: string; helm
 }
 
 
-function listText(clusters: ClusterView[]): string {
+function listText(clusters: ClusterView[], format: OutputFormat): string {
   if (clusters.length === 0) return 'No clusters. Add one with: hawser cluster add NAME\n';
-  const rows = [['NAME', 'STATUS', 'LAST SEEN', 'AGENT', 'MODE', 'CHART', 'KUBERNETES', 'CERT EXPIRES']];
-  for (const c of clusters) {
-    rows.push([
-      c.name,
-      c.status,
-      c.lastSeen ?? '-',
-      c.agentVersion ?? '-',
-      c.agentMode ?? '-',
-      c.chartVersion ?? '-',
-      c.kubernetesVersion ?? '-',
-      c.certificateNotAfter ?? '-',
-    ]);
-  }
-  return table(rows);
+  return columns(format, clusters, [
+    { head: 'NAME', cell: (c) => c.name },
+    { head: 'STATUS', cell: (c) => c.status },
+    { head: 'LAST SEEN', cell: (c) => c.lastSeen ?? '-' },
+    { head: 'AGENT', cell: (c) => c.agentVersion ?? '-' },
+    { head: 'MODE', cell: (c) => c.agentMode ?? '-' },
+    { head: 'CHART', cell: (c) => c.chartVersion ?? '-' },
+    { head: 'KUBERNETES', cell: (c) => c.kubernetesVersion ?? '-' },
+    { head: 'CERT EXPIRES', cell: (c) => c.certificateNotAfter ?? '-' },
+    { head: 'ID', wide: true, cell: (c) => c.id },
+    { head: 'CREATED', wide: true, cell: (c) => c.createdAt },
+    { head: 'CLUSTER UID', wide: true, cell: (c) => c.clusterUID ?? '-' },
+    { head: 'LABELS', wide: true, cell: (c) => Object.entries(c.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-' },
+  ]);
 }
 
 const JOIN_FLAGS = ['join', 'issuer', 'discovery-url', 'discovery-ca-file', 'jwks-file', 'service-account', 'audience'] as const;
@@ -175,31 +210,32 @@ function joinText(j: { issuer: string; serviceAccount: string; audience: string;
 }
 
 /** `hawser cluster …` */
-export async function clusterCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === 'mode') return clusterModeCommand(rest, io);
-  if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
-    io.stdout(HELP.cluster + '\n');
-    return sub === undefined ? ExitCodes.USAGE : ExitCodes.OK;
-  }
-  if (!(sub in HELP) || sub === 'cluster') throw usageError(`unknown command "hawser cluster ${sub}" (see hawser cluster --help)`);
-  const command = sub as 'add' | 'list' | 'token' | 'rm';
-  const options: ParseArgsOptionsConfig = { ...GLOBAL_OPTIONS, ...OUTPUT };
-  if (command === 'add') {
-    options.label = { type: 'string', multiple: true };
-    for (const flag of JOIN_FLAGS) options[flag] = { type: 'string' };
-  }
-  if (command === 'add' || command === 'token') options['token-ttl'] = { type: 'string' };
-  const { values, positionals } = parse(rest, options);
+export const clusterCommand: CliCommand = {
+  name: 'cluster',
+  summary: 'add, list, token, rm, mode: register clusters, mint their bootstrap tokens, change agent modes',
+  options: { help: GLOBAL_OPTIONS.help },
+  subcommands: SUBCOMMANDS,
+  run: runCluster,
+};
+
+async function runCluster(args: readonly string[], io: CliIo): Promise<number> {
+  // `cluster mode` runs helm locally and has flags of its own (cli-cluster-mode-command.ts).
+  if (args[0] === 'mode') return clusterModeCommand(args.slice(1), io);
+  const picked = subcommandOf(args, SUBCOMMANDS, 'hawser cluster', HELP.cluster + '\n', io);
+  if ('exit' in picked) return picked.exit;
+  const { sub: command, rest } = picked;
+  const options: ParseArgsOptionsConfig = SUBCOMMANDS[command].options;
+  const { values, positionals } = parse(rest, options, `hawser cluster ${command}`);
   const v = values as Record<string, string | string[] | boolean | undefined>;
   if (v.help) {
     io.stdout(HELP[command] + '\n');
     return ExitCodes.OK;
   }
-  const format = outputFormat(v.output as string | undefined);
+  const format = outputFormat(v.output as string | undefined, command === 'list' ? TABLE_FORMATS : RESULT_FORMATS, `hawser cluster ${command}`);
+  const ttl = tokenTtlFlag(v['token-ttl'] as string | undefined);
   // Built after the arguments are checked, so a usage error is reported as such.
   const client = (): AdminClient => new AdminClient(clientSettings(v as Record<string, string>, io.env));
-  const print = (json: unknown, text: string): void => io.stdout(format === 'json' ? printableJson(json) : printableLines(text));
+  const print = (json: unknown, text: string): void => io.stdout(machineOutput(format, json) ?? printableLines(text));
 
   switch (command) {
     case 'add': {
@@ -211,7 +247,6 @@ export async function clusterCommand(args: readonly string[], io: CliIo): Promis
         // A bad --label is a command-line mistake: exit 2, like other usage errors.
         throw usageError(`--label: ${(err as Error).message}`);
       }
-      const ttl = v['token-ttl'] as string | undefined;
       const join = joinRequest(v as Record<string, string | undefined>);
       const res = await client().addCluster({ name, labels, ...(ttl ? { tokenTtl: ttl } : {}), ...(join ? { join } : {}) });
       print(res, `Cluster ${res.cluster.name} added (id ${res.cluster.id}).\n\n${res.join ? joinText(res.join) : bootstrapText(name, res.bootstrap!)}`);
@@ -220,12 +255,12 @@ export async function clusterCommand(args: readonly string[], io: CliIo): Promis
     case 'list': {
       if (positionals.length > 0) throw usageError('hawser cluster list takes no arguments');
       const res = await client().listClusters();
-      print(res, listText(res.clusters));
+      print(res, listText(res.clusters, format));
       return ExitCodes.OK;
     }
     case 'token': {
       const name = oneName(positionals, 'token');
-      const res = await client().mintToken(name, v['token-ttl'] as string | undefined);
+      const res = await client().mintToken(name, ttl);
       print(res, bootstrapText(name, res.bootstrap));
       return ExitCodes.OK;
     }

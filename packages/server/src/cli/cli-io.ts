@@ -8,12 +8,16 @@ export type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import { DEFAULTS } from '../config.js';
 import { DataFiles } from '../data-dir.js';
 import { ErrorCodes, HawserServerError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import { closest, flagSpellings } from './cli-suggestion.js';
 
 /** Where CLI output goes; tests pass buffers. */
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
   env: Readonly<Record<string, string | undefined>>;
+  /** All of standard input (`--token-file -`). Default: process.stdin. */
+  stdin?: () => Promise<string>;
   /** Resolves when the process should stop (server command). Default: SIGINT/SIGTERM. */
   stopSignal?: Promise<string>;
 }
@@ -38,20 +42,54 @@ export const GLOBAL_HELP = `Global options:
   --data-dir PATH            local data directory for the defaults above (default ${DEFAULTS.dataDir})
   -h, --help                 show help`;
 
-export function usageError(message: string): HawserServerError {
-  return new HawserServerError(ErrorCodes.CLI_USAGE, message);
+export function usageError(message: string, code: ErrorCode = ErrorCodes.CLI_USAGE): HawserServerError {
+  return new HawserServerError(code, message);
 }
 
-/** parseArgs, with its TypeErrors turned into usage errors. */
+/** Codes that mean "the command line was wrong": exit code 2. */
+export const USAGE_CODES: ReadonlySet<string> = new Set([
+  ErrorCodes.CLI_USAGE,
+  ErrorCodes.CLI_UNKNOWN_FLAG,
+  ErrorCodes.CLI_UNKNOWN_COMMAND,
+  ErrorCodes.CLI_OUTPUT_INVALID,
+]);
+
+/**
+ * parseArgs, with its TypeErrors said in the CLI's own words: an unknown
+ * flag names the command and the closest known flag.
+ */
 export function parse<T extends ParseArgsOptionsConfig>(
   args: readonly string[],
   options: T,
+  command = 'hawser',
 ): { values: { [K in keyof T]?: T[K]['multiple'] extends true ? string[] : T[K]['type'] extends 'boolean' ? boolean : string }; positionals: string[] } {
   try {
     return parseArgs({ args: [...args], options, allowPositionals: true, strict: true }) as never;
   } catch (err) {
-    throw usageError((err as Error).message);
+    const e = err as Error & { code?: string };
+    const unknown = /^Unknown option '([^']+)'/.exec(e.message)?.[1];
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+      const guess = closest(unknown, flagSpellings(options));
+      throw usageError(
+        `unknown flag ${unknown} for "${command}"; ${guess ? `did you mean ${guess}?` : `see ${command} --help`}`,
+        ErrorCodes.CLI_UNKNOWN_FLAG,
+      );
+    }
+    const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(e.message)?.[1];
+    if (missing) throw usageError(`flag ${missing} of "${command}" needs a value`);
+    const extra = /^Option '(?:-\w, )?(--[\w-]+)' does not take an argument/.exec(e.message)?.[1];
+    if (extra) throw usageError(`flag ${extra} of "${command}" takes no value`);
+    throw usageError(`${command}: ${e.message}`);
   }
+}
+
+/** `unknown command "hawser cluster lst"; did you mean "hawser cluster list"?` */
+export function unknownCommand(prefix: string, word: string, known: Iterable<string>): HawserServerError {
+  const guess = closest(word, known);
+  return usageError(
+    `unknown command "${prefix} ${word}"; ${guess ? `did you mean "${prefix} ${guess}"?` : `see ${prefix} --help`}`,
+    ErrorCodes.CLI_UNKNOWN_COMMAND,
+  );
 }
 
 /** Resolves server URL, admin token and CA from flags, env and the local data dir. */
@@ -89,4 +127,25 @@ export function clientSettings(
     }
   }
   return { serverUrl, adminToken, ca, adminTokenFile };
+}
+
+/**
+ * The subcommand `args` starts with, or what to exit with after printing
+ * `help` (no subcommand: usage, exit 2; help asked: exit 0). An unknown one
+ * throws with the closest known one.
+ */
+export function subcommandOf<K extends string>(
+  args: readonly string[],
+  known: Readonly<Record<K, unknown>>,
+  command: string,
+  help: string,
+  io: CliIo,
+): { sub: K; rest: readonly string[] } | { exit: number } {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
+    io.stdout(help);
+    return { exit: sub === undefined ? ExitCodes.USAGE : ExitCodes.OK };
+  }
+  if (!Object.hasOwn(known, sub)) throw unknownCommand(command, sub, Object.keys(known));
+  return { sub: sub as K, rest };
 }

@@ -1,5 +1,6 @@
 import type { ServerConfigInput } from '../config.js';
-import { DEFAULTS } from '../config.js';
+import { DEFAULTS, MAX_BOOTSTRAP_TOKEN_TTL } from '../config.js';
+import type { CliCommand } from './cli-command.js';
 import { ExitCodes, parse } from './cli-io.js';
 import type { CliIo } from './cli-io.js';
 import { createServer } from '../server.js';
@@ -19,8 +20,10 @@ Options:
   --public-url URL         URL operators use (default: derived from --listen)
   --agent-url URL          URL agents dial, put into tokens (default: derived from --agent-listen)
   --server-name NAME       extra host name or IP for the serving certificate (repeatable)
-  --token-ttl DUR          bootstrap token lifetime (default ${DEFAULTS.tokenTtl})
+  --token-ttl DUR          bootstrap token lifetime (default ${DEFAULTS.tokenTtl}, at most ${MAX_BOOTSTRAP_TOKEN_TTL})
   --certificate-ttl DUR    agent certificate lifetime (default ${DEFAULTS.certificateTtl})
+  --audit-retention DUR    delete audit events older than this, hourly and at start
+                           (env HAWSER_AUDIT_RETENTION; default ${DEFAULTS.auditRetention})
   --log-level LEVEL        fatal|error|warn|info|debug|trace|silent (default ${DEFAULTS.logLevel})
   --audit-sync MODE        process (default): a relayed request's audit record is written
                            before its stream opens, synced within 50 ms; host: waits for the
@@ -62,6 +65,7 @@ const OPTIONS = {
   'server-name': { type: 'string', multiple: true },
   'token-ttl': { type: 'string' },
   'certificate-ttl': { type: 'string' },
+  'audit-retention': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   'metrics-listen': { type: 'string' },
@@ -88,8 +92,10 @@ function stopSignal(): Promise<string> {
 }
 
 /** `hawser server`: runs until SIGINT/SIGTERM (or io.stopSignal), then drains. */
-export async function serverCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(args, OPTIONS);
+export const serverCommand: CliCommand = { name: 'server', summary: 'run the Hawser server', options: OPTIONS, run: runServer };
+
+async function runServer(args: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, OPTIONS, 'hawser server');
   if (values.help) {
     io.stdout(HELP);
     return ExitCodes.OK;
@@ -112,6 +118,7 @@ export async function serverCommand(args: readonly string[], io: CliIo): Promise
   if (values['server-name']) input.serverNames = [...DEFAULTS.serverNames, ...values['server-name']];
   set('tokenTtl', values['token-ttl']);
   set('certificateTtl', values['certificate-ttl']);
+  set('auditRetention', values['audit-retention'] ?? env.HAWSER_AUDIT_RETENTION);
   set('logLevel', values['log-level']);
   set('logFormat', values['log-format'] ?? env.HAWSER_LOG_FORMAT);
   set('metricsListen', values['metrics-listen'] ?? env.HAWSER_METRICS_LISTEN);

@@ -421,16 +421,41 @@ export class SqlStore implements Store {
   }
 
   listAuditEvents(filter: AuditFilter = {}): Promise<AuditEventRecord[]> {
-    return this.#wrap('list audit events', async () => {
-      const rows = await this.#db.query<AuditRow>(
-        `SELECT * FROM audit_events
-         WHERE ($1::uuid IS NULL OR cluster_id = $1::uuid) AND ($2::text IS NULL OR type = $2)
-           AND ($3::text IS NULL OR actor = $3) AND ($4::timestamptz IS NULL OR time >= $4)
-         ORDER BY time, id LIMIT $5`,
-        [filter.clusterId ?? null, filter.type ?? null, filter.actor ?? null, filter.since ?? null, filter.limit ?? 1000],
+    return this.#wrap('list audit events', () => this.#auditQuery(filter, 'ASC'));
+  }
+
+  listNewestAuditEvents(filter: AuditFilter = {}): Promise<AuditEventRecord[]> {
+    return this.#wrap('list newest audit events', async () => (await this.#auditQuery(filter, 'DESC')).reverse());
+  }
+
+  /** The filtered events, the first `limit` in `order` of time. */
+  async #auditQuery(filter: AuditFilter, order: 'ASC' | 'DESC'): Promise<AuditEventRecord[]> {
+    const rows = await this.#db.query<AuditRow>(
+      `SELECT * FROM audit_events
+       WHERE ($1::uuid IS NULL OR cluster_id = $1::uuid) AND ($2::text IS NULL OR type = $2)
+         AND ($3::text IS NULL OR actor = $3) AND ($4::timestamptz IS NULL OR time >= $4)
+         AND ($5::timestamptz IS NULL OR time < $5)
+       ORDER BY time ${order}, id ${order} LIMIT $6`,
+      [filter.clusterId ?? null, filter.type ?? null, filter.actor ?? null, filter.since ?? null, filter.until ?? null, filter.limit ?? 1000],
+    );
+    return rows.map(toAudit);
+  }
+
+  pruneAuditEvents(before: Date, batch: number): Promise<number> {
+    return this.#wrap('prune audit events', async () => {
+      const rows = await this.#db.query<{ id: string }>(
+        `DELETE FROM audit_events WHERE id IN (
+           SELECT id FROM audit_events WHERE time < $1 ORDER BY time LIMIT $2
+         ) RETURNING id`,
+        [before, batch],
       );
-      return rows.map(toAudit);
+      return rows.length;
     });
+  }
+
+  reclaimAuditSpace(): Promise<void> {
+    if (this.engine !== 'pglite') return Promise.resolve();
+    return this.#wrap('vacuum audit events', () => this.#db.exec('VACUUM audit_events'));
   }
 
   close(): Promise<void> {

@@ -109,6 +109,8 @@ export interface AuditFilter {
   type?: string;
   actor?: string;
   since?: Date;
+  /** Exclusive upper bound on time (listNewestAuditEvents). */
+  until?: Date;
   limit?: number;
 }
 
@@ -208,6 +210,20 @@ export interface Store {
   insertAuditEvents(events: readonly AuditEventRecord[]): Promise<void>;
   /** Events in time order, filtered; `since` is inclusive. Default limit 1000. */
   listAuditEvents(filter?: AuditFilter): Promise<AuditEventRecord[]>;
+  /** The NEWEST `limit` events that match (default 1000), returned in time order; `until` is exclusive. */
+  listNewestAuditEvents(filter?: AuditFilter): Promise<AuditEventRecord[]>;
+  /**
+   * Deletes up to `batch` events older than `before` (oldest first) and
+   * returns how many it deleted: retention calls it until it returns less
+   * than `batch`, so no single statement holds the embedded store for long.
+   */
+  pruneAuditEvents(before: Date, batch: number): Promise<number>;
+  /**
+   * Makes the space of pruned rows reusable. PostgreSQL's autovacuum does
+   * this; embedded PGlite runs no autovacuum, so without it the table would
+   * grow by every event ever written, retention or not.
+   */
+  reclaimAuditSpace(): Promise<void>;
 
   insertConsoleSession(input: Omit<ConsoleSessionRecord, 'createdAt'>): Promise<void>;
   /** A live session: not expired, and its API token (if any) neither revoked nor expired. */
