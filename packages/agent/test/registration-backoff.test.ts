@@ -159,7 +159,7 @@ describe('the agent retrying registration', { timeout: 30_000 }, () => {
     }
     expect(timer.delays).toEqual([499, 999, 1998, 3996]);
     const line = logs.lines.find((l) => l.msg === 'cannot connect yet')!;
-    expect(line).toMatchObject({ level: 40, code: AgentErrorCodes.SERVER_UNREACHABLE, transient: true, retryInMs: 499 });
+    expect(line).toMatchObject({ level: 'warn', code: AgentErrorCodes.SERVER_UNREACHABLE, transient: true, retryInMs: 499 });
     expect(line.err).toMatch(/cannot reach the Hawser server at 127\.0\.0\.1:\d+ \(ECONNREFUSED\): check that the server runs/);
     expect(bench.agent.health.state).toMatchObject({ ready: false, status: 'unregistered' });
   });
@@ -183,7 +183,7 @@ describe('the agent retrying registration', { timeout: 30_000 }, () => {
     const { timer, logs } = await firstRetryAgainst(401, { error: { code: 'HSR_ERR_TOKEN_INVALID', message: 'the bootstrap token has expired' } });
     expect(timer.delays).toEqual([600_000]);
     const line = await logs.next('cannot connect');
-    expect(line).toMatchObject({ level: 50, code: AgentErrorCodes.REGISTRATION_REFUSED, transient: false, retryInMs: 600_000 });
+    expect(line).toMatchObject({ level: 'error', code: AgentErrorCodes.REGISTRATION_REFUSED, transient: false, retryInMs: 600_000 });
     expect(line.err).toMatch(/HSR_ERR_TOKEN_INVALID.*hawser cluster token NAME/);
   });
 

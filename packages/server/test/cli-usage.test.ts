@@ -74,7 +74,7 @@ describe('-o json, yaml and wide where tables are printed', () => {
   it('cluster list: wide adds id, created, cluster uid and labels; yaml parses to the JSON document', async () => {
     const wide = await runCli(['cluster', 'list', '-o', 'wide', ...global]);
     expect(wide.code).toBe(0);
-    expect(wide.stdout.split('\n')[0]).toMatch(/^NAME\s+STATUS\s+LAST SEEN\s+AGENT\s+KUBERNETES\s+CERT EXPIRES\s+ID\s+CREATED\s+CLUSTER UID\s+LABELS$/);
+    expect(wide.stdout.split('\n')[0]).toMatch(/^NAME\s+STATUS\s+LAST SEEN\s+AGENT\s+MODE\s+CHART\s+KUBERNETES\s+CERT EXPIRES\s+ID\s+CREATED\s+CLUSTER UID\s+LABELS$/);
     expect(wide.stdout).toMatch(/fmt-one\s+never.*[0-9a-f-]{36}.*env=dev/);
     const { parse } = await import('yaml');
     const yaml = await runCli(['cluster', 'list', '-o', 'yaml', ...global]);
