@@ -6,26 +6,37 @@
  *
  *   dist       node packages/agent/dist/cli.js (the unbundled build)
  *   bundle     node dist-pack/hawser-agent/bin/hawser-agent (npm run pack:agent)
- *   bundle+v8  the bundle with the V8 flags the image sets (Dockerfile.agent)
+ *   image      the bundle with the environment the image sets (Dockerfile.agent)
  *
  * For each: wait until /readyz says connected, let it sit idle for the
  * settle time, then sample VmRSS from /proc/<pid>/status once a second for
- * --idle seconds. Reports median and max. Linux only (reads /proc).
- * Results: stdout and bench/results/agent-rss.{md,json}.
+ * --idle seconds (median and max). Then two loaded phases through the whole
+ * relay (operator -> server -> tunnel -> agent -> kube-apiserver), sampling
+ * every 100 ms (max):
+ *
+ *   stalled     a LIST of 2,500 ConfigMaps of 20 KB (about 50 MB) opened and
+ *               never read for --stall seconds: the agent keeps reading from
+ *               the API server only as far as the stream's window allows
+ *   50 MB body  then two of those LISTs, read at full speed
+ *
+ * `--no-load` skips them; `--cli NAME=PATH` adds a variant running another
+ * bundle with the image's flags (A/B of a bundling change). Linux only
+ * (reads /proc). Results: stdout and bench/results/agent-rss.{md,json}.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ControlPlane } from '../test/controlplane/control-plane.js';
 import { AGENT_CLI, addCluster, agentReadiness, deployAgent, eventually, startServer } from '../test/support/hawser.js';
-import { createNamespace } from '../test/support/kube.js';
+import { adminCore, createNamespace } from '../test/support/kube.js';
 import { useCluster } from '../test/support/test-cluster.js';
+import { AGENT_IMAGE_ENV } from './lib/agent-image-env.js';
 
-/** The flags Dockerfile.agent puts in NODE_OPTIONS; keep the two in step. */
-export const AGENT_NODE_OPTIONS = '--max-semi-space-size=1 --max-old-space-size=96 --v8-pool-size=1';
 
 const root = resolve(import.meta.dirname, '..');
 const bundle = join(root, 'dist-pack/hawser-agent/bin/hawser-agent');
@@ -35,6 +46,9 @@ const arg = (name: string, fallback: number) => {
 };
 const idleSeconds = arg('idle', 30);
 const settleSeconds = arg('settle', 10);
+const stallSeconds = arg('stall', 10);
+const load = !process.argv.includes('--no-load');
+const BIG = { objects: 2500, bytes: 20_000 };
 const log = (l: string) => process.stderr.write(`agent-rss: ${l}\n`);
 
 function rssKiB(pid: number): number {
@@ -47,16 +61,55 @@ function rssKiB(pid: number): number {
 const allVariants: { name: string; cli: string; env: Record<string, string> }[] = [
   { name: 'dist', cli: AGENT_CLI, env: {} },
   { name: 'bundle', cli: bundle, env: {} },
-  { name: 'bundle+v8', cli: bundle, env: { NODE_OPTIONS: AGENT_NODE_OPTIONS } },
+  { name: 'image', cli: bundle, env: { ...AGENT_IMAGE_ENV } },
 ];
 // --variant NAME (repeatable) picks some; --env 'K=V|K2=V2' (repeatable) adds a
 // bundle run with that environment (NODE_OPTIONS, MALLOC_ARENA_MAX, ...).
 const picked = process.argv.flatMap((a, i) => (a === '--variant' ? [process.argv[i + 1]!] : []));
 const extra = process.argv.flatMap((a, i) => (a === '--env' ? [process.argv[i + 1]!] : []));
+const clis = process.argv.flatMap((a, i) => (a === '--cli' ? [process.argv[i + 1]!] : []));
 const variants = [
   ...allVariants.filter((v) => picked.length === 0 || picked.includes(v.name)),
   ...extra.map((e, i) => ({ name: `bundle+env${i + 1}`, cli: bundle, env: Object.fromEntries(e.split('|').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) })),
+  ...clis.map((c) => ({ name: c.slice(0, c.indexOf('=')), cli: c.slice(c.indexOf('=') + 1), env: { ...AGENT_IMAGE_ENV } })),
 ];
+
+const mib = (k: number) => Math.round((k / 1024) * 10) / 10;
+
+/** Samples VmRSS every `everyMs` until `done` settles; returns the max in KiB. */
+async function peakRss(pid: number, done: Promise<unknown>, everyMs = 100): Promise<number> {
+  let max = rssKiB(pid);
+  let finished = false;
+  void done.finally(() => (finished = true)).catch(() => undefined);
+  while (!finished) {
+    max = Math.max(max, rssKiB(pid));
+    await delay(everyMs);
+  }
+  return max;
+}
+
+interface Operator {
+  base: string;
+  ca: string;
+  token: string;
+}
+
+/** GET through the server; resolves with the response, unread. */
+function open(op: Operator, path: string): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(op.base + path), { ca: op.ca, headers: { authorization: `Bearer ${op.token}`, accept: 'application/json' } }, resolve);
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function readAll(op: Operator, path: string): Promise<number> {
+  const res = await open(op, path);
+  if (res.statusCode !== 200) throw new Error(`LIST answered ${res.statusCode}`);
+  let bytes = 0;
+  for await (const chunk of res) bytes += (chunk as Buffer).length;
+  return bytes;
+}
 
 async function main(): Promise<void> {
   if (!existsSync(bundle)) {
@@ -67,15 +120,26 @@ async function main(): Promise<void> {
   const cp = new ControlPlane(join(dir, 'cp'));
   const state = await cp.start(log);
   const cleanup: (() => Promise<unknown>)[] = [() => cp.stop(), () => rm(dir, { recursive: true, force: true })];
-  const results: { variant: string; env: string; medianMiB: number; maxMiB: number; samples: number }[] = [];
+  const results: { variant: string; env: string; medianMiB: number; maxMiB: number; samples: number; bigMiB?: number; stalledMiB?: number; listMB?: number }[] = [];
   try {
     useCluster({ kubeconfig: state.kubeconfig, server: state.apiServerUrl, ca: await readFile(state.pki.ca, 'utf8'), external: false, version: state.version });
-    const server = await startServer();
+    const server = await startServer({ args: ['--tier', 'read=bench'] });
     cleanup.unshift(() => server.remove());
+    const bigNs = await createNamespace('rss-big');
+    if (load) {
+      log(`creating ${BIG.objects} ConfigMaps of ${BIG.bytes / 1000} KB`);
+      const core = adminCore();
+      for (let i = 0; i < BIG.objects; i += 50) {
+        await Promise.all(Array.from({ length: 50 }, (_, j) => core.createNamespacedConfigMap({ namespace: bigNs.name, body: { metadata: { name: `big-${i + j}` }, data: { v: 'y'.repeat(BIG.bytes) } } })));
+      }
+    }
+    const created = await server.cli(['token', 'create', '--user', 'bench', '--group', 'bench', '-o', 'json']);
+    const operatorToken = (JSON.parse(created.stdout) as { token: string }).token;
+    const serverCa = await readFile(join(server.dataDir, 'ca.crt'), 'utf8');
     for (const v of variants) {
       const ns = await createNamespace(`rss-${v.name.replace(/\W/g, '')}`);
       const { token } = await addCluster(server, `rss-${v.name.replace(/\W/g, '')}`);
-      const agent = await deployAgent({ namespace: ns.name, server, token, cli: v.cli, env: v.env });
+      const agent = await deployAgent({ namespace: ns.name, server, token, cli: v.cli, env: v.env, values: { set: ['tierBindings.enabled=true'] } });
       try {
         await eventually(async () => {
           const r = await agentReadiness(agent);
@@ -89,10 +153,26 @@ async function main(): Promise<void> {
           await delay(1000);
         }
         samples.sort((a, b) => a - b);
-        const mib = (k: number) => Math.round((k / 1024) * 10) / 10;
-        const r = { variant: v.name, env: Object.entries(v.env).map(([k, val]) => `${k}=${val}`).join(' '), medianMiB: mib(samples[samples.length >> 1]!), maxMiB: mib(samples[samples.length - 1]!), samples: samples.length };
-        results.push(r);
+        const r: (typeof results)[number] = { variant: v.name, env: Object.entries(v.env).map(([k, val]) => `${k}=${val}`).join(' '), medianMiB: mib(samples[samples.length >> 1]!), maxMiB: mib(samples[samples.length - 1]!), samples: samples.length };
         log(`${r.variant}: median ${r.medianMiB} MiB, max ${r.maxMiB} MiB over ${r.samples} s idle`);
+        if (load) {
+          const op: Operator = { base: `${server.publicUrl}/clusters/rss-${v.name.replace(/\W/g, '')}`, ca: serverCa, token: operatorToken };
+          const path = `/api/v1/namespaces/${bigNs.name}/configmaps`;
+          const res = await open(op, path);
+          res.pause();
+          r.stalledMiB = mib(await peakRss(pid, delay(stallSeconds * 1000)));
+          res.destroy();
+          log(`${r.variant}: peak ${r.stalledMiB} MiB beside a LIST stalled for ${stallSeconds} s`);
+          let bytes = 0;
+          const lists = (async () => {
+            for (let i = 0; i < 2; i++) bytes = await readAll(op, path);
+          })();
+          r.bigMiB = mib(await peakRss(pid, lists));
+          await lists;
+          r.listMB = Math.round(bytes / 1e5) / 10;
+          log(`${r.variant}: peak ${r.bigMiB} MiB during two LISTs of ${r.listMB} MB`);
+        }
+        results.push(r);
       } finally {
         await agent.remove();
         await ns.remove();
@@ -102,16 +182,16 @@ async function main(): Promise<void> {
     for (const c of cleanup) await c().catch(() => undefined);
   }
   const lines = [
-    `# Agent idle RSS (${new Date().toISOString()}, node ${process.version}, ${idleSeconds} s after ${settleSeconds} s idle)`,
+    `# Agent RSS (${new Date().toISOString()}, node ${process.version}, idle: ${idleSeconds} s after ${settleSeconds} s; stalled: ${stallSeconds} s)`,
     '',
-    '| variant | environment | median VmRSS | max VmRSS |',
-    '| --- | --- | --- | --- |',
-    ...results.map((r) => `| ${r.variant} | ${r.env || '-'} | ${r.medianMiB} MiB | ${r.maxMiB} MiB |`),
+    '| variant | environment | idle median VmRSS | idle max | peak, 50 MB LIST | peak, stalled LIST |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...results.map((r) => `| ${r.variant} | ${r.env || '-'} | ${r.medianMiB} MiB | ${r.maxMiB} MiB | ${r.bigMiB ?? '-'} MiB | ${r.stalledMiB ?? '-'} MiB |`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   writeFileSync(join(root, 'bench/results/agent-rss.md'), `${lines.join('\n')}\n`);
-  writeFileSync(join(root, 'bench/results/agent-rss.json'), JSON.stringify({ node: process.version, idleSeconds, settleSeconds, results }, null, 2));
+  writeFileSync(join(root, 'bench/results/agent-rss.json'), JSON.stringify({ node: process.version, idleSeconds, settleSeconds, stallSeconds, results }, null, 2));
 }
 
 await main();

@@ -16,7 +16,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { join, resolve } from 'node:path';
+import type { Plugin } from 'esbuild';
 
 const root = resolve(import.meta.dirname, '..');
 const which = process.argv[2];
@@ -29,6 +31,35 @@ function requireBuilt(pkg: string): void {
     throw new Error(`packages/${pkg}/dist is missing: run \`npm run build\` first (npm run pack:* does)`);
   }
 }
+
+/**
+ * Node built-ins reached through require() instead of an ESM import.
+ *
+ * Why: an ESM import of a built-in makes Node copy every export into the
+ * module namespace, which runs lazy getters. `node:http` has three since
+ * Node 22 (WebSocket, CloseEvent, MessageEvent) that load the whole of
+ * undici: +13 MiB of RSS on Node 24 for an agent that never uses them
+ * (measured: bench/agent-rss.ts; `import 'node:http'` alone takes a bare
+ * node from 41 to 58 MiB). Each import statement of a built-in becomes a tiny
+ * CommonJS module that require()s it, so esbuild reads its members at the
+ * call site and no getter runs until something asks for it.
+ */
+const builtinsViaRequire: Plugin = {
+  name: 'builtins-via-require',
+  setup(b) {
+    const names = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+    b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
+      if (!names.has(args.path)) return undefined;
+      // The shim's own require() (and the CommonJS dependencies') stays external.
+      if (args.kind === 'require-call') return { path: args.path, external: true };
+      return { path: args.path, namespace: 'builtin-via-require' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'builtin-via-require' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+  },
+};
 
 async function packAgent(): Promise<void> {
   requireBuilt('agent');
@@ -57,12 +88,18 @@ async function packAgent(): Promise<void> {
     metafile: true,
     // ws loads these native speed-ups only if installed; the agent runs without them.
     external: ['bufferutil', 'utf-8-validate'],
+    plugins: [builtinsViaRequire],
     // The CommonJS dependencies (pino, ws, node-forge) call require() for Node
     // built-ins. (esbuild keeps the entry's #! line above this.)
     banner: { js: "import { createRequire as __hawserRequire } from 'node:module';\nconst require = __hawserRequire(import.meta.url);" },
     logLevel: 'warning',
   });
   chmodSync(bin, 0o755);
+  // Only the banner may import a built-in the ESM way (builtinsViaRequire).
+  const esmBuiltins = [...readFileSync(bin, 'utf8').matchAll(/\bimport\s*(?:[\w$]+|\{[^}]*\}|\*\s*as\s+[\w$]+)?[\s,]*(?:\{[^}]*\})?\s*from\s*["']((?:node:)?[\w/]+)["']/g)]
+    .map((m) => m[1]!)
+    .filter((m) => m !== 'node:module' && builtinModules.includes(m.replace(/^node:/, '')));
+  if (esmBuiltins.length > 0) throw new Error(`the agent bundle imports built-ins as ESM: ${esmBuiltins.join(', ')}`);
   const inputs = Object.keys(result.metafile.inputs);
   const forbidden = inputs.filter((i) => i.includes('@kubernetes/client-node'));
   if (forbidden.length > 0) throw new Error(`the agent bundle pulled in @kubernetes/client-node: ${forbidden[0]}`);

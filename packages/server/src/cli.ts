@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { main } from './cli/cli-main.js';
-import { tuneGarbageCollector } from './gc-tuning.js';
+import { tuneGarbageCollector, tuneWasmCompilation } from './gc-tuning.js';
 
 // Before any traffic flows; why: gc-tuning.ts.
 tuneGarbageCollector();
+tuneWasmCompilation();
 
 process.exitCode = await main(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),

@@ -16,13 +16,27 @@ function wrap(db: PGlite | Transaction): SqlQueryable {
 }
 
 /**
+ * PostgreSQL settings for the embedded store, after PGlite's own.
+ *
+ * Why: PGlite keeps PostgreSQL's default shared_buffers of 128 MB, which
+ * grows its WASM memory from the 128 MiB it starts with to 188 MiB, and
+ * PostgreSQL touches all of it at start: +140 MiB of RSS on an idle server
+ * whose tables (clusters, tokens, audit events) are a few MB and are also
+ * in the OS page cache under the data directory. 16 MB keeps the memory at
+ * its initial size (measured: Node 24, an existing data dir, RSS 457 -> 317
+ * MiB; docs/operations.md, "Memory"). wal_buffers follows (1/32: 512 kB).
+ */
+export const PGLITE_SETTINGS = ['shared_buffers=16MB'] as const;
+
+/**
  * Embedded PostgreSQL (PGlite, WASM) in a data directory, or in memory when
  * `dataDir` is undefined. One process owns the directory: PGlite is for a
  * single replica; several replicas need PostgreSQL.
  */
 export async function openPgliteDriver(dataDir: string | undefined): Promise<SqlDriver> {
   if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const db = dataDir === undefined ? new PGlite() : new PGlite(dataDir);
+  const options = { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((s) => ['-c', s])] };
+  const db = dataDir === undefined ? new PGlite(options) : new PGlite(dataDir, options);
   await db.waitReady;
   const plain = wrap(db);
   // PGlite runs one statement at a time on one connection; serialising
