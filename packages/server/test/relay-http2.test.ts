@@ -111,7 +111,8 @@ describe('the operator listener over HTTP/2', () => {
       for (const name of CONNECTION_SPECIFIC) expect(w.headers[name], name).toBeUndefined();
       expect(JSON.parse(w.lines[0]!)).toMatchObject({ type: 'ADDED' });
     }
-  });
+    // A hundred streams on a shared 2-core machine: more than the default 5 s.
+  }, 30_000);
 
   it('resets the tunnel stream of a watch whose HTTP/2 stream the client cancels, and only that one', async () => {
     const p = await startRelayPair(cleanup, { http2: true, onStream: watchingAgent });
