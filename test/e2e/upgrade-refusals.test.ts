@@ -15,6 +15,8 @@ import { testCluster } from '../support/test-cluster.js';
  * chart's RBAC then grants the agent no `impersonate-on:user-info:create`,
  * so the API server refuses the agent a SPDY exec (a POST, verb create).
  * (A WebSocket exec is a GET, which the read-only chart's verbs include.)
+ * kubectl prints a refused SPDY upgrade's Status message after "unable to
+ * upgrade connection: " (client-go's SPDY upgrader).
  */
 describe.skipIf(testCluster().external)('upgrades the API server refuses for the agent\'s own rights', () => {
   let kubelet: TestKubelet;
@@ -55,20 +57,20 @@ describe.skipIf(testCluster().external)('upgrades the API server refuses for the
   });
 
   const chartSentence = (subresource: string) =>
-    `Error from server (Forbidden): hawser-agent's chart does not grant "create" on resource "${subresource}" in API group "" through Hawser; the chart value agent.mode sets the verbs it grants (read-only: get, list, watch; read-write and full add create, update, patch, delete) and must match the agent's own mode: the API server refused the agent's ServiceAccount system:serviceaccount:${agent.namespace}:hawser-agent "impersonate-on:user-info:create" on resource "${subresource}" in API group ""`;
+    `hawser-agent's chart does not grant "create" on resource "${subresource}" in API group "" through Hawser; the chart value agent.mode sets the verbs it grants (read-only: get, list, watch; read-write and full add create, update, patch, delete) and must match the agent's own mode: the API server refused the agent's ServiceAccount system:serviceaccount:${agent.namespace}:hawser-agent "impersonate-on:user-info:create" on resource "${subresource}" in API group ""`;
 
   it('prints the chart sentence for a SPDY kubectl exec', async () => {
     const before = kubelet.requests().length;
     const res = await kubectl(['--context', cluster, 'exec', pod, '-n', ns.name, '--', 'echo', 'hello'], { kubeconfig, env: spdy });
     expect(res.code).not.toBe(0);
     expect(res.stdout).toBe('');
-    expect(res.stderr.trim().split('\n').filter((l) => !/^[EWIF]\d{4} /.test(l))).toEqual([chartSentence('pods/exec')]);
+    expect(res.stderr.trim().split('\n').filter((l) => !/^[EWIF]\d{4} /.test(l))).toEqual([`error: unable to upgrade connection: ${chartSentence('pods/exec')}`]);
     expect(kubelet.requests().length).toBe(before);
   });
 
   it('prints the chart sentence for a SPDY kubectl attach', async () => {
     const res = await kubectl(['--context', cluster, 'attach', '-i', pod, '-n', ns.name], { kubeconfig, env: spdy, input: 'x\n' });
     expect(res.code).not.toBe(0);
-    expect(res.stderr).toContain(chartSentence('pods/attach'));
+    expect(res.stderr).toContain(`error: unable to upgrade connection: ${chartSentence('pods/attach')}`);
   });
 });
