@@ -30,6 +30,8 @@ describe('relayed responses are byte-identical to direct ones', () => {
   let ns: Awaited<ReturnType<typeof createNamespace>>;
   let hawser: Client;
   let direct: Client;
+  /** A resourceVersion both sides list at (Exact), so neither sees a later write anywhere in the cluster. */
+  let rv: string;
   const cluster = uniqueName('same');
 
   beforeAll(async () => {
@@ -62,6 +64,7 @@ subjects: [{ kind: ServiceAccount, name: ${impersonator}, namespace: ${ns.name} 
     for (let i = 0; i < 40; i += 10) {
       await Promise.all(Array.from({ length: 10 }, (_, j) => core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name: `cm-${i + j}` }, data: { v: 'z'.repeat(5000) } } })));
     }
+    rv = (await core.listNamespacedConfigMap({ namespace: ns.name })).metadata!.resourceVersion!;
     await eventually(async () => expect((await agentReadiness(agent)).body.status).toBe('connected'), 30_000);
   });
   afterAll(async () => {
@@ -70,16 +73,19 @@ subjects: [{ kind: ServiceAccount, name: ${impersonator}, namespace: ${ns.name} 
     await ns?.remove();
   });
 
-  const list = () => `/api/v1/namespaces/${ns.name}/configmaps`;
+  const collection = () => `/api/v1/namespaces/${ns.name}/configmaps`;
+  // A list's resourceVersion is the cluster's latest; any write anywhere (a
+  // lease renewal) would make two "latest" lists differ.
+  const list = () => `${collection()}?resourceVersion=${rv}&resourceVersionMatch=Exact`;
   const cases: { name: string; path: () => string; headers?: Record<string, string> }[] = [
     { name: 'a JSON list', path: list },
     { name: 'a protobuf list', path: list, headers: { accept: 'application/vnd.kubernetes.protobuf' } },
-    { name: 'a JSON get', path: () => `${list()}/cm-1` },
+    { name: 'a JSON get', path: () => `${collection()}/cm-1` },
     { name: 'discovery /api', path: () => '/api' },
     { name: 'discovery /apis (aggregated)', path: () => '/apis', headers: { accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' } },
     { name: 'discovery /apis/apps/v1', path: () => '/apis/apps/v1' },
     { name: 'OpenAPI v3 index', path: () => '/openapi/v3' },
-    { name: 'a 404 from the API server', path: () => `${list()}/no-such-configmap` },
+    { name: 'a 404 from the API server', path: () => `${collection()}/no-such-configmap` },
     { name: 'a 403 from the API server', path: () => '/api/v1/nodes' },
   ];
 
@@ -113,11 +119,12 @@ subjects: [{ kind: ServiceAccount, name: ${impersonator}, namespace: ${ns.name} 
   });
 
   it('a chunked list (limit and continue): same pages', async () => {
-    const page = (c: Client, cont?: string) => get(c, `${list()}?limit=15${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`);
+    // A continue token carries its resourceVersion; a resourceVersion beside it is refused.
+    const page = (c: Client, cont?: string) => get(c, cont ? `${collection()}?limit=15&continue=${encodeURIComponent(cont)}` : `${list()}&limit=15`);
     const [d1, h1] = await Promise.all([page(direct), page(hawser)]);
     const dj = JSON.parse(d1.body.toString()) as { metadata: { continue: string; resourceVersion: string }; items: { metadata: { name: string } }[] };
     const hj = JSON.parse(h1.body.toString()) as typeof dj;
-    // Taken at the same resourceVersion (no writes between), the pages and their tokens are the same.
+    // Taken at the same resourceVersion, the pages and their tokens are the same.
     expect(hj.metadata.resourceVersion).toBe(dj.metadata.resourceVersion);
     expect(h1.body.equals(d1.body)).toBe(true);
     const [d2, h2] = await Promise.all([page(direct, dj.metadata.continue), page(hawser, hj.metadata.continue)]);
@@ -126,7 +133,7 @@ subjects: [{ kind: ServiceAccount, name: ${impersonator}, namespace: ${ns.name} 
   });
 
   it('a WatchList (sendInitialEvents): the same events up to the initial-events-end bookmark', async () => {
-    const path = `${list()}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`;
+    const path = `${collection()}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`;
     const [d, h] = await Promise.all([watchList(direct, path), watchList(hawser, path)]);
     expect(h.contentType).toBe(d.contentType);
     // The events themselves are byte-identical; the closing bookmark names
