@@ -35,6 +35,7 @@ import { adminCore, applyYaml, createNamespace, serviceAccountToken } from '../t
 import { useCluster } from '../test/support/test-cluster.js';
 import type { FloorProxyConfig } from './lib/floor-proxy.js';
 import { fmtMs, ratio, summarize } from './lib/stats.js';
+import { h2Rows, measureHttp2 } from './lib/relay-h2.js';
 
 const quick = process.argv.includes('--quick');
 const N = { gets: quick ? 400 : 3000, warmup: quick ? 500 : 1500, objects: 5000, lists: quick ? 3 : 8, bigObjects: 2500, bigObjectBytes: 20_000, bigLists: quick ? 1 : 3, watches: 100, events: quick ? 30 : 100, eventEveryMs: 50 };
@@ -288,6 +289,8 @@ subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
       Object.assign(results[t.name]!, { watchP50: w.p50, watchP99: w.p99, watchReceived: w.received, watchExpected: w.expected });
     }
 
+    log(`hawser: ${N.watches} watches over one HTTP/2 connection vs ${N.watches} HTTP/1.1 connections; small GETs over both`);
+    const h2 = await measureHttp2({ base: hawser.base, ca: hawser.ca, token: hawser.token, serverPid: server.process.child.pid }, { watchNs: watchNs.name, getNs: ns.name, ...N, write: async (name, v) => void (await core.replaceNamespacedConfigMap({ name, namespace: watchNs.name, body: { metadata: { name }, data: { v } } })) });
     const d = results.direct!;
     const f = results.floor!;
     const h = results.hawser!;
@@ -307,13 +310,15 @@ subjects: [{ kind: ServiceAccount, name: bench, namespace: ${ns.name} }]`);
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
       ...rows.map((r) => `| ${r.join(' | ')} |`),
       '',
+      ...h2Rows(h2, N.watches),
+      '',
       `Node ${process.version}, ${quick ? 'quick' : 'full'} run, --audit-sync ${process.env.BENCH_AUDIT_SYNC ?? 'process'}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}, ${new Date().toISOString()}.`,
     ].join('\n');
     process.stdout.write(`\n${md}\n`);
     const out = fileURLToPath(new URL('./results/', import.meta.url));
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'relay.md'), md + '\n');
-    writeFileSync(join(out, 'relay.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, N, results }, null, 2));
+    writeFileSync(join(out, 'relay.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, N, results, http2: h2 }, null, 2));
     for (const t of targets) t.agent.destroy();
   } finally {
     for (const c of cleanup) await c().catch(() => undefined);

@@ -5,7 +5,7 @@ import { splice, type TunnelStream } from '@hawser/protocol';
 import { AgentErrorCodes } from './errors.js';
 import type { Logger } from './log.js';
 import type { RelayTarget } from './relay-target.js';
-import { endWithStatus, writeUpstreamHead } from './relay-response.js';
+import { endWithStatus, relayResponse, writeUpstreamHead } from './relay-response.js';
 import type { RequestHead } from '@hawser/contract';
 
 /**
@@ -40,10 +40,12 @@ export function relayUpgrade(opts: { stream: TunnelStream; head: RequestHead; he
     splice(stream, upSocket);
     stream.resume();
   });
-  // No upgrade: the API server refused (403, 404, 400); pass it through.
+  // No upgrade: the API server refused (403, 404, 400). Its refusals of the
+  // agent's own rights are said in the operator's terms, as for any request
+  // (own-refusal.ts); everything else goes on as it came.
   upstream.on('response', (up: IncomingMessage) => {
-    if (stream.destroyed || !writeUpstreamHead(stream, up)) return void up.destroy();
-    up.pipe(stream);
+    if (stream.destroyed) return void up.destroy();
+    relayResponse(stream, up);
     stream.resume();
   });
   upstream.on('error', (err) => {

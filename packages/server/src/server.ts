@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
@@ -104,7 +105,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let context: ServerContext | undefined;
   let apps: FastifyInstance[] = [];
   // The two HTTPS servers, kept for a CA rotation's new certificate and trust.
-  let operatorServer: HttpsServer | undefined;
+  let operatorServer: Pick<TlsServer, 'setSecureContext'> | undefined;
   let agentServer: HttpsServer | undefined;
   let endpoint: TunnelEndpoint | undefined;
   let relayAudit: OpenedRelayAudit | undefined;
@@ -240,8 +241,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       // the agent one asks every agent for a certificate but lets the
       // handshake finish without one: /register has none yet; each other
       // route checks.
-      const operatorFactory = operatorServerFactory(relay, tls, relayLog);
-      const operator = Fastify({ ...fastifyOptions, serverFactory: (handler) => (operatorServer = operatorFactory(handler)) });
+      const operator = Fastify({ ...fastifyOptions, serverFactory: operatorServerFactory(relay, tls, relayLog, (server) => (operatorServer = server)) });
       const agentTls = { ...tls, ca: [...secrets.ca.bundle], requestCert: true, rejectUnauthorized: false };
       const agent = Fastify({
         ...fastifyOptions,

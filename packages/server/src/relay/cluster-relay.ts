@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { splice, type Session } from '@hawser/protocol';
 import { ERROR_CODE_HEADER, ERROR_RULE_HEADER, type HeaderPair } from '@hawser/contract';
@@ -7,6 +7,7 @@ import { kubeStatus, sendKubeStatus, writeKubeStatus, type Refusal } from './kub
 import { admit } from './relay-admission.js';
 import { awaitResponseHead, rawHead, responseHeaders } from './relay-exchange.js';
 import { RELAY_PREFIX } from './relay-route.js';
+import { flushHead, isHttp2, needsDrain, responseEnded, writeBody, responseGone, writeResponseHead, type OperatorRequest, type OperatorResponse } from './operator-http.js';
 import type { ClusterRelayOptions, RelayAuditEvent } from './relay-options.js';
 
 export type { ClusterRelayOptions, RelayAuditEvent, TunnelDirectory } from './relay-options.js';
@@ -37,7 +38,7 @@ export class ClusterRelay {
     return url !== undefined && url.startsWith(RELAY_PREFIX);
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async handle(req: OperatorRequest, res: OperatorResponse): Promise<void> {
     const started = performance.now();
     const admitted = await admit(this.#opts, req, false);
     if (!admitted.ok) {
@@ -52,7 +53,7 @@ export class ClusterRelay {
       res.destroy();
     });
     if (untrack) res.once('close', untrack);
-    if (res.destroyed || req.socket.destroyed) {
+    if (responseGone(res) || req.socket.destroyed) {
       // The client left (or half-closed) while we authenticated.
       stream.destroy();
       this.#finish(event, 499, 0, started, 'client closed the connection before the request was relayed');
@@ -78,7 +79,7 @@ export class ClusterRelay {
         clearTimeout(timer);
         agentRefusalCode(event, head.headers);
         try {
-          res.writeHead(head.status, head.statusText, responseHeaders(head.headers));
+          writeResponseHead(res, head.status, head.statusText, responseHeaders(head.headers));
         } catch (err) {
           stream.destroy();
           return fail(agentFailed(`the agent's response head cannot be sent on: ${(err as Error).message}`), (err as Error).message);
@@ -86,13 +87,13 @@ export class ClusterRelay {
         const declared = res.getHeader('content-length');
         // A watch may be silent for minutes; the client must see headers now.
         // A body of known length follows at once, with its headers.
-        if (declared === undefined) res.flushHeaders();
+        if (declared === undefined) flushHead(res);
         const onChunk = (chunk: Buffer): void => {
           bytes += chunk.length;
           try {
             // Backpressure: a slow client pauses this stream only; the
             // tunnel credit window then pauses the agent for it only.
-            if (!res.write(chunk)) stream.pause();
+            if (!writeBody(res, chunk)) stream.pause();
           } catch {
             // More body than its Content-Length: cut, never re-frame.
             res.destroy();
@@ -102,7 +103,7 @@ export class ClusterRelay {
         if (rest.length) onChunk(rest);
         stream.on('data', onChunk);
         res.on('drain', () => stream.resume());
-        if (!res.writableNeedDrain) stream.resume();
+        if (!needsDrain(res)) stream.resume();
         stream.on('end', () => {
           const short = declared !== undefined && bytes < Number(declared) && req.method !== 'HEAD' && head.status !== 204 && head.status !== 304;
           if (short) res.destroy();
@@ -120,7 +121,7 @@ export class ClusterRelay {
             // re-list on an ERROR event); a protobuf watch just ends.
             if (isJson(head.headers)) {
               try {
-                res.write(watchError(cluster.name, session.isClosed));
+                writeBody(res, watchError(cluster.name, session.isClosed));
               } catch {
                 // The client is gone too; nothing left to tell it.
               }
@@ -142,18 +143,27 @@ export class ClusterRelay {
     // and record the request (once) as the client left it.
     const gone = (): void => {
       clearTimeout(timer);
-      if (res.writableFinished) return;
+      if (responseEnded(res)) return;
       stream.destroy();
       this.#finish(event, res.headersSent ? res.statusCode : 499, bytes, started, 'client closed the connection before the response ended');
     };
     res.on('close', gone);
     // Node never emits 'close' on the response to a pipelined request still
-    // queued behind another when the connection goes: watch the connection too.
-    const socket = req.socket;
-    socket.once('close', gone);
-    res.once('close', () => socket.off('close', gone));
+    // queued behind another when the connection goes: watch the connection
+    // too. (An HTTP/2 response always closes with its stream.)
+    if (!isHttp2(req)) {
+      const socket = req.socket;
+      socket.once('close', gone);
+      res.once('close', () => socket.off('close', gone));
+    }
+    if (admitted.bodyless) {
+      // An HTTP/2 GET whose HEADERS frame did not end the stream: the head
+      // said no body, so whatever DATA follows is dropped, never relayed.
+      req.resume();
+      stream.end();
+    }
     // The body, exactly as Node de-framed it, is all the stream carries.
-    req.pipe(stream);
+    else req.pipe(stream);
   }
 
   /** exec, attach, port-forward: the head asks for an upgrade; after a 101, bytes flow both ways raw. */

@@ -1,8 +1,8 @@
-import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { ERROR_CODE_HEADER, kubeStatus, warningHeader } from '@hawser/contract';
 import type { ErrorCode } from '../errors.js';
+import type { OperatorResponse } from './operator-http.js';
 
 export { kubeStatus, ERROR_CODE_HEADER };
 
@@ -34,7 +34,7 @@ function body(refusal: Refusal): string {
 }
 
 /** Answers with a Kubernetes Status object, so kubectl prints one clear sentence. */
-export function sendKubeStatus(res: ServerResponse, refusal: Refusal): void {
+export function sendKubeStatus(res: OperatorResponse, refusal: Refusal): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import {
   REQUEST_HEAD_CAPABILITY,
   StreamHeadError,
@@ -17,6 +16,7 @@ import { authorize, type OperatorIdentity } from '../auth/authorization.js';
 import type { ClusterRelayOptions, RelayAuditEvent } from './relay-options.js';
 import { ErrorCodes } from '../errors.js';
 import type { Refusal } from './kube-status.js';
+import { isHttp2, type OperatorRequest } from './operator-http.js';
 import { parseRelayRoute } from './relay-route.js';
 import type { ClusterRecord } from '../store/store.js';
 
@@ -24,7 +24,17 @@ import type { ClusterRecord } from '../store/store.js';
 const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export type Admission =
-  | { ok: true; stream: TunnelStream; session: Session; cluster: ClusterRecord; info: RequestInfo; event: RelayAuditEvent; credentialId: string }
+  | {
+      ok: true;
+      stream: TunnelStream;
+      session: Session;
+      cluster: ClusterRecord;
+      info: RequestInfo;
+      event: RelayAuditEvent;
+      credentialId: string;
+      /** The head says no body although the HTTP/2 stream is still open for DATA: relay none. */
+      bodyless: boolean;
+    }
   | { ok: false; refusal: Refusal; event: RelayAuditEvent };
 
 /**
@@ -35,7 +45,7 @@ export type Admission =
  * that head; every credential and identity header the client sent stays
  * behind.
  */
-export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upgrade: boolean): Promise<Admission> {
+export async function admit(opts: ClusterRelayOptions, req: OperatorRequest, upgrade: boolean): Promise<Admission> {
   const requestId = randomUUID();
   const method = req.method ?? 'GET';
   const route = parseRelayRoute(req.url ?? '/');
@@ -73,8 +83,15 @@ export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upg
   if (!route.ok) return refuse(400, ErrorCodes.RELAY_PATH_INVALID, route.reason);
   // Node has already framed the body (and refused TE with CL, or two
   // differing lengths); what is left to decide is whether one may exist.
-  const chunked = req.headers['transfer-encoding'] !== undefined;
   const length = req.headers['content-length'];
+  // HTTP/2 has no Transfer-Encoding: a body of unknown length is DATA after
+  // a HEADERS frame that did not end the stream. Clients that send GET that
+  // way (Node's http2 client unless told endStream) carry no body in
+  // practice, so for GET/HEAD/OPTIONS the head says "no body" and none is
+  // relayed rather than refusing them.
+  const openH2 = isHttp2(req) && length === undefined && !req.stream.endAfterHeaders;
+  const bodyless = openH2 && NO_BODY_METHODS.has(method);
+  const chunked = req.headers['transfer-encoding'] !== undefined || (openH2 && !bodyless);
   const hasBody = chunked || (length !== undefined && Number(length) > 0);
   if (hasBody && (upgrade || NO_BODY_METHODS.has(method))) {
     return refuse(400, ErrorCodes.RELAY_BODY_NOT_ALLOWED, `a ${upgrade ? 'connection upgrade' : method} request must not carry a body`);
@@ -137,7 +154,8 @@ export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upg
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (isForwardableRequestHeader(name)) headers.push([name, raw[i + 1]!]);
+    // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are the request line, already in the head.
+    if (!name.startsWith(':') && isForwardableRequestHeader(name)) headers.push([name, raw[i + 1]!]);
   }
   const head: RequestHead = {
     v: 1,
@@ -171,7 +189,7 @@ export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upg
   }
   try {
     const stream = session.openStream(payload);
-    return { ok: true, stream, session, cluster, info, event, credentialId: identity.credentialId };
+    return { ok: true, stream, session, cluster, info, event, credentialId: identity.credentialId, bodyless };
   } catch (err) {
     if (isHtnError(err) && err.code === HtnErrorCode.HEADER_TOO_LARGE) {
       return refuse(431, ErrorCodes.RELAY_HEAD_TOO_LARGE, `the request's path and headers are too large to relay (${err.message})`);
@@ -182,7 +200,7 @@ export async function admit(opts: ClusterRelayOptions, req: IncomingMessage, upg
 }
 
 /** The client-impersonation headers kubectl --as/--as-group/--as-uid send, by name, in a fixed order. */
-function impersonationHeaders(req: IncomingMessage): string[] {
+function impersonationHeaders(req: OperatorRequest): string[] {
   const names = Object.keys(req.headers);
   const found: string[] = [];
   for (const [name, shown] of [['impersonate-user', 'Impersonate-User'], ['impersonate-group', 'Impersonate-Group'], ['impersonate-uid', 'Impersonate-Uid']] as const) {

@@ -6,6 +6,8 @@ import { REQUEST_HEAD_CAPABILITY } from '@hawser/contract';
 import { createMemoryTransportPair, Session, type TunnelStream } from '@hawser/protocol';
 import { startRecordingUpstream, type RecordingUpstream } from '../../../agent/test/support/recording-upstream.js';
 import { ClusterRelay, type RelayAuditEvent } from '../../src/relay/cluster-relay.js';
+import { operatorServerFactory } from '../../src/relay/relay-listener.js';
+import { createCertificate } from '../../../../test/controlplane/pki.js';
 import type { ClusterRecord } from '../../src/store/store.js';
 
 export { rawExchange, parseResponses, type RawResponse } from '../../../../test/support/raw-http.js';
@@ -37,6 +39,9 @@ export interface RelayPair {
   audit: RelayAuditEvent[];
   /** Every stream the agent was handed. */
   agentStreams: TunnelStream[];
+  /** With `http2`: the listener's certificate, to trust; and the TLS connections it accepted. */
+  ca?: string;
+  connections?: () => number;
 }
 
 export interface RelayPairOptions {
@@ -45,6 +50,11 @@ export interface RelayPairOptions {
   /** Replace the real agent relay with this stream handler. */
   onStream?: (stream: TunnelStream) => void;
   responseTimeoutMs?: number;
+  /**
+   * Serve the relay as the operator listener does: TLS with ALPN h2 and
+   * http/1.1 (relay-listener.ts); `ca` in the result trusts it.
+   */
+  http2?: boolean;
 }
 
 /**
@@ -89,6 +99,22 @@ export async function startRelayPair(cleanup: (() => unknown)[], opts: RelayPair
     log: pino({ level: 'silent' }),
     ...(opts.responseTimeoutMs ? { responseTimeoutMs: opts.responseTimeoutMs } : {}),
   });
+  if (opts.http2) {
+    const tls = createCertificate({ subject: { cn: 'hawser' }, serverNames: { ip: ['127.0.0.1'] } });
+    const notFound = (_req: unknown, res: { writeHead(s: number): void; end(b: string): void }): void => {
+      res.writeHead(404);
+      res.end('not the relay');
+    };
+    const h2 = operatorServerFactory(clusterRelay, tls, pino({ level: 'silent' }))(notFound);
+    let connections = 0;
+    h2.on('secureConnection', () => connections++);
+    await new Promise<void>((resolve) => h2.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise((resolve) => {
+      h2.closeAllConnections();
+      h2.close(resolve);
+    }));
+    return { port: (h2.address() as AddressInfo).port, upstream, audit, agentStreams, ca: tls.cert, connections: () => connections };
+  }
   // A larger header limit than Node's default, so the relay's own 431 is reachable.
   const http: Server = createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => void clusterRelay.handle(req, res));
   http.on('upgrade', (req, socket, head) => void clusterRelay.handleUpgrade(req, socket, head));
