@@ -12,7 +12,9 @@ export type OperatorResponse = ServerResponse | Http2ServerResponse;
 
 /** Whether the request came over HTTP/2 (one stream of a multiplexed session). */
 export function isHttp2(req: OperatorRequest): req is Http2ServerRequest {
-  return req.httpVersionMajor === 2;
+  // Not httpVersionMajor: Node's HTTP/1 parser takes a request line that
+  // says "HTTP/2.0" and reports major 2 (found by the relay fuzz).
+  return 'stream' in req;
 }
 
 /**
