@@ -38,8 +38,12 @@ export function createCertificate(opts: Options): KeyPair {
   const key = newKey();
   const cert = forge.pki.createCertificate();
   cert.publicKey = key.forgePublic;
-  // Positive serial: a leading 0x00 byte keeps the DER INTEGER non-negative.
-  cert.serialNumber = '00' + randomBytes(16).toString('hex');
+  // A positive DER integer with no leading zero byte: '00' + a random first
+  // byte of 0x00 made a non-minimal encoding that OpenSSL refuses ("illegal
+  // padding") about once in 256 certificates.
+  const serial = randomBytes(16);
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
+  cert.serialNumber = serial.toString('hex');
   cert.validity.notBefore = new Date(Date.now() - 60 * 60 * 1000);
   cert.validity.notAfter = new Date(Date.now() + (opts.days ?? 365) * 24 * 60 * 60 * 1000);
   cert.setSubject(attrs(opts.subject));

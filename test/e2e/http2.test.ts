@@ -33,7 +33,7 @@ describe('the operator listener speaks HTTP/2', () => {
     expect(created.code, created.stderr).toBe(0);
     token = (JSON.parse(created.stdout) as { token: string }).token;
     kubeconfig = join(server.dataDir, 'operator.kubeconfig');
-    const res = await server.cli(['kubeconfig', cluster, '--token', token, '--output', kubeconfig]);
+    const res = await server.cli(['kubeconfig', cluster, '--token', token, '--output', kubeconfig, '--context-prefix', '']);
     expect(res.code, res.stderr).toBe(0);
     await eventually(async () => expect((await agentReadiness(agent)).body.status).toBe('connected'), 30_000);
   });

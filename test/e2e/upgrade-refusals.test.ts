@@ -45,7 +45,7 @@ describe.skipIf(testCluster().external)('upgrades the API server refuses for the
     const created = await server.cli(['token', 'create', '--user', 'alice', '--group', 'idp-admin', '-o', 'json']);
     expect(created.code, created.stderr).toBe(0);
     kubeconfig = `${server.dataDir}/alice.kubeconfig`;
-    const res = await server.cli(['kubeconfig', cluster, '--token', (JSON.parse(created.stdout) as { token: string }).token, '--output', kubeconfig]);
+    const res = await server.cli(['kubeconfig', cluster, '--token', (JSON.parse(created.stdout) as { token: string }).token, '--output', kubeconfig, '--context-prefix', '']);
     expect(res.code, res.stderr).toBe(0);
     await eventually(async () => expect((await agentReadiness(agent)).body.status).toBe('connected'), 30_000);
   });

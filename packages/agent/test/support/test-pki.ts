@@ -41,7 +41,12 @@ export function issue(opts: IssueOptions): Issued {
   }
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
-  cert.serialNumber = '00' + randomBytes(16).toString('hex');
+  // A positive DER integer with no leading zero byte: '00' + a random first
+  // byte of 0x00 made a non-minimal encoding that OpenSSL refuses ("illegal
+  // padding") about once in 256 certificates.
+  const serial = randomBytes(16);
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
+  cert.serialNumber = serial.toString('hex');
   cert.validity.notBefore = opts.notBefore ?? new Date(Date.now() - 60_000);
   cert.validity.notAfter = opts.notAfter ?? new Date(Date.now() + 24 * 3600_000);
   const subject = [{ name: 'commonName', value: opts.cn }];
