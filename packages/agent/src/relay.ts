@@ -7,7 +7,7 @@ import type { Logger } from './log.js';
 import type { Identity, Policy, PolicyDecision } from './policy.js';
 import { RelayResetCode, endWithStatus, relayResponse } from './relay-response.js';
 import { relayUpgrade } from './relay-upgrade.js';
-import { REQUEST_ID_EXTRA, classifyRequest, decodeRequestHead, isForwardableRequestHeader, type RequestHead } from '@hawser/contract';
+import { REQUEST_ID_EXTRA, classifyRequest, decodeRequestHead, forwardableCookie, isForwardableRequestHeader, type RequestHead } from '@hawser/contract';
 
 /** Methods whose body the head declares as unknown get chunked framing explicitly: Node would not add it for DELETE. */
 const BODYLESS_BY_DEFAULT = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);
@@ -101,8 +101,10 @@ export class Relay {
     for (const [name, value] of head.headers) {
       // Defence in depth: the server filters too, but only the head names who asks.
       if (!isForwardableRequestHeader(name)) continue;
+      const kept = name === 'cookie' ? forwardableCookie(value) : value;
+      if (kept === undefined) continue;
       const prev = headers[name];
-      headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
+      headers[name] = prev === undefined ? kept : Array.isArray(prev) ? [...prev, kept] : [String(prev), kept];
     }
     headers.host = this.#target.url.host;
     const authorization = this.#target.authorization();

@@ -20,7 +20,7 @@ export {
 export type { AuthorizationMode, Tier, AgentModeName } from './impersonation.js';
 export { isDiscoveryPath, kubeStatus, warningHeader } from './kube-status.js';
 export { REDACT_PATHS } from './redaction.js';
-export { HAWSER_HEADER_PREFIX, REQUEST_ID_EXTRA } from './relay-headers.js';
+export { HAWSER_COOKIE_PREFIX, HAWSER_HEADER_PREFIX, REQUEST_ID_EXTRA, forwardableCookie } from './relay-headers.js';
 export { classifyRequest, parseRequestInfo, MAX_TARGET_BYTES } from './request-info.js';
 export type { Classification, RequestInfo } from './request-info.js';
 export { SPKI_HASH_PATTERN, spkiHash } from './spki-hash.js';

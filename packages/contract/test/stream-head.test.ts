@@ -9,6 +9,7 @@ import {
   isForwardableRequestHeader,
   type RequestHead,
 } from '../src/stream-head.js';
+import { forwardableCookie } from '../src/relay-headers.js';
 
 const head: RequestHead = {
   v: 1,
@@ -132,5 +133,14 @@ describe('stream heads', () => {
     for (const name of ['accept', 'content-type', 'user-agent', 'x-stream-protocol-version', 'sec-websocket-key', 'audit-id']) {
       expect(isForwardableRequestHeader(name), name).toBe(true);
     }
+  });
+});
+
+describe('forwardableCookie', () => {
+  it("drops Hawser's own cookies and keeps the others in order", () => {
+    expect(forwardableCookie('a=1; __Host-hawser-session=s;b=2 ; __Host-hawser-oidc=x')).toBe('a=1; b=2');
+    expect(forwardableCookie('__Host-hawser-session=s')).toBeUndefined();
+    expect(forwardableCookie('  ')).toBeUndefined();
+    expect(forwardableCookie('hawser-session=s')).toBe('hawser-session=s');
   });
 });

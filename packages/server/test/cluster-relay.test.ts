@@ -118,6 +118,22 @@ describe('ClusterRelay: identity travels only in the stream head', () => {
     });
   });
 
+  it("never carries Hawser's own cookies (the console session) toward a cluster, and keeps the operator's others", async () => {
+    const p = await startRelayPair(cleanup);
+    const cookies = [
+      'theme=dark; __Host-hawser-session=SECRET1; __Host-hawser-oidc=SECRET2;lang=en',
+      '__Host-hawser-session=SECRET3',
+    ];
+    const bytes = cookies.map((c) => `GET ${PODS} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice\r\nCookie: ${c}\r\n\r\n`).join('');
+    const responses = await rawExchange(p.port, bytes, { count: cookies.length });
+    expect(responses.map((r) => r.status)).toEqual([200, 200]);
+    const seen = await p.upstream.waitFor(2);
+    expect(seen[0]!.headers.cookie).toEqual(['theme=dark; lang=en']);
+    expect(seen[1]!.headers.cookie).toBeUndefined();
+    // And the stream heads the agent got never held them either.
+    expect(p.agentStreams.map((s) => s.openPayload.toString('latin1')).join('')).not.toContain('SECRET');
+  });
+
   it('opens a fresh stream for every request and never reuses one', async () => {
     const p = await startRelayPair(cleanup);
     await Promise.all(['alice', 'mallory', 'alice', 'mallory'].map((t) => get(p.port, PODS, t)));

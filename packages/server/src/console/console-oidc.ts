@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { HAWSER_COOKIE_PREFIX } from '@hawser/contract';
 import { decodeJwt } from 'jose';
 import type { OperatorIdentity } from '../auth/authorization.js';
 import type { OidcAuthenticator, OidcConfig } from '../auth/oidc-authenticator.js';
@@ -9,7 +10,7 @@ import type { OidcAuthenticator, OidcConfig } from '../auth/oidc-authenticator.j
  * top-level navigation, which Strict would strip. `__Host-` keeps sibling
  * hosts from planting one (login CSRF).
  */
-export const LOGIN_COOKIE = '__Host-hawser-oidc';
+export const LOGIN_COOKIE = `${HAWSER_COOKIE_PREFIX}oidc`;
 const LOGIN_TTL_S = 600;
 
 interface Endpoints {

@@ -1,13 +1,15 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { HAWSER_COOKIE_PREFIX } from '@hawser/contract';
 import type { OperatorIdentity } from '../auth/authorization.js';
 import type { Store } from '../store/store.js';
 
 /**
  * `__Host-` makes the browser refuse the cookie unless it is Secure, has
  * Path=/ and no Domain: no sibling host and no plain-HTTP page can plant or
- * read it.
+ * read it. The relay never forwards it toward a cluster (the contract's
+ * HAWSER_COOKIE_PREFIX and forwardableCookie).
  */
-export const SESSION_COOKIE = '__Host-hawser-session';
+export const SESSION_COOKIE = `${HAWSER_COOKIE_PREFIX}session`;
 /** Unsafe requests made with the session cookie must echo the session's CSRF token here. */
 export const CSRF_HEADER = 'x-hawser-csrf';
 /** A console session lasts a working day; signing in again is cheap. */

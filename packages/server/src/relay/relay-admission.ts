@@ -6,6 +6,7 @@ import {
   encodeRequestHead,
   isDiscoveryPath,
   isForwardableRequestHeader,
+  forwardableCookie,
   parseRequestInfo,
   type HeaderPair,
   type RequestHead,
@@ -155,7 +156,14 @@ export async function admit(opts: ClusterRelayOptions, req: OperatorRequest, upg
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are the request line, already in the head.
-    if (!name.startsWith(':') && isForwardableRequestHeader(name)) headers.push([name, raw[i + 1]!]);
+    if (name.startsWith(':') || !isForwardableRequestHeader(name)) continue;
+    if (name !== 'cookie') {
+      headers.push([name, raw[i + 1]!]);
+      continue;
+    }
+    // The console's session cookie is a Hawser credential: never toward a cluster.
+    const cookie = forwardableCookie(raw[i + 1]!);
+    if (cookie !== undefined) headers.push([name, cookie]);
   }
   const head: RequestHead = {
     v: 1,
