@@ -4,7 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addCluster, agentReadiness, deployAgent, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
+import { agentReadiness, clusterWithOperator, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
 import { adminCore, createNamespace, kubectl, uniqueName } from '../support/kube.js';
 
 /**
@@ -26,12 +26,7 @@ describe('the operator listener speaks HTTP/2', () => {
     server = await startServer({ args: ['--tier', 'admin=idp-admin'] });
     ca = await readFile(join(server.dataDir, 'ca.crt'), 'utf8');
     ns = await createNamespace();
-    const { token: bootstrap } = await addCluster(server, cluster);
-    const agentNs = await createNamespace();
-    agent = await deployAgent({ namespace: agentNs.name, server, token: bootstrap, values: { mode: 'read-only', set: ['tierBindings.enabled=true'] } });
-    const created = await server.cli(['token', 'create', '--user', 'alice', '--group', 'idp-admin', '-o', 'json']);
-    expect(created.code, created.stderr).toBe(0);
-    token = (JSON.parse(created.stdout) as { token: string }).token;
+    ({ agent, token } = await clusterWithOperator(server, cluster, { user: 'alice', group: 'idp-admin' }));
     kubeconfig = join(server.dataDir, 'operator.kubeconfig');
     const res = await server.cli(['kubeconfig', cluster, '--token', token, '--output', kubeconfig, '--context-prefix', '']);
     expect(res.code, res.stderr).toBe(0);

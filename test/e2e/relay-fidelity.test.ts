@@ -3,7 +3,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addCluster, agentReadiness, deployAgent, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
+import { agentReadiness, clusterWithOperator, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
 import { adminCore, applyYaml, createNamespace, serviceAccountToken, uniqueName } from '../support/kube.js';
 import { testCluster } from '../support/test-cluster.js';
 
@@ -37,15 +37,12 @@ describe('relayed responses are byte-identical to direct ones', () => {
   beforeAll(async () => {
     server = await startServer({ args: ['--tier', 'admin=idp-admin'] });
     ns = await createNamespace();
-    const { token: bootstrap } = await addCluster(server, cluster);
-    const agentNs = await createNamespace();
-    agent = await deployAgent({ namespace: agentNs.name, server, token: bootstrap, values: { mode: 'read-only', set: ['tierBindings.enabled=true'] } });
-    const created = await server.cli(['token', 'create', '--user', 'alice', '--group', 'idp-admin', '-o', 'json']);
-    expect(created.code, created.stderr).toBe(0);
+    const operator = await clusterWithOperator(server, cluster, { user: 'alice', group: 'idp-admin' });
+    agent = operator.agent;
     hawser = {
       base: `${server.publicUrl}/clusters/${cluster}`,
       ca: await readFile(join(server.dataDir, 'ca.crt'), 'utf8'),
-      headers: { authorization: `Bearer ${(JSON.parse(created.stdout) as { token: string }).token}` },
+      headers: { authorization: `Bearer ${operator.token}` },
     };
     // The direct caller may impersonate; it acts as exactly whom Hawser's agent impersonates.
     const impersonator = uniqueName('impersonator');

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { freePorts } from '../controlplane/control-plane.js';
 import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
-import { adminConfig, applyYaml, inClusterLayout, serviceAccountToken } from './kube.js';
+import { adminConfig, applyYaml, createNamespace, inClusterLayout, serviceAccountToken } from './kube.js';
 import { helm } from './charts.js';
 import { runCommand, startProcess, type CommandResult, type TestProcess } from './processes.js';
 import { testCluster } from './test-cluster.js';
@@ -85,6 +85,21 @@ export async function addCluster(server: TestServer, name: string, extra: string
   const token = (output.bootstrap as { token?: string } | undefined)?.token;
   if (!token) throw new Error(`no token in: ${res.stdout}`);
   return { token, output };
+}
+
+/**
+ * A cluster registered with `server`, its read-only agent (tier groups bound)
+ * running in a namespace of its own as its chart's ServiceAccount, and an
+ * operator's API token for `user` in `group`. The agent may still be
+ * connecting: wait for agentReadiness when the test needs the tunnel.
+ */
+export async function clusterWithOperator(server: TestServer, cluster: string, operator: { user: string; group: string }): Promise<{ agent: TestAgent; token: string }> {
+  const { token: bootstrap } = await addCluster(server, cluster);
+  const agentNs = await createNamespace();
+  const agent = await deployAgent({ namespace: agentNs.name, server, token: bootstrap, values: { mode: 'read-only', set: ['tierBindings.enabled=true'] } });
+  const created = await server.cli(['token', 'create', '--user', operator.user, '--group', operator.group, '-o', 'json']);
+  if (created.code !== 0) throw new Error(`hawser token create failed (${created.code}): ${created.stderr}`);
+  return { agent, token: (JSON.parse(created.stdout) as { token: string }).token };
 }
 
 export interface TestAgent {
