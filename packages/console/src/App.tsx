@@ -3,7 +3,7 @@ import { currentSession, signOut, type Session } from './api.js';
 import { navigate, usePath } from './navigation.js';
 import { SignIn } from './SignIn.js';
 import { Fleet } from './Fleet.js';
-import { ClusterPods } from './ClusterPods.js';
+import { ClusterPage } from './ClusterPage.js';
 import { Search } from './Search.js';
 
 export function App() {
@@ -19,7 +19,6 @@ export function App() {
   if (session === undefined) return <p className="muted">Loading…</p>;
   if (session === null) return <SignIn onSignedIn={setSession} />;
 
-  const cluster = /^\/c\/([^/]+)/.exec(path);
   return (
     <div className="app">
       <header>
@@ -53,7 +52,7 @@ export function App() {
           Sign out
         </button>
       </header>
-      <main>{cluster ? <ClusterPods cluster={decodeURIComponent(cluster[1]!)} /> : path.startsWith('/search') ? <Search /> : <Fleet />}</main>
+      <main>{path.startsWith('/c/') ? <ClusterPage /> : path.startsWith('/search') ? <Search /> : <Fleet />}</main>
     </div>
   );
 }

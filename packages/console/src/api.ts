@@ -71,11 +71,12 @@ export interface WatchEvent<T> {
   object: T;
 }
 
-/** Streams a watch through the relay; resolves when it ends, rejects on a refusal. */
-export async function kubeWatch<T>(cluster: string, path: string, onEvent: (e: WatchEvent<T>) => void, signal: AbortSignal): Promise<void> {
+/** Streams a watch through the relay; resolves when it ends, rejects on a refusal. onOpen: the API server accepted it. */
+export async function kubeWatch<T>(cluster: string, path: string, onEvent: (e: WatchEvent<T>) => void, signal: AbortSignal, onOpen?: () => void): Promise<void> {
   const sep = path.includes('?') ? '&' : '?';
   const res = await fetch(`/clusters/${encodeURIComponent(cluster)}${path}${sep}watch=1&allowWatchBookmarks=true`, { credentials: 'same-origin', signal });
   if (!res.ok || !res.body) throw await refusal(res);
+  onOpen?.();
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = '';
   for (;;) {
@@ -89,4 +90,11 @@ export async function kubeWatch<T>(cluster: string, path: string, onEvent: (e: W
       if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
     }
   }
+}
+
+/** GET through the relay with an Accept of the caller's choice (aggregated discovery asks for its own media type). */
+export async function kubeGetAccept<T>(cluster: string, path: string, accept: string, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(`/clusters/${encodeURIComponent(cluster)}${path}`, { credentials: 'same-origin', headers: { accept }, signal: signal ?? null });
+  if (!res.ok) throw await refusal(res);
+  return (await res.json()) as T;
 }

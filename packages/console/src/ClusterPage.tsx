@@ -1,0 +1,90 @@
+import { useEffect, useMemo, useState } from 'react';
+import { COMMON_KINDS, discover, findKind, kindPath, type ResourceKind } from './discovery.js';
+import { listUrl, parseClusterRoute } from './cluster-url.js';
+import { linkProps, useLocation } from './navigation.js';
+import { refusalSentence } from './refusal-sentence.js';
+import { ResourceList } from './ResourceList.js';
+import { ResourceDetail } from './ResourceDetail.js';
+
+type Discovery = { kind: 'asking' } | { kind: 'found'; kinds: ResourceKind[] } | { kind: 'failed'; message: string };
+
+/**
+ * One cluster: the menu of every listable kind (discovery, cached for the
+ * page's life) and the list or detail view the URL names. The common kinds
+ * are known up front, so their views start before discovery answers.
+ */
+export function ClusterPage() {
+  const { path, search } = useLocation();
+  const route = parseClusterRoute(path);
+  const cluster = route?.cluster ?? '';
+  const [discovery, setDiscovery] = useState<Discovery>({ kind: 'asking' });
+  const [attempt, setAttempt] = useState(0);
+  const [menuFilter, setMenuFilter] = useState('');
+
+  useEffect(() => {
+    let current = true;
+    setDiscovery({ kind: 'asking' });
+    discover(cluster).then(
+      (kinds) => current && setDiscovery({ kind: 'found', kinds }),
+      (err: unknown) => current && setDiscovery({ kind: 'failed', message: refusalSentence(err, { verb: 'get', resource: 'API discovery', cluster }) }),
+    );
+    return () => {
+      current = false;
+    };
+  }, [cluster, attempt]);
+
+  const kinds = discovery.kind === 'found' ? discovery.kinds : COMMON_KINDS;
+  const shown = useMemo(() => {
+    const f = menuFilter.toLowerCase();
+    return kinds.filter((k) => !f || kindPath(k).includes(f) || k.kind.toLowerCase().includes(f));
+  }, [kinds, menuFilter]);
+  if (!route) return null;
+  const kind = findKind(kinds, route.kind);
+  const ns = search.get('ns') ?? '';
+
+  return (
+    <div className="cluster">
+      <nav className="kinds" data-testid="kinds">
+        <input placeholder="kinds…" value={menuFilter} onChange={(e) => setMenuFilter(e.target.value)} aria-label="filter kinds" />
+        {discovery.kind === 'failed' && (
+          <p className="refusal">
+            {discovery.message}{' '}
+            <button type="button" onClick={() => setAttempt((n) => n + 1)}>
+              retry
+            </button>
+          </p>
+        )}
+        {discovery.kind === 'asking' && <p className="muted">discovering…</p>}
+        <ul>
+          {shown.map((k, i) => {
+            const p = kindPath(k);
+            const first = i > 0 && COMMON_KINDS.some((c) => kindPath(c) === kindPath(shown[i - 1]!)) && !COMMON_KINDS.some((c) => kindPath(c) === p);
+            return (
+              <li key={p} className={first ? 'first-other' : undefined}>
+                <a {...linkProps(listUrl(cluster, p, k.namespaced ? { ns } : {}))} data-kind={p} className={kind && kindPath(kind) === p ? 'current' : undefined} title={`${k.kind} (${k.group || 'core'}/${k.version})`}>
+                  {k.resource}
+                  {k.group && <span className="muted"> {k.group}</span>}
+                </a>
+              </li>
+            );
+          })}
+        </ul>
+      </nav>
+      <div className="view">
+        {!kind ? (
+          discovery.kind === 'found' ? (
+            <p className="refusal" role="alert">
+              {cluster} has no listable kind &quot;{route.kind}&quot;
+            </p>
+          ) : (
+            <p className="muted">Loading…</p>
+          )
+        ) : route.object ? (
+          <ResourceDetail cluster={cluster} kind={kind} kinds={kinds} namespace={route.object.length === 2 ? route.object[0] : undefined} name={route.object[route.object.length - 1]!} />
+        ) : (
+          <ResourceList cluster={cluster} kind={kind} search={search} />
+        )}
+      </div>
+    </div>
+  );
+}
