@@ -1,70 +1,40 @@
-import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addCluster, agentReadiness, deployAgent, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
-import { adminCore, createNamespace, uniqueName } from '../support/kube.js';
+import { ARTIFACTS, startConsoleHarness, type ConsoleHarness } from '../support/console-harness.js';
+import type { TestServer } from '../support/hawser.js';
+import { adminCore, createNamespace } from '../support/kube.js';
 import { testCluster } from '../support/test-cluster.js';
-import { OidcIssuer } from '../support/oidc-issuer.js';
-
-/** Debian's Chromium (scripts/system-deps.sh installs it); playwright-core never downloads a browser. */
-const CHROMIUM = process.env.HAWSER_CHROMIUM ?? '/usr/bin/chromium';
-/** Screenshots of each page, kept as test artifacts (git ignores the folder). */
-const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-results', 'console');
+import type { OidcIssuer } from '../support/oidc-issuer.js';
 
 /**
  * The web console in a real browser: headless Chromium driven by
  * playwright-core against the real server, a real agent as its chart's
- * ServiceAccount and the real API server. The server's certificate comes
- * from its own CA, which this throwaway browser profile is told to accept
- * (ignoreHTTPSErrors); everything else is as an operator's browser sees it.
+ * ServiceAccount and the real API server (test/support/console-harness.ts).
  */
 describe.skipIf(testCluster().external)('the web console in a real browser', () => {
+  let h: ConsoleHarness;
   let server: TestServer;
-  let agent: TestAgent;
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
   let ns: Awaited<ReturnType<typeof createNamespace>>;
   let token: string;
   let issuer: OidcIssuer;
-  const cluster = uniqueName('console');
+  let cluster: string;
   /** Registered, its agent never installed: the fleet and search must say so. */
-  const offline = uniqueName('offline');
+  let offline: string;
 
   beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    issuer = await OidcIssuer.start();
-    server = await startServer({ args: ['--tier', 'read=idp-read', '--oidc-issuer', issuer.issuer, '--oidc-audience', 'hawser-console'] });
-    issuer.client({
-      clientId: 'hawser-console',
-      redirectUri: `${server.publicUrl}/console/v1/oidc/callback`,
-      users: { dana: { email: 'dana@example.com', groups: ['idp-read'] } },
-    });
-    const added = await addCluster(server, cluster);
-    await addCluster(server, offline);
-    const agentNs = await createNamespace();
-    agent = await deployAgent({ namespace: agentNs.name, server, token: added.token, values: { set: ['tierBindings.enabled=true'] } });
-    await eventually(async () => expect((await agentReadiness(agent)).body.status).toBe('connected'), 30_000);
+    h = await startConsoleHarness();
+    ({ server, browser, context, page, token, issuer, cluster, offline } = h);
     ns = await createNamespace();
-    const created = await server.cli(['token', 'create', '--user', 'carol', '--group', 'idp-read', '-o', 'json']);
-    expect(created.code, created.stderr).toBe(0);
-    token = (JSON.parse(created.stdout) as { token: string }).token;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    context = await browser.newContext({ ignoreHTTPSErrors: true });
-    page = await context.newPage();
   }, 180_000);
   afterAll(async () => {
-    await browser?.close();
-    await agent?.remove();
     await ns?.remove();
-    await server?.remove();
-    await issuer?.close();
+    await h?.close();
   });
 
   async function createPod(name: string): Promise<void> {
@@ -120,11 +90,11 @@ describe.skipIf(testCluster().external)('the web console in a real browser', () 
   });
 
   it('the agent killed and restarted: the view says reconnecting, then resumes with what was created meanwhile', async () => {
-    await agent.kill();
+    await h.agent.kill();
     await expect.poll(() => page.textContent('[data-testid=watch-state]'), { timeout: 30_000 }).toBe('reconnecting…');
     await page.screenshot({ path: join(ARTIFACTS, 'cluster-reconnecting.png'), fullPage: true });
     await createPod('while-away');
-    agent = await agent.restart();
+    h.agent = await h.agent.restart();
     await page.waitForSelector(`tr[data-pod="${ns.name}/while-away"]`, { timeout: 60_000 });
     await expect.poll(() => page.textContent('[data-testid=watch-state]')).toBe('live');
   });

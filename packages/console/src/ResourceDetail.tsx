@@ -24,10 +24,13 @@ function statusSummary(status: unknown): [string, string][] {
     .map(([k, v]) => [k, String(v)]);
 }
 
-/** What kubectl -o yaml shows: the object without its managedFields bookkeeping. */
-function readable(o: KubeObject): unknown {
+/**
+ * What kubectl -o yaml shows: apiVersion and kind (a list's items come
+ * without them), and the object without its managedFields bookkeeping.
+ */
+function readable(o: KubeObject, kind: ResourceKind): unknown {
   const { managedFields: _managed, ...metadata } = o.metadata as KubeObject['metadata'] & { managedFields?: unknown };
-  return { ...o, metadata };
+  return { apiVersion: kind.group ? `${kind.group}/${kind.version}` : kind.version, kind: kind.kind, ...o, metadata };
 }
 
 /**
@@ -43,7 +46,7 @@ export function ResourceDetail({ cluster, kind, kinds, namespace, name }: { clus
   const eventsPath = uid ? `/api/v1${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/events?fieldSelector=${encodeURIComponent(`involvedObject.uid=${uid}`)}` : undefined;
   const events = useWatchList(cluster, eventsPath);
   const now = useNow();
-  const yaml = useMemo(() => (object ? toYaml(readable(object)) : ''), [object]);
+  const yaml = useMemo(() => (object ? toYaml(readable(object, kind)) : ''), [object, kind]);
   const conditions = ((object?.status as { conditions?: Condition[] } | undefined)?.conditions ?? []).filter((c) => c && typeof c.type === 'string');
   const owners = object?.metadata.ownerReferences ?? [];
 
