@@ -49,6 +49,11 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        // The console's logic that runs without a browser (lists, discovery, URLs, YAML), with fetch stubbed.
+        resolve,
+        test: { name: 'console', root: 'packages/console', include: ['test/**/*.test.ts'] },
+      },
     ],
   },
 });

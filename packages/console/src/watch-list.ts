@@ -40,15 +40,62 @@ function watchError(object: unknown): Refusal {
   return new Refusal(status.code ?? 500, status.message ?? 'watch error', status.reason);
 }
 
+/** Where followList reports: the whole list, one change, the state. */
+export interface ListSink {
+  reset(items: KubeObject[]): void;
+  change(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubeObject): void;
+  state(s: WatchState): void;
+}
+
 /**
  * A live list: list, then watch from its resourceVersion. A watch that ends
  * (the tunnel dropped, the agent restarted, the API server's timeout)
  * resumes from the last resourceVersion seen, showing "reconnecting"
  * meanwhile; only 410 Gone lists again. A final refusal (RBAC, not found)
- * stops and is kept in the state for the view to say.
+ * stops and is reported in the state for the view to say. Runs until
+ * `signal` aborts.
  *
- * @param path the list URL with its query (selectors), or undefined to wait.
+ * @param path the list URL with its query (selectors).
+ * @param resumeMs the wait before asking again after a failure; default 2 s.
  */
+export async function followList(cluster: string, path: string, watchable: boolean, sink: ListSink, signal: AbortSignal, resumeMs = RESUME_MS): Promise<void> {
+  const sep = path.includes('?') ? '&' : '?';
+  let rv: string | undefined;
+  while (!signal.aborted) {
+    try {
+      if (rv === undefined) {
+        const list = await kubeGet<KubeList>(cluster, path, signal);
+        rv = list.metadata.resourceVersion;
+        sink.reset(list.items);
+        if (!watchable) return sink.state({ kind: 'listed' });
+      }
+      await kubeWatch<KubeObject>(
+        cluster,
+        `${path}${sep}resourceVersion=${encodeURIComponent(rv)}`,
+        (e) => {
+          if (e.type === 'ERROR') throw watchError(e.object);
+          rv = e.object.metadata.resourceVersion;
+          if (e.type !== 'BOOKMARK') sink.change(e.type, e.object);
+        },
+        signal,
+        () => sink.state({ kind: 'live' }),
+      );
+      sink.state({ kind: 'reconnecting', why: 'the watch ended' });
+    } catch (err) {
+      if (signal.aborted) return;
+      if (err instanceof Refusal && err.status === 410) {
+        // Too old to resume from: list again, now.
+        rv = undefined;
+        continue;
+      }
+      if (isFinal(err)) return sink.state({ kind: 'refused', error: err });
+      sink.state({ kind: 'reconnecting', why: (err as Error).message });
+    }
+    await new Promise((resolve) => setTimeout(resolve, resumeMs));
+  }
+}
+
+/** followList as React state: the objects by uid, and the list's state. `path` undefined: nothing yet. */
 export function useWatchList(cluster: string, path: string | undefined, watchable = true): { items: Map<string, KubeObject>; state: WatchState } {
   const [items, setItems] = useState<Map<string, KubeObject>>(new Map());
   const [state, setState] = useState<WatchState>({ kind: 'loading' });
@@ -57,49 +104,18 @@ export function useWatchList(cluster: string, path: string | undefined, watchabl
     setState({ kind: 'loading' });
     if (path === undefined) return;
     const abort = new AbortController();
-    const sep = path.includes('?') ? '&' : '?';
-    let rv: string | undefined;
-    const run = async () => {
-      while (!abort.signal.aborted) {
-        try {
-          if (rv === undefined) {
-            const list = await kubeGet<KubeList>(cluster, path, abort.signal);
-            rv = list.metadata.resourceVersion;
-            setItems(new Map(list.items.map((o) => [o.metadata.uid, o])));
-            if (!watchable) return setState({ kind: 'listed' });
-          }
-          await kubeWatch<KubeObject>(
-            cluster,
-            `${path}${sep}resourceVersion=${encodeURIComponent(rv)}`,
-            (e) => {
-              if (e.type === 'ERROR') throw watchError(e.object);
-              rv = e.object.metadata.resourceVersion;
-              if (e.type === 'BOOKMARK') return;
-              setItems((m) => {
-                const next = new Map(m);
-                if (e.type === 'DELETED') next.delete(e.object.metadata.uid);
-                else next.set(e.object.metadata.uid, e.object);
-                return next;
-              });
-            },
-            abort.signal,
-            () => setState({ kind: 'live' }),
-          );
-          setState({ kind: 'reconnecting', why: 'the watch ended' });
-        } catch (err) {
-          if (abort.signal.aborted) return;
-          if (err instanceof Refusal && err.status === 410) {
-            // Too old to resume from: list again, now.
-            rv = undefined;
-            continue;
-          }
-          if (isFinal(err)) return setState({ kind: 'refused', error: err });
-          setState({ kind: 'reconnecting', why: (err as Error).message });
-        }
-        await new Promise((resolve) => setTimeout(resolve, RESUME_MS));
-      }
+    const sink: ListSink = {
+      reset: (list) => setItems(new Map(list.map((o) => [o.metadata.uid, o]))),
+      change: (type, object) =>
+        setItems((m) => {
+          const next = new Map(m);
+          if (type === 'DELETED') next.delete(object.metadata.uid);
+          else next.set(object.metadata.uid, object);
+          return next;
+        }),
+      state: setState,
     };
-    void run();
+    void followList(cluster, path, watchable, sink, abort.signal);
     return () => abort.abort();
   }, [cluster, path, watchable]);
   return { items, state };
