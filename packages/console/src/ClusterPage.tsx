@@ -33,6 +33,12 @@ export function ClusterPage() {
     };
   }, [cluster, attempt]);
 
+  // The tab and history entries name the view, so Back's menu and bookmarks say where they go.
+  const title = route ? `${route.object ? route.object.join('/') : route.kind} · ${cluster} · Hawser` : 'Hawser';
+  useEffect(() => {
+    document.title = title;
+  }, [title]);
+
   const kinds = discovery.kind === 'found' ? discovery.kinds : COMMON_KINDS;
   const shown = useMemo(() => {
     const f = menuFilter.toLowerCase();
