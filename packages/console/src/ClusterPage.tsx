@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'react';
-import { COMMON_KINDS, discover, findKind, kindPath, type ResourceKind } from './discovery.js';
+import { COMMON_KINDS, discover, findKind, kindPath, menuSection, type ResourceKind } from './discovery.js';
 import { listUrl, parseClusterRoute } from './cluster-url.js';
 import { linkProps, useLocation } from './navigation.js';
 import { refusalSentence } from './refusal-sentence.js';
@@ -64,9 +64,10 @@ export function ClusterPage() {
         <ul>
           {shown.map((k, i) => {
             const p = kindPath(k);
-            const first = i > 0 && COMMON_KINDS.some((c) => kindPath(c) === kindPath(shown[i - 1]!)) && !COMMON_KINDS.some((c) => kindPath(c) === p);
+            const section = menuSection(k);
+            const starts = i > 0 && menuSection(shown[i - 1]!) !== section;
             return (
-              <li key={p} className={first ? 'first-other' : undefined}>
+              <li key={p} className={starts ? `first-${section}` : undefined}>
                 <a {...linkProps(listUrl(cluster, p, k.namespaced ? { ns } : {}))} data-kind={p} className={kind && kindPath(kind) === p ? 'current' : undefined} title={`${k.kind} (${k.group || 'core'}/${k.version})`}>
                   {k.resource}
                   {k.group && <span className="muted"> {k.group}</span>}

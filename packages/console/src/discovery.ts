@@ -66,11 +66,21 @@ export function kindOf(kinds: readonly ResourceKind[], apiVersion: string, kindN
   return kinds.find((k) => k.group === group && k.kind === kindName);
 }
 
-/** The common kinds first, in their order, then every other one by group and name. */
+/**
+ * Where a kind sits in the menu: the common kinds, Kubernetes' other
+ * built-in kinds (the core group, groups without a dot, `*.k8s.io`), then
+ * custom resources and other extension APIs.
+ */
+export function menuSection(k: Pick<ResourceKind, 'group' | 'resource'>): 'common' | 'builtin' | 'custom' {
+  if (COMMON_KINDS.some((c) => c.group === k.group && c.resource === k.resource)) return 'common';
+  return !k.group.includes('.') || k.group.endsWith('.k8s.io') ? 'builtin' : 'custom';
+}
+
+/** The common kinds first, in their order, then the other built-in kinds, then custom resources, each by group and name. */
 export function menuOrder(found: readonly ResourceKind[]): ResourceKind[] {
   const rank = (k: ResourceKind) => {
     const i = COMMON_KINDS.findIndex((c) => c.group === k.group && c.resource === k.resource);
-    return i < 0 ? COMMON_KINDS.length : i;
+    return i >= 0 ? i : menuSection(k) === 'builtin' ? COMMON_KINDS.length : COMMON_KINDS.length + 1;
   };
   return [...found].sort((a, b) => rank(a) - rank(b) || a.group.localeCompare(b.group) || a.resource.localeCompare(b.resource));
 }

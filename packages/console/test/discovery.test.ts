@@ -15,16 +15,17 @@ const aggregatedGroups = {
   items: [
     { metadata: { name: 'example.com' }, versions: [{ version: 'v2', resources: [resource('widgets', 'Widget', 'Namespaced')] }, { version: 'v1', resources: [resource('widgets', 'Widget', 'Namespaced')] }] },
     { metadata: { name: 'apps' }, versions: [{ version: 'v1', resources: [resource('deployments', 'Deployment', 'Namespaced')] }] },
+    { metadata: { name: 'rbac.authorization.k8s.io' }, versions: [{ version: 'v1', resources: [resource('roles', 'Role', 'Namespaced')] }] },
   ],
 };
 
 describe('discovery: the kinds of a cluster', () => {
-  it('reads aggregated discovery in two requests: listable kinds only, preferred versions, common kinds first then the rest by group', async () => {
+  it('reads aggregated discovery in two requests: listable kinds only, preferred versions, common kinds first, then built-in ones, then custom resources', async () => {
     const asked = stubFetch((url) => (url.endsWith('/api') ? json(aggregatedCore) : json(aggregatedGroups)));
     const kinds = await discover('agg');
     expect(asked.map((a) => a.url)).toEqual(['/clusters/agg/api', '/clusters/agg/apis']);
     expect(asked[0]!.accept).toContain('as=APIGroupDiscoveryList');
-    expect(kinds.map(kindPath)).toEqual(['namespaces', 'pods', 'deployments.apps', 'secrets', 'widgets.example.com']);
+    expect(kinds.map(kindPath)).toEqual(['namespaces', 'pods', 'deployments.apps', 'secrets', 'roles.rbac.authorization.k8s.io', 'widgets.example.com']);
     expect(findKind(kinds, 'widgets.example.com')).toMatchObject({ version: 'v2', kind: 'Widget', namespaced: true });
     // Cached for the page's life: no second round of requests.
     await discover('agg');
@@ -48,7 +49,7 @@ describe('discovery: the kinds of a cluster', () => {
     stubFetch((url) => (!up ? json({ kind: 'Status', code: 503, message: 'cluster flaky is not connected' }, 503) : url.endsWith('/api') ? json(aggregatedCore) : json(aggregatedGroups)));
     await expect(discover('flaky')).rejects.toThrow('cluster flaky is not connected');
     up = true;
-    await expect(discover('flaky')).resolves.toHaveLength(5);
+    await expect(discover('flaky')).resolves.toHaveLength(6);
   });
 
   it('builds list URLs and finds owners by apiVersion and kind', () => {
