@@ -19,8 +19,27 @@ export interface KubeObject {
 }
 
 interface KubeList {
-  metadata: { resourceVersion: string };
+  metadata: { resourceVersion: string; continue?: string };
   items: KubeObject[];
+}
+
+/** Objects per list page, as kubectl asks (`--chunk-size`): a large kind never comes as one huge answer. */
+export const LIST_PAGE = 500;
+
+/**
+ * Every page of a list. The pages are one snapshot: the first page's
+ * resourceVersion is the list's, and an expired continue token is a 410.
+ */
+async function listAll(cluster: string, path: string, signal: AbortSignal): Promise<{ resourceVersion: string; items: KubeObject[] }> {
+  const sep = path.includes('?') ? '&' : '?';
+  const first = await kubeGet<KubeList>(cluster, `${path}${sep}limit=${LIST_PAGE}`, signal);
+  const items = [...first.items];
+  for (let next = first.metadata.continue; next; ) {
+    const page = await kubeGet<KubeList>(cluster, `${path}${sep}limit=${LIST_PAGE}&continue=${encodeURIComponent(next)}`, signal);
+    items.push(...page.items);
+    next = page.metadata.continue;
+  }
+  return { resourceVersion: first.metadata.resourceVersion, items };
 }
 
 export type WatchState =
@@ -64,8 +83,8 @@ export async function followList(cluster: string, path: string, watchable: boole
   while (!signal.aborted) {
     try {
       if (rv === undefined) {
-        const list = await kubeGet<KubeList>(cluster, path, signal);
-        rv = list.metadata.resourceVersion;
+        const list = await listAll(cluster, path, signal);
+        rv = list.resourceVersion;
         sink.reset(list.items);
         if (!watchable) return sink.state({ kind: 'listed' });
       }

@@ -52,7 +52,7 @@ describe('followList: a live list', () => {
     abort.abort();
     await done;
     expect(asked.map((a) => a.url)).toEqual([
-      '/clusters/prod/api/v1/pods?labelSelector=app%3Dweb',
+      '/clusters/prod/api/v1/pods?labelSelector=app%3Dweb&limit=500',
       '/clusters/prod/api/v1/pods?labelSelector=app%3Dweb&resourceVersion=10&watch=1&allowWatchBookmarks=true',
       // The bookmark's resourceVersion, not the list's: nothing is replayed.
       '/clusters/prod/api/v1/pods?labelSelector=app%3Dweb&resourceVersion=12&watch=1&allowWatchBookmarks=true',
@@ -98,9 +98,9 @@ describe('followList: a live list', () => {
     await done;
     expect(r.resets).toEqual([1, 1]);
     expect(asked.map((a) => a.url.replace('/clusters/prod/api/v1/pods', ''))).toEqual([
-      '',
+      '?limit=500',
       '?resourceVersion=100&watch=1&allowWatchBookmarks=true',
-      '',
+      '?limit=500',
       '?resourceVersion=200&watch=1&allowWatchBookmarks=true',
     ]);
   });
@@ -113,6 +113,26 @@ describe('followList: a live list', () => {
     expect(asked).toHaveLength(1);
     expect(states).toHaveLength(1);
     expect(states[0]).toMatchObject({ kind: 'refused', error: { status: 403, message } });
+  });
+
+  it('lists page by page, and watches from the first page resourceVersion (the pages are one snapshot)', async () => {
+    const asked = stubFetch((url) => {
+      if (url.includes('watch=1')) return watchStream([], true);
+      if (!url.includes('continue=')) return json({ metadata: { resourceVersion: '70', continue: 'tok/1' }, items: [pod('a', '1'), pod('b', '2')] });
+      return json({ metadata: { resourceVersion: '70' }, items: [pod('c', '3')] });
+    });
+    const r = recorder();
+    const abort = new AbortController();
+    const done = followList('prod', '/api/v1/pods', true, r.sink, abort.signal, 0);
+    await r.until(() => r.states.includes('live'));
+    abort.abort();
+    await done;
+    expect(r.resets).toEqual([3]);
+    expect(asked.map((a) => a.url.replace('/clusters/prod/api/v1/pods', ''))).toEqual([
+      '?limit=500',
+      '?limit=500&continue=tok%2F1',
+      '?resourceVersion=70&watch=1&allowWatchBookmarks=true',
+    ]);
   });
 
   it('lists once, without a watch, a kind that cannot be watched', async () => {
