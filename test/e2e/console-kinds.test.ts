@@ -86,6 +86,18 @@ describe.skipIf(testCluster().external)('the console cluster page, every kind', 
     expect(new URL(page.url()).searchParams.get('ns')).toBe(ns.name);
   });
 
+  it('a field selector narrows the list too, and Back returns to the label-selected list', async () => {
+    await page.fill('input[name=labels]', '');
+    await page.fill('input[name=fields]', 'metadata.name=api');
+    await page.click('.selectors button[type=submit]');
+    await page.waitForSelector(`tr[data-row="${ns.name}/web"]`, { state: 'detached' });
+    await page.waitForSelector(`tr[data-row="${ns.name}/api"]`);
+    await page.goBack();
+    await page.waitForSelector(`tr[data-row="${ns.name}/api"]`, { state: 'detached' });
+    await page.waitForSelector(`tr[data-row="${ns.name}/web"]`);
+    expect(await page.inputValue('input[name=labels]')).toBe('app=web');
+  });
+
   it('a deep link opened in a fresh page lands on the same view, and one opened signed out lands there after sign-in', async () => {
     const link = page.url();
     const again = await h.context.newPage();
@@ -113,6 +125,11 @@ describe.skipIf(testCluster().external)('the console cluster page, every kind', 
     await kc(['apply', '-n', ns.name, '-f', '-'], JSON.stringify({ apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'sprocket' } }));
     await page.waitForSelector(`tr[data-row="${ns.name}/sprocket"]`);
     await page.screenshot({ path: join(ARTIFACTS, 'cluster-custom-resource.png'), fullPage: true });
+    // The text filter is the browser's: no new request, the rows it does not match go, and it is in the URL.
+    await page.fill('input[name=q]', 'gizm');
+    await page.waitForSelector(`tr[data-row="${ns.name}/sprocket"]`, { state: 'detached' });
+    await page.waitForSelector(`tr[data-row="${ns.name}/gizmo"]`);
+    expect(new URL(page.url()).searchParams.get('q')).toBe('gizm');
   });
 
   it('the detail view shows status, conditions, the events about the object, its YAML and a link to its owner; Back returns', async () => {
@@ -162,6 +179,14 @@ describe.skipIf(testCluster().external)('the console cluster page, every kind', 
     await expect.poll(() => page.textContent('[data-testid=yaml]')).toContain('replicas: 1');
     await page.goBack();
     await page.waitForSelector('[data-testid=detail] tr[data-condition=PodScheduled]');
+  });
+
+  it('a cluster-scoped object has its own detail: a namespace, from the namespaces list', async () => {
+    await page.goto(url(`/c/${h.cluster}/namespaces?q=${ns.name}`));
+    await page.click(`tr[data-row="${ns.name}"] a`);
+    await page.waitForURL((u) => u.pathname === `/c/${h.cluster}/namespaces/${ns.name}`);
+    await expect.poll(() => page.textContent('[data-testid=status]')).toContain('Active');
+    expect(await page.textContent('[data-testid=yaml]')).toContain(`name: ${ns.name}`);
   });
 
   it('a kind the operator may not list shows the sentence where the rows would be', async () => {
