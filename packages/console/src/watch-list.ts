@@ -50,8 +50,17 @@ export type WatchState =
   | { kind: 'reconnecting'; why: string }
   | { kind: 'refused'; error: unknown };
 
-/** Wait before resuming a watch that ended; the relay answers at once when the agent is away. */
-const RESUME_MS = 2000;
+/** How followList paces itself. */
+export interface FollowTiming {
+  /** Wait before asking again after a failure or a watch that ended early; the relay answers at once when the agent is away. Default 2 s. */
+  resumeMs?: number;
+  /**
+   * A watch that ran at least this long and then ended was most likely
+   * closed by the API server's own timeout (minutes): it resumes at once,
+   * without showing "reconnecting". Default 10 s.
+   */
+  quietAfterMs?: number;
+}
 
 /** A watch ERROR event's Status, thrown as the refusal it is. */
 function watchError(object: unknown): Refusal {
@@ -75,9 +84,9 @@ export interface ListSink {
  * `signal` aborts.
  *
  * @param path the list URL with its query (selectors).
- * @param resumeMs the wait before asking again after a failure; default 2 s.
  */
-export async function followList(cluster: string, path: string, watchable: boolean, sink: ListSink, signal: AbortSignal, resumeMs = RESUME_MS): Promise<void> {
+export async function followList(cluster: string, path: string, watchable: boolean, sink: ListSink, signal: AbortSignal, timing: FollowTiming = {}): Promise<void> {
+  const { resumeMs = 2000, quietAfterMs = 10_000 } = timing;
   const sep = path.includes('?') ? '&' : '?';
   let rv: string | undefined;
   while (!signal.aborted) {
@@ -88,6 +97,7 @@ export async function followList(cluster: string, path: string, watchable: boole
         sink.reset(list.items);
         if (!watchable) return sink.state({ kind: 'listed' });
       }
+      const started = Date.now();
       await kubeWatch<KubeObject>(
         cluster,
         `${path}${sep}resourceVersion=${encodeURIComponent(rv)}`,
@@ -99,6 +109,7 @@ export async function followList(cluster: string, path: string, watchable: boole
         signal,
         () => sink.state({ kind: 'live' }),
       );
+      if (Date.now() - started >= quietAfterMs) continue;
       sink.state({ kind: 'reconnecting', why: 'the watch ended' });
     } catch (err) {
       if (signal.aborted) return;

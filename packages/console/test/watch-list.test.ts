@@ -47,7 +47,7 @@ describe('followList: a live list', () => {
     });
     const r = recorder();
     const abort = new AbortController();
-    const done = followList('prod', '/api/v1/pods?labelSelector=app%3Dweb', true, r.sink, abort.signal, 0);
+    const done = followList('prod', '/api/v1/pods?labelSelector=app%3Dweb', true, r.sink, abort.signal, { resumeMs: 0 });
     await r.until(() => r.changes.includes('DELETED a'));
     abort.abort();
     await done;
@@ -62,6 +62,22 @@ describe('followList: a live list', () => {
     expect(r.states).toEqual(['live', 'reconnecting', 'live']);
   });
 
+  it('resumes a watch that ran a while and ended (the API server timeout) at once, without showing reconnecting', async () => {
+    let watches = 0;
+    stubFetch((url) => {
+      if (!url.includes('watch=1')) return list('10');
+      watches += 1;
+      return watchStream([{ type: 'ADDED', object: pod(`w${watches}`, String(10 + watches)) }], watches > 1);
+    });
+    const r = recorder();
+    const abort = new AbortController();
+    const done = followList('prod', '/api/v1/pods', true, r.sink, abort.signal, { resumeMs: 60_000, quietAfterMs: 0 });
+    await r.until(() => r.changes.length === 2);
+    abort.abort();
+    await done;
+    expect(r.states).toEqual(['live', 'live']);
+  });
+
   it('says reconnecting while the relay answers that the cluster is away, and resumes when it is back', async () => {
     let watches = 0;
     const asked = stubFetch((url) => {
@@ -72,7 +88,7 @@ describe('followList: a live list', () => {
     });
     const r = recorder();
     const abort = new AbortController();
-    const done = followList('prod', '/api/v1/pods', true, r.sink, abort.signal, 0);
+    const done = followList('prod', '/api/v1/pods', true, r.sink, abort.signal, { resumeMs: 0 });
     await r.until(() => r.changes.length === 1);
     abort.abort();
     await done;
@@ -92,7 +108,7 @@ describe('followList: a live list', () => {
     });
     const r = recorder();
     const abort = new AbortController();
-    const done = followList('prod', '/api/v1/pods', true, r.sink, abort.signal, 0);
+    const done = followList('prod', '/api/v1/pods', true, r.sink, abort.signal, { resumeMs: 0 });
     await r.until(() => watches === 2 && r.states.at(-1) === 'live');
     abort.abort();
     await done;
@@ -109,7 +125,7 @@ describe('followList: a live list', () => {
     const message = 'secrets is forbidden: User "hawser:carol" cannot list resource "secrets" in API group "" in the namespace "payments"';
     const asked = stubFetch(() => json({ kind: 'Status', code: 403, reason: 'Forbidden', message }, 403));
     const states: WatchState[] = [];
-    await followList('prod-eu', '/api/v1/namespaces/payments/secrets', true, { reset: () => {}, change: () => {}, state: (s) => states.push(s) }, new AbortController().signal, 0);
+    await followList('prod-eu', '/api/v1/namespaces/payments/secrets', true, { reset: () => {}, change: () => {}, state: (s) => states.push(s) }, new AbortController().signal, { resumeMs: 0 });
     expect(asked).toHaveLength(1);
     expect(states).toHaveLength(1);
     expect(states[0]).toMatchObject({ kind: 'refused', error: { status: 403, message } });
@@ -123,7 +139,7 @@ describe('followList: a live list', () => {
     });
     const r = recorder();
     const abort = new AbortController();
-    const done = followList('prod', '/api/v1/pods', true, r.sink, abort.signal, 0);
+    const done = followList('prod', '/api/v1/pods', true, r.sink, abort.signal, { resumeMs: 0 });
     await r.until(() => r.states.includes('live'));
     abort.abort();
     await done;
@@ -138,7 +154,7 @@ describe('followList: a live list', () => {
   it('lists once, without a watch, a kind that cannot be watched', async () => {
     const asked = stubFetch(() => list('3', pod('x', '3')));
     const states: WatchState['kind'][] = [];
-    await followList('prod', '/api/v1/componentstatuses', false, { reset: () => {}, change: () => {}, state: (s) => states.push(s.kind) }, new AbortController().signal, 0);
+    await followList('prod', '/api/v1/componentstatuses', false, { reset: () => {}, change: () => {}, state: (s) => states.push(s.kind) }, new AbortController().signal, { resumeMs: 0 });
     expect(asked).toHaveLength(1);
     expect(states).toEqual(['listed']);
   });
