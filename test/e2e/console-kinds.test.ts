@@ -132,6 +132,29 @@ describe.skipIf(testCluster().external)('the console cluster page, every kind', 
     expect(new URL(page.url()).searchParams.get('q')).toBe('gizm');
   });
 
+  it('a custom resource list survives the agent restarting: reconnecting, then the watch resumes from its resourceVersion (no new list) with what was created meanwhile', async () => {
+    await page.goto(url(`/c/${h.cluster}/${widgets}?ns=${ns.name}`));
+    await page.waitForSelector(`tr[data-row="${ns.name}/sprocket"]`);
+    await expect.poll(() => page.textContent('[data-testid=watch-state]')).toBe('live');
+    const asked: string[] = [];
+    const record = (r: { url(): string }) => {
+      if (r.url().includes(`/${group}/`)) asked.push(r.url());
+    };
+    page.on('request', record);
+    try {
+      await h.agent.kill();
+      await expect.poll(() => page.textContent('[data-testid=watch-state]'), { timeout: 30_000 }).toBe('reconnecting…');
+      await kc(['apply', '-n', ns.name, '-f', '-'], JSON.stringify({ apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'while-away' } }));
+      h.agent = await h.agent.restart();
+      await page.waitForSelector(`tr[data-row="${ns.name}/while-away"]`, { timeout: 60_000 });
+      await expect.poll(() => page.textContent('[data-testid=watch-state]')).toBe('live');
+    } finally {
+      page.off('request', record);
+    }
+    expect(asked.length).toBeGreaterThan(0);
+    expect(asked.every((u) => u.includes('watch=1') && u.includes('resourceVersion='))).toBe(true);
+  });
+
   it('the detail view shows status, conditions, the events about the object, its YAML and a link to its owner; Back returns', async () => {
     const rs = JSON.parse(await kc(['apply', '-n', ns.name, '-o', 'json', '-f', '-'], JSON.stringify({
       apiVersion: 'apps/v1',
