@@ -204,12 +204,16 @@ describe.skipIf(testCluster().external)('the console cluster page, every kind', 
     await page.waitForSelector('[data-testid=detail] tr[data-condition=PodScheduled]');
   });
 
-  it('a cluster-scoped object has its own detail: a namespace, from the namespaces list', async () => {
+  it('a cluster-scoped object has its own detail: a namespace, from the namespaces list, with links to its kinds', async () => {
     await page.goto(url(`/c/${h.cluster}/namespaces?q=${ns.name}`));
     await page.click(`tr[data-row="${ns.name}"] a`);
     await page.waitForURL((u) => u.pathname === `/c/${h.cluster}/namespaces/${ns.name}`);
     await expect.poll(() => page.textContent('[data-testid=status]')).toContain('Active');
     expect(await page.textContent('[data-testid=yaml]')).toContain(`name: ${ns.name}`);
+    // From a namespace to its kinds.
+    await page.click('[data-testid=in-namespace] a[data-kind="deployments.apps"]');
+    await page.waitForSelector(`tr[data-row="${ns.name}/api"]`);
+    expect(new URL(page.url()).searchParams.get('ns')).toBe(ns.name);
   });
 
   it('a kind the operator may not list shows the sentence where the rows would be', async () => {

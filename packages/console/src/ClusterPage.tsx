@@ -2,9 +2,12 @@ import { useEffect, useMemo, useState } from 'react';
 import { COMMON_KINDS, discover, findKind, kindPath, menuSection, type ResourceKind } from './discovery.js';
 import { listUrl, parseClusterRoute } from './cluster-url.js';
 import { linkProps, useLocation } from './navigation.js';
-import { refusalSentence } from './refusal-sentence.js';
+import { isFinal, refusalSentence } from './refusal-sentence.js';
 import { ResourceList } from './ResourceList.js';
 import { ResourceDetail } from './ResourceDetail.js';
+
+/** How often discovery is asked again while the cluster is not connected. */
+const DISCOVERY_RETRY_MS = 5000;
 
 type Discovery = { kind: 'asking' } | { kind: 'found'; kinds: ResourceKind[] } | { kind: 'failed'; message: string };
 
@@ -23,13 +26,20 @@ export function ClusterPage() {
 
   useEffect(() => {
     let current = true;
+    let again: ReturnType<typeof setTimeout> | undefined;
     setDiscovery({ kind: 'asking' });
     discover(cluster).then(
       (kinds) => current && setDiscovery({ kind: 'found', kinds }),
-      (err: unknown) => current && setDiscovery({ kind: 'failed', message: refusalSentence(err, { verb: 'get', resource: 'API discovery', cluster }) }),
+      (err: unknown) => {
+        if (!current) return;
+        setDiscovery({ kind: 'failed', message: refusalSentence(err, { verb: 'get', resource: 'API discovery', cluster }) });
+        // A cluster that is away is asked again until it answers; a refusal stays (the retry button remains).
+        if (!isFinal(err)) again = setTimeout(() => setAttempt((n) => n + 1), DISCOVERY_RETRY_MS);
+      },
     );
     return () => {
       current = false;
+      clearTimeout(again);
     };
   }, [cluster, attempt]);
 

@@ -1,6 +1,6 @@
 import { useMemo } from 'react';
 import { detailUrl, listUrl } from './cluster-url.js';
-import { kindOf, kindPath, listPath, type ResourceKind } from './discovery.js';
+import { COMMON_KINDS, kindOf, kindPath, listPath, type ResourceKind } from './discovery.js';
 import { linkProps } from './navigation.js';
 import { refusalSentence } from './refusal-sentence.js';
 import { age } from './resource-columns.js';
@@ -79,6 +79,16 @@ export function ResourceDetail({ cluster, kind, kinds, namespace, name }: { clus
               </div>
             ))}
           </dl>
+          {path === 'namespaces' && (
+            <p data-testid="in-namespace">
+              in this namespace:{' '}
+              {COMMON_KINDS.filter((k) => k.namespaced).map((k) => (
+                <a key={kindPath(k)} data-kind={kindPath(k)} {...linkProps(listUrl(cluster, kindPath(k), { ns: name }))}>
+                  {k.resource}
+                </a>
+              ))}
+            </p>
+          )}
           {owners.length > 0 && (
             <p data-testid="owners">
               owned by{' '}
