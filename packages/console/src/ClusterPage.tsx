@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from 'react';
 import { COMMON_KINDS, discover, findKind, kindPath, menuSection, type ResourceKind } from './discovery.js';
-import { listUrl, parseClusterRoute } from './cluster-url.js';
+import { listUrl, objectOf, parseClusterRoute } from './cluster-url.js';
 import { linkProps, useLocation } from './navigation.js';
 import { isFinal, refusalSentence } from './refusal-sentence.js';
 import { ResourceList } from './ResourceList.js';
@@ -44,7 +44,7 @@ export function ClusterPage() {
   }, [cluster, attempt]);
 
   // The tab and history entries name the view, so Back's menu and bookmarks say where they go.
-  const title = route ? `${route.object ? route.object.join('/') : route.kind} · ${cluster} · Hawser` : 'Hawser';
+  const title = route ? `${route.rest.length ? route.rest.join('/') : route.kind} · ${cluster} · Hawser` : 'Hawser';
   useEffect(() => {
     document.title = title;
   }, [title]);
@@ -56,6 +56,7 @@ export function ClusterPage() {
   }, [kinds, menuFilter]);
   if (!route) return null;
   const kind = findKind(kinds, route.kind);
+  const object = kind && route.rest.length ? objectOf(kind.namespaced, route.rest) : undefined;
   const ns = search.get('ns') ?? '';
 
   return (
@@ -96,8 +97,14 @@ export function ClusterPage() {
           ) : (
             <p className="muted">Loading…</p>
           )
-        ) : route.object ? (
-          <ResourceDetail cluster={cluster} kind={kind} kinds={kinds} namespace={route.object.length === 2 ? route.object[0] : undefined} name={route.object[route.object.length - 1]!} />
+        ) : route.rest.length && !object ? (
+          <p className="refusal" role="alert">
+            {path} names no {kind.kind} on {cluster}: {kind.namespaced ? `/c/${cluster}/${route.kind}/NAMESPACE/NAME` : `/c/${cluster}/${route.kind}/NAME`} does
+          </p>
+        ) : object ? (
+          /* object.tab names another view of the object (/c/C/pods/NS/NAME/logs, say): such views go here, before the detail. */
+
+          <ResourceDetail cluster={cluster} kind={kind} kinds={kinds} namespace={object.namespace} name={object.name} />
         ) : (
           <ResourceList cluster={cluster} kind={kind} search={search} />
         )}
