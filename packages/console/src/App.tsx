@@ -5,6 +5,7 @@ import { SignIn } from './SignIn.js';
 import { Fleet } from './Fleet.js';
 import { ClusterPods } from './ClusterPods.js';
 import { Search } from './Search.js';
+import { PodOps, podOpsRoute } from './PodOps.js';
 
 export function App() {
   const path = usePath();
@@ -20,6 +21,7 @@ export function App() {
   if (session === null) return <SignIn onSignedIn={setSession} />;
 
   const cluster = /^\/c\/([^/]+)/.exec(path);
+  const podOps = podOpsRoute(path);
   return (
     <div className="app">
       <header>
@@ -53,7 +55,7 @@ export function App() {
           Sign out
         </button>
       </header>
-      <main>{cluster ? <ClusterPods cluster={decodeURIComponent(cluster[1]!)} /> : path.startsWith('/search') ? <Search /> : <Fleet />}</main>
+      <main>{podOps ? <PodOps route={podOps} session={session} /> : cluster ? <ClusterPods cluster={decodeURIComponent(cluster[1]!)} /> : path.startsWith('/search') ? <Search /> : <Fleet />}</main>
     </div>
   );
 }

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import { kubeGet, kubeWatch, Refusal } from './api.js';
+import { PodOpsLinks } from './PodOps.js';
 
 interface Pod {
   metadata: { uid: string; name: string; namespace: string; resourceVersion: string; creationTimestamp: string };
@@ -95,6 +96,7 @@ export function ClusterPods({ cluster }: { cluster: string }) {
               <th>Name</th>
               <th>Phase</th>
               <th>Created</th>
+              <th />
             </tr>
           </thead>
           <tbody>
@@ -104,6 +106,9 @@ export function ClusterPods({ cluster }: { cluster: string }) {
                 <td>{p.metadata.name}</td>
                 <td>{p.status?.phase ?? '—'}</td>
                 <td>{new Date(p.metadata.creationTimestamp).toLocaleString()}</td>
+                <td>
+                  <PodOpsLinks cluster={cluster} namespace={p.metadata.namespace} pod={p.metadata.name} />
+                </td>
               </tr>
             ))}
           </tbody>
