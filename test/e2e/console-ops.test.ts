@@ -7,9 +7,10 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificate } from '../controlplane/pki.js';
 import { addCluster, agentReadiness, deployAgent, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
-import { adminCore, createNamespace, uniqueName } from '../support/kube.js';
+import { adminCore, applyYaml, createNamespace, kubectl, uniqueName } from '../support/kube.js';
 import { startTestKubelet, type TestKubelet } from '../support/test-kubelet.js';
 import { testCluster } from '../support/test-cluster.js';
+import { LOG_LINES_MAX, LogBuffer } from '../../packages/console/src/log-buffer.js';
 
 /** Debian's Chromium (scripts/system-deps.sh installs it); playwright-core never downloads a browser. */
 const CHROMIUM = process.env.HAWSER_CHROMIUM ?? '/usr/bin/chromium';
@@ -31,6 +32,9 @@ describe.skipIf(testCluster().external)('pod logs and the exec terminal in a rea
   let browser: Browser;
   let writer: BrowserContext;
   let reader: BrowserContext;
+  let podReader: BrowserContext;
+  /** The triage tier's role here: pods, but not their logs. */
+  const podsOnly = uniqueName('pods-only');
   let page: Page;
   let ns: Awaited<ReturnType<typeof createNamespace>>;
   const agentNamespaces: Awaited<ReturnType<typeof createNamespace>>[] = [];
@@ -54,14 +58,17 @@ describe.skipIf(testCluster().external)('pod logs and the exec terminal in a rea
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    // write -> edit (has pods/exec), read -> view (has pods/log, no exec).
-    server = await startServer({ args: ['--tier', 'write=idp-write', '--tier', 'read=idp-read'] });
+    // write -> edit (has pods/exec), read -> view (has pods/log, no exec), triage -> pods only.
+    server = await startServer({ args: ['--tier', 'write=idp-write', '--tier', 'read=idp-read', '--tier', 'triage=idp-triage'] });
+    await applyYaml(
+      JSON.stringify({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: podsOnly }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }] }),
+    );
     for (const mode of ['full', 'read-only'] as const) {
       const { token } = await addCluster(server, clusters[mode]);
       // One namespace per agent: the chart's objects (its state Secret above all) have fixed names.
       const agentNs = await createNamespace();
       agentNamespaces.push(agentNs);
-      agents.push(await deployAgent({ namespace: agentNs.name, server, token, values: { mode, set: ['tierBindings.enabled=true'] } }));
+      agents.push(await deployAgent({ namespace: agentNs.name, server, token, values: { mode, set: ['tierBindings.enabled=true', `tierBindings.roles.triage=${podsOnly}`] } }));
     }
     for (const agent of agents) await eventually(async () => expect((await agentReadiness(agent)).body.status).toBe('connected'), 30_000);
     kubelet = await startTestKubelet();
@@ -84,6 +91,7 @@ describe.skipIf(testCluster().external)('pod logs and the exec terminal in a rea
     });
     writer = await signedIn('carol', 'idp-write');
     reader = await signedIn('dana', 'idp-read');
+    podReader = await signedIn('erin', 'idp-triage');
     page = await writer.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
   }, 240_000);
@@ -94,6 +102,7 @@ describe.skipIf(testCluster().external)('pod logs and the exec terminal in a rea
     await ns?.remove();
     for (const n of agentNamespaces) await n.remove();
     await server?.remove();
+    await kubectl(['delete', 'clusterrole', podsOnly, '--ignore-not-found']);
   });
 
   const opsUrl = (mode: keyof typeof clusters, view: 'logs' | 'exec') => `${server.publicUrl}/c/${clusters[mode]}/pods/${ns.name}/${pod}/${view}`;
@@ -171,6 +180,16 @@ describe.skipIf(testCluster().external)('pod logs and the exec terminal in a rea
     await expect.poll(() => logText(page)).toContain('main line 1');
   });
 
+  it('an operator who may read the pod but not its log gets the API server\'s sentence where the log would be', async () => {
+    const p = await podReader.newPage();
+    await p.goto(opsUrl('full', 'logs'));
+    const refusal = await p.waitForSelector('.pod-logs [role=alert]');
+    expect(await refusal.textContent()).toContain('cannot get resource "pods/log"');
+    expect(await p.textContent('[data-testid=log]')).toBe('');
+    await p.screenshot({ path: join(ARTIFACTS, 'pod-logs-forbidden.png'), fullPage: true });
+    await p.close();
+  });
+
   it('an operator whose RBAC has no pods/exec gets the sentence, not the terminal, on a full agent', async () => {
     const p = await reader.newPage();
     await p.goto(opsUrl('full', 'exec'));
@@ -205,7 +224,7 @@ describe.skipIf(testCluster().external)('pod logs and the exec terminal in a rea
       await other.goto(`${sameSiteOrigin}/`);
       expect(await attempt(other, url('same-site-marker'))).toBe('closed 1006');
       // Refused by Hawser for its Origin (the cookie did arrive), before any byte went to the cluster.
-      expect(server.process.lines.some((l) => l.includes(`cross-origin request from ${sameSiteOrigin}`))).toBe(true);
+      await eventually(async () => expect(server.process.lines.filter((l) => l.includes(`cross-origin request from ${sameSiteOrigin}`))).not.toEqual([]), 10_000);
       await other.goto(`http://127.0.0.1:${(crossSite.address() as AddressInfo).port}/`);
       expect(await attempt(other, url('cross-site-marker'))).toBe('closed 1006');
       await other.close();
@@ -216,11 +235,53 @@ describe.skipIf(testCluster().external)('pod logs and the exec terminal in a rea
     // The control: the same WebSocket from the console's own page opens.
     await page.goto(server.publicUrl);
     expect(await attempt(page, url('same-origin-marker'))).toBe('opened');
+    // An API server that chose v4 frames exec the same way (channel byte, Status on channel 3).
+    const v4 = await page.evaluate(
+      (u) =>
+        new Promise<{ protocol: string; frames: [number, string][] }>((resolve) => {
+          const ws = new WebSocket(u, ['v4.channel.k8s.io']);
+          ws.binaryType = 'arraybuffer';
+          const frames: [number, string][] = [];
+          ws.onmessage = (e: MessageEvent<ArrayBuffer>) => {
+            const b = new Uint8Array(e.data);
+            if (b.length > 1) frames.push([b[0]!, new TextDecoder().decode(b.subarray(1))]);
+          };
+          ws.onclose = () => resolve({ protocol: ws.protocol, frames });
+        }),
+      url('v4-marker'),
+    );
+    expect(v4.protocol).toBe('v4.channel.k8s.io');
+    expect(v4.frames[0]).toEqual([1, 'v4-marker\n']);
+    expect(v4.frames[1]![0]).toBe(3);
+    expect(JSON.parse(v4.frames[1]![1])).toMatchObject({ status: 'Success' });
     await eventually(async () => {
       const commands = kubelet.requests().filter((r) => r.kind === 'exec').map((r) => r.command?.[1]);
       expect(commands).toContain('same-origin-marker');
       expect(commands).not.toContain('same-site-marker');
       expect(commands).not.toContain('cross-site-marker');
     }, 10_000);
+  });
+});
+
+/** The log view's memory bound, without a browser: the newest lines stay, the dropped ones are counted. */
+describe('the log view keeps the newest lines of a long follow', () => {
+  it('joins lines split across chunks, keeps the unfinished tail, and drops the oldest past the bound', () => {
+    const buffer = new LogBuffer(3);
+    buffer.append('one\ntw');
+    expect(buffer.text).toBe('one\ntw');
+    buffer.append('o\nthree\nfour\nfi');
+    expect(buffer.text).toBe('two\nthree\nfour\nfi');
+    expect(buffer.dropped).toBe(1);
+    buffer.append('ve\n');
+    expect(buffer.text).toBe('three\nfour\nfive');
+    expect([buffer.lineCount, buffer.dropped]).toEqual([3, 2]);
+  });
+
+  it('holds 10,000 lines by default however many arrive', () => {
+    const buffer = new LogBuffer();
+    for (let i = 1; i <= 25_000; i++) buffer.append(`line ${i}\n`);
+    expect(buffer.lineCount).toBe(LOG_LINES_MAX);
+    expect(buffer.dropped).toBe(15_000);
+    expect(buffer.text.startsWith('line 15001\n')).toBe(true);
   });
 });
