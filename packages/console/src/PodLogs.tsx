@@ -8,7 +8,7 @@ export interface ContainerChoice {
   init: boolean;
 }
 
-type State = { kind: 'streaming' } | { kind: 'following' } | { kind: 'ended' } | { kind: 'refused'; message: string } | { kind: 'failed'; message: string };
+type State = { kind: 'streaming' } | { kind: 'following' } | { kind: 'ended'; followed: boolean } | { kind: 'refused'; message: string } | { kind: 'failed'; message: string };
 
 /** How often the page redraws while lines pour in: a busy follow must not re-render per chunk. */
 const REDRAW_MS = 100;
@@ -60,7 +60,8 @@ export function PodLogs({ cluster, namespace, pod, containers }: { cluster: stri
       () => {
         clearTimeout(timer);
         redraw();
-        setState({ kind: 'ended' });
+        // A follow only ends when something went away (the container, the tunnel): say so.
+        setState({ kind: 'ended', followed: follow && !previous });
       },
       (err: unknown) => {
         if (abort.signal.aborted) return;
@@ -112,7 +113,7 @@ export function PodLogs({ cluster, namespace, pod, containers }: { cluster: stri
         </label>
         <button onClick={() => setRun((n) => n + 1)}>Reload</button>
         <span data-testid="log-state" className={state.kind === 'following' ? 'live' : 'muted'}>
-          {state.kind === 'following' ? 'following' : state.kind === 'streaming' ? 'loading…' : state.kind === 'ended' ? `${shown.lines.toLocaleString()} lines` : ''}
+          {state.kind === 'following' ? 'following' : state.kind === 'streaming' ? 'loading…' : state.kind === 'ended' ? `${shown.lines.toLocaleString()} lines${state.followed ? '; the stream ended (Reload resumes it)' : ''}` : ''}
         </span>
       </div>
       {state.kind === 'refused' || state.kind === 'failed' ? (

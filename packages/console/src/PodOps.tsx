@@ -25,7 +25,7 @@ export function podOpsPath(r: PodOpsRoute): string {
 }
 
 /** Links to a pod's logs and terminal, for a pod row or detail view. */
-export function PodOpsLinks({ cluster, namespace, pod }: Omit<PodOpsRoute, 'view'>) {
+export function PodOpsLinks({ cluster, namespace, pod, current }: Omit<PodOpsRoute, 'view'> & { current?: PodOpsRoute['view'] }) {
   return (
     <span className="pod-ops-links">
       {(['logs', 'exec'] as const).map((view) => {
@@ -34,6 +34,7 @@ export function PodOpsLinks({ cluster, namespace, pod }: Omit<PodOpsRoute, 'view
           <a
             key={view}
             href={href}
+            aria-current={view === current ? 'page' : undefined}
             onClick={(e) => {
               e.preventDefault();
               navigate(href);
@@ -104,7 +105,7 @@ export function PodOps({ route, session }: { route: PodOpsRoute; session: Sessio
       <h2>
         {cluster}: {namespace}/{pod}{' '}
         <span className="tabs">
-          <PodOpsLinks cluster={cluster} namespace={namespace} pod={pod} />
+          <PodOpsLinks cluster={cluster} namespace={namespace} pod={pod} current={view} />
         </span>
       </h2>
       {refused !== undefined ? (
