@@ -5,6 +5,7 @@ import { SignIn } from './SignIn.js';
 import { Fleet } from './Fleet.js';
 import { ClusterPage } from './ClusterPage.js';
 import { Search } from './Search.js';
+import { PodOps, podOpsRoute } from './PodOps.js';
 
 export function App() {
   const path = usePath();
@@ -19,6 +20,7 @@ export function App() {
   if (session === undefined) return <p className="muted">Loading…</p>;
   if (session === null) return <SignIn onSignedIn={setSession} />;
 
+  const podOps = podOpsRoute(path);
   return (
     <div className="app">
       <header>
@@ -52,7 +54,7 @@ export function App() {
           Sign out
         </button>
       </header>
-      <main>{path.startsWith('/c/') ? <ClusterPage /> : path.startsWith('/search') ? <Search /> : <Fleet />}</main>
+      <main>{podOps ? <PodOps route={podOps} session={session} /> : path.startsWith('/c/') ? <ClusterPage /> : path.startsWith('/search') ? <Search /> : <Fleet />}</main>
     </div>
   );
 }

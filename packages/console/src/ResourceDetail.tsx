@@ -1,3 +1,4 @@
+import { PodOpsLinks } from './PodOps.js';
 import { useMemo } from 'react';
 import { detailUrl, listUrl } from './cluster-url.js';
 import { COMMON_KINDS, kindOf, kindPath, listPath, type ResourceKind } from './discovery.js';
@@ -59,6 +60,7 @@ export function ResourceDetail({ cluster, kind, kinds, namespace, name }: { clus
         {kind.kind} {namespace ? `${namespace}/` : ''}
         {name} <WatchBadge state={state} />
       </h2>
+      {kind.resource === 'pods' && !kind.group && namespace && <PodOpsLinks cluster={cluster} namespace={namespace} pod={name} />}
       {state.kind === 'refused' ? (
         <p className="refusal" role="alert" data-testid="refusal">
           {refusalSentence(state.error, { verb: 'get', resource: kind.resource, namespace, cluster })}

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import { detailUrl, listQuery, listUrl } from './cluster-url.js';
 import { kindPath, listPath, type ResourceKind } from './discovery.js';
 import { linkProps, navigate } from './navigation.js';
+import { PodOpsLinks } from './PodOps.js';
 import { refusalSentence } from './refusal-sentence.js';
 import { age, columnsFor } from './resource-columns.js';
 import { useWatchList, type WatchState } from './watch-list.js';
@@ -52,6 +53,8 @@ export function ResourceList({ cluster, kind, search }: { cluster: string; kind:
   const namespaces = useWatchList(cluster, kind.namespaced ? '/api/v1/namespaces' : undefined);
   const now = useNow();
   const columns = columnsFor(path);
+  // A pod row links to its logs and terminal (PodOps.tsx).
+  const isPods = kind.resource === 'pods' && !kind.group;
 
   const rows = useMemo(() => {
     const f = text.toLowerCase();
@@ -113,6 +116,7 @@ export function ResourceList({ cluster, kind, search }: { cluster: string; kind:
                 <th key={c.title}>{c.title}</th>
               ))}
               <th>Age</th>
+              {isPods && <th />}
             </tr>
           </thead>
           <tbody>
@@ -128,6 +132,11 @@ export function ResourceList({ cluster, kind, search }: { cluster: string; kind:
                     <td key={c.title}>{c.value(o)}</td>
                   ))}
                   <td title={o.metadata.creationTimestamp}>{age(o.metadata.creationTimestamp, now)}</td>
+                  {isPods && (
+                    <td>
+                      <PodOpsLinks cluster={cluster} namespace={o.metadata.namespace ?? ''} pod={o.metadata.name} />
+                    </td>
+                  )}
                 </tr>
               );
             })}

@@ -98,3 +98,59 @@ export async function kubeGetAccept<T>(cluster: string, path: string, accept: st
   if (!res.ok) throw await refusal(res);
   return (await res.json()) as T;
 }
+
+/** What the console knows of one cluster beyond the list: its agent's mode, which decides exec. */
+export interface ClusterAgent {
+  name: string;
+  status: ClusterView['status'];
+  /** read-only, read-write or full, as the agent last reported it; null before it connected. */
+  agentMode: string | null;
+}
+
+export async function clusterAgent(cluster: string, signal?: AbortSignal): Promise<ClusterAgent | undefined> {
+  const res = await fetch('/console/v1/clusters', { credentials: 'same-origin', signal: signal ?? null });
+  if (!res.ok) throw await refusal(res);
+  const body = (await res.json()) as { clusters: ClusterAgent[] };
+  return body.clusters.find((c) => c.name === cluster);
+}
+
+export interface AccessCheck {
+  allowed: boolean;
+  /** The authorizer's reason, when it gave one. */
+  reason?: string;
+}
+
+/**
+ * `kubectl auth can-i` through the relay: a SelfSubjectAccessReview, as the
+ * signed-in operator. A POST, so it carries the session's CSRF token; every
+ * agent mode relays it (it asks, it changes nothing).
+ */
+export async function canI(
+  cluster: string,
+  session: Session,
+  attrs: { verb: string; resource: string; subresource?: string; namespace?: string; name?: string; group?: string },
+  signal?: AbortSignal,
+): Promise<AccessCheck> {
+  const res = await fetch(`/clusters/${encodeURIComponent(cluster)}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews`, {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json', 'x-hawser-csrf': session.csrf },
+    body: JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: attrs } }),
+    signal: signal ?? null,
+  });
+  if (!res.ok) throw await refusal(res);
+  const review = (await res.json()) as { status?: { allowed?: boolean; reason?: string } };
+  return { allowed: review.status?.allowed === true, ...(review.status?.reason ? { reason: review.status.reason } : {}) };
+}
+
+/** Streams a text body through the relay (pod logs), chunk by chunk as it arrives; resolves when it ends. */
+export async function kubeStreamText(cluster: string, path: string, onText: (text: string) => void, signal: AbortSignal): Promise<void> {
+  const res = await fetch(`/clusters/${encodeURIComponent(cluster)}${path}`, { credentials: 'same-origin', signal });
+  if (!res.ok || !res.body) throw await refusal(res);
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    onText(value);
+  }
+}

@@ -51,6 +51,14 @@ describe('console sessions', () => {
     await expect(sessions.identify({ method: 'GET', headers: { cookie, host: HOST, origin: `https://${HOST}` } })).resolves.toBeDefined();
   });
 
+  it('a connection upgrade (an exec WebSocket) with the cookie must come from the console\'s own origin, and say so', async () => {
+    const { cookie } = await signIn();
+    const ws = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-protocol': 'v5.channel.k8s.io' };
+    await expect(sessions.identify({ method: 'GET', headers: { ...ws, cookie, host: HOST, origin: 'https://127.0.0.1:9999' } })).rejects.toThrow(/cross-origin/);
+    await expect(sessions.identify({ method: 'GET', headers: { ...ws, cookie, host: HOST } })).rejects.toThrow(/no Origin header/);
+    await expect(sessions.identify({ method: 'GET', headers: { ...ws, cookie, host: HOST, origin: `https://${HOST}` } })).resolves.toBeDefined();
+  });
+
   it('ends with sign-out, and with the API token it was made from', async () => {
     const s1 = await signIn();
     expect(await sessions.end({ headers: { cookie: s1.cookie } })).toBe(true);
