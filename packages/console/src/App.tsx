@@ -5,6 +5,9 @@ import { SignIn } from './SignIn.js';
 import { Fleet } from './Fleet.js';
 import { ClusterPods } from './ClusterPods.js';
 import { Search } from './Search.js';
+import { AdminLink, AdminPage } from './AdminPage.js';
+import { CommandPalette } from './CommandPalette.js';
+import { SESSION_ENDED_EVENT } from './api.js';
 
 export function App() {
   const path = usePath();
@@ -14,6 +17,11 @@ export function App() {
       (s) => setSession(s ?? null),
       () => setSession(null),
     );
+  }, []);
+  useEffect(() => {
+    const ended = () => setSession(null);
+    addEventListener(SESSION_ENDED_EVENT, ended);
+    return () => removeEventListener(SESSION_ENDED_EVENT, ended);
   }, []);
 
   if (session === undefined) return <p className="muted">Loading…</p>;
@@ -42,6 +50,7 @@ export function App() {
         >
           Search
         </a>
+        <AdminLink />
         <span className="who" data-testid="who">
           {session.user}
         </span>
@@ -53,7 +62,8 @@ export function App() {
           Sign out
         </button>
       </header>
-      <main>{cluster ? <ClusterPods cluster={decodeURIComponent(cluster[1]!)} /> : path.startsWith('/search') ? <Search /> : <Fleet />}</main>
+      <CommandPalette />
+      <main>{path.startsWith('/admin') ? <AdminPage session={session} /> : cluster ? <ClusterPods cluster={decodeURIComponent(cluster[1]!)} /> : path.startsWith('/search') ? <Search /> : <Fleet />}</main>
     </div>
   );
 }
