@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { auditLog, type AuditPage } from './api.js';
-import { errorMessage } from './AdminParts.js';
+import { AdminError, errorMessage } from './AdminParts.js';
 import { navigate } from './navigation.js';
 
 const PAGE_SIZE = 50;
@@ -58,11 +58,7 @@ export function AdminAudit() {
         <input name="since" placeholder="since (1h, or a time)" value={form.since} onChange={set('since')} />
         <button type="submit">Filter</button>
       </form>
-      {error && (
-        <p className="refusal" role="alert" data-testid="admin-error">
-          {error}
-        </p>
-      )}
+      <AdminError error={error} />
       {page && (
         <>
           <table data-testid="audit">

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { deregisterCluster, fleetClusters, registerCluster, type ClusterView, type Session } from './api.js';
-import { CopyButton, errorMessage as message } from './AdminParts.js';
+import { AdminError, Confirm, CopyButton, errorMessage as message } from './AdminParts.js';
 
 /** `env=prod, team=payments` -> labels; undefined when a part is not key=value. */
 export function parseLabels(text: string): Record<string, string> | undefined {
@@ -75,11 +75,7 @@ export function AdminClusters({ session }: { session: Session }) {
           <CopyButton text={helm.line} testId="copy-helm" />
         </div>
       )}
-      {error && (
-        <p className="refusal" role="alert" data-testid="admin-error">
-          {error}
-        </p>
-      )}
+      <AdminError error={error} />
       {done && <p data-testid="admin-done">{done}</p>}
       <h2>Clusters</h2>
       <table data-testid="admin-clusters">
@@ -98,27 +94,20 @@ export function AdminClusters({ session }: { session: Session }) {
               <td>{Object.entries(c.labels).map(([k, v]) => `${k}=${v}`).join(', ')}</td>
               <td className={`state ${c.status}`}>{c.status}</td>
               <td>
-                {confirming === c.name ? (
-                  <span className="confirm">
-                    <input aria-label={`type ${c.name} to confirm`} placeholder={`type ${c.name}`} value={typed} onChange={(e) => setTyped(e.target.value)} />
-                    <button type="button" className="danger" disabled={typed !== c.name} onClick={() => deregister(c.name)}>
-                      Deregister {c.name}
-                    </button>
-                    <button type="button" onClick={() => setConfirming(undefined)}>
-                      Cancel
-                    </button>
-                  </span>
-                ) : (
-                  <button
-                    type="button"
-                    onClick={() => {
-                      setConfirming(c.name);
-                      setTyped('');
-                    }}
-                  >
-                    Deregister…
-                  </button>
-                )}
+                <Confirm
+                  open={confirming === c.name}
+                  onOpen={() => {
+                    setConfirming(c.name);
+                    setTyped('');
+                  }}
+                  onCancel={() => setConfirming(undefined)}
+                  onConfirm={() => deregister(c.name)}
+                  ready={typed === c.name}
+                  label="Deregister…"
+                  confirmLabel={`Deregister ${c.name}`}
+                >
+                  <input aria-label={`type ${c.name} to confirm`} placeholder={`type ${c.name}`} value={typed} onChange={(e) => setTyped(e.target.value)} />
+                </Confirm>
               </td>
             </tr>
           ))}

@@ -44,3 +44,43 @@ export function CopyButton({ text, testId }: { text: string; testId?: string }) 
 export function errorMessage(err: unknown): string {
   return err instanceof Refusal ? err.message : String(err);
 }
+
+/** An admin call's refusal, where its result would be. */
+export function AdminError({ error }: { error: string | undefined }) {
+  return error ? (
+    <p className="refusal" role="alert" data-testid="admin-error">
+      {error}
+    </p>
+  ) : null;
+}
+
+/** A destructive action in two steps: the button, then a confirm (disabled until `ready`) and a cancel. */
+export function Confirm({ open, onOpen, onCancel, onConfirm, ready = true, label, confirmLabel, children }: {
+  open: boolean;
+  onOpen: () => void;
+  onCancel: () => void;
+  onConfirm: () => void;
+  ready?: boolean;
+  label: string;
+  confirmLabel: string;
+  children?: ReactNode;
+}) {
+  if (!open) {
+    return (
+      <button type="button" onClick={onOpen}>
+        {label}
+      </button>
+    );
+  }
+  return (
+    <span className="confirm">
+      {children}
+      <button type="button" className="danger" disabled={!ready} onClick={onConfirm}>
+        {confirmLabel}
+      </button>
+      <button type="button" onClick={onCancel}>
+        Cancel
+      </button>
+    </span>
+  );
+}

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { createApiToken, listApiTokens, revokeApiToken, type ApiTokenView, type Session } from './api.js';
-import { CopyButton, errorMessage } from './AdminParts.js';
+import { AdminError, Confirm, CopyButton, errorMessage } from './AdminParts.js';
 
 /** Hawser API tokens: list, create (the secret is shown once, here), revoke. */
 export function AdminTokens({ session }: { session: Session }) {
@@ -62,11 +62,7 @@ export function AdminTokens({ session }: { session: Session }) {
           </button>
         </div>
       )}
-      {error && (
-        <p className="refusal" role="alert" data-testid="admin-error">
-          {error}
-        </p>
-      )}
+      <AdminError error={error} />
       <h2>API tokens</h2>
       <table data-testid="admin-tokens">
         <thead>
@@ -89,19 +85,15 @@ export function AdminTokens({ session }: { session: Session }) {
               <td>{new Date(t.createdAt).toLocaleString()}</td>
               <td>{t.expiresAt ? new Date(t.expiresAt).toLocaleString() : 'never'}</td>
               <td>
-                {t.admin ? null : confirming === t.id ? (
-                  <span className="confirm">
-                    <button type="button" className="danger" onClick={() => revoke(t.id)}>
-                      Revoke {t.user}&apos;s token
-                    </button>
-                    <button type="button" onClick={() => setConfirming(undefined)}>
-                      Cancel
-                    </button>
-                  </span>
-                ) : (
-                  <button type="button" onClick={() => setConfirming(t.id)}>
-                    Revoke…
-                  </button>
+                {t.admin ? null : (
+                  <Confirm
+                    open={confirming === t.id}
+                    onOpen={() => setConfirming(t.id)}
+                    onCancel={() => setConfirming(undefined)}
+                    onConfirm={() => revoke(t.id)}
+                    label="Revoke…"
+                    confirmLabel={`Revoke ${t.user}'s token`}
+                  />
                 )}
               </td>
             </tr>
