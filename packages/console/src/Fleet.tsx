@@ -151,7 +151,8 @@ export function Fleet() {
       <h2>
         Fleet <span className={live ? 'live' : 'muted'}>{live ? 'live' : 'reconnecting…'}</span>{' '}
         <span className="muted" data-testid="fleet-count">
-          {rows.length === clusters.size ? `${clusters.size} clusters` : `${rows.length} of ${clusters.size} clusters`}
+          {rows.length === clusters.size ? '' : `${rows.length} of `}
+          {clusters.size === 1 ? '1 cluster' : `${clusters.size} clusters`}
         </span>
       </h2>
       <input data-testid="fleet-filter" placeholder="filter by name, label or state" value={filter} onChange={(e) => setFilter(e.target.value)} />
