@@ -6,6 +6,9 @@ import { Fleet } from './Fleet.js';
 import { ClusterPage } from './ClusterPage.js';
 import { Search } from './Search.js';
 import { PodOps, podOpsRoute } from './PodOps.js';
+import { AdminLink, AdminPage } from './AdminPage.js';
+import { CommandPalette } from './CommandPalette.js';
+import { SESSION_ENDED_EVENT } from './api.js';
 
 export function App() {
   const path = usePath();
@@ -15,6 +18,11 @@ export function App() {
       (s) => setSession(s ?? null),
       () => setSession(null),
     );
+  }, []);
+  useEffect(() => {
+    const ended = () => setSession(null);
+    addEventListener(SESSION_ENDED_EVENT, ended);
+    return () => removeEventListener(SESSION_ENDED_EVENT, ended);
   }, []);
 
   if (session === undefined) return <p className="muted">Loading…</p>;
@@ -43,6 +51,7 @@ export function App() {
         >
           Search
         </a>
+        <AdminLink />
         <span className="who" data-testid="who">
           {session.user}
         </span>
@@ -54,7 +63,8 @@ export function App() {
           Sign out
         </button>
       </header>
-      <main>{podOps ? <PodOps route={podOps} session={session} /> : path.startsWith('/c/') ? <ClusterPage /> : path.startsWith('/search') ? <Search /> : <Fleet />}</main>
+      <CommandPalette />
+      <main>{path.startsWith('/admin') ? <AdminPage session={session} /> : podOps ? <PodOps route={podOps} session={session} /> : path.startsWith('/c/') ? <ClusterPage /> : path.startsWith('/search') ? <Search /> : <Fleet />}</main>
     </div>
   );
 }

@@ -28,6 +28,8 @@ export class Refusal extends Error {
 }
 
 async function refusal(res: Response): Promise<Refusal> {
+  // The session ended (signed out elsewhere, its token revoked, its tier lost): back to sign-in.
+  if (res.status === 401) dispatchEvent(new Event(SESSION_ENDED_EVENT));
   const text = await res.text();
   try {
     const body = JSON.parse(text) as { message?: string; reason?: string; error?: { message?: string } };
@@ -153,4 +155,94 @@ export async function kubeStreamText(cluster: string, path: string, onText: (tex
     if (done) return;
     onText(value);
   }
+}
+
+// ---- admin pages and the command palette (console-admin) ----
+
+/** Fired on window when a console call is answered 401: the App shows the sign-in page. */
+export const SESSION_ENDED_EVENT = 'hawser:session-ended';
+
+/** Whether the signed-in operator may use the admin pages (tier admin). */
+export interface AdminAccess {
+  admin: boolean;
+  tier: string | null;
+}
+
+export interface ApiTokenView {
+  id: string;
+  user: string;
+  groups: string[];
+  createdAt: string;
+  expiresAt: string | null;
+  admin: boolean;
+}
+
+export interface AuditEventView {
+  id: string;
+  time: string;
+  type: string;
+  actor: string;
+  clusterId: string | null;
+  requestId: string | null;
+  sourceIp: string | null;
+  outcome: 'success' | 'failure';
+  reason: string | null;
+  details: Record<string, unknown>;
+}
+
+export interface AuditPage {
+  events: AuditEventView[];
+  truncated: boolean;
+  olderThanSince: string | null;
+}
+
+/** A console API call: JSON both ways, the CSRF token on unsafe methods, refusals as Refusal. */
+export async function consoleCall<T>(session: Session | undefined, method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && session) headers['x-hawser-csrf'] = session.csrf;
+  const res = await fetch(`/console/v1${path}`, {
+    method,
+    credentials: 'same-origin',
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (!res.ok) throw await refusal(res);
+  return (await res.json()) as T;
+}
+
+export function adminAccess(): Promise<AdminAccess> {
+  return consoleCall<AdminAccess>(undefined, 'GET', '/admin/access');
+}
+
+export function fleetClusters(): Promise<ClusterView[]> {
+  return consoleCall<{ clusters: ClusterView[] }>(undefined, 'GET', '/clusters').then((r) => r.clusters);
+}
+
+export function registerCluster(
+  session: Session,
+  input: { name: string; labels: Record<string, string>; tokenTtl?: string },
+): Promise<{ cluster: ClusterView; bootstrap: { token: string; expiresAt: string; helm: string; kubectl: string } }> {
+  return consoleCall(session, 'POST', '/admin/clusters', input);
+}
+
+export function deregisterCluster(session: Session, name: string, typed: string): Promise<{ revokedCertificates: number; tunnelsClosed: number }> {
+  return consoleCall(session, 'DELETE', `/admin/clusters/${encodeURIComponent(name)}?confirm=${encodeURIComponent(typed)}`);
+}
+
+export function listApiTokens(): Promise<ApiTokenView[]> {
+  return consoleCall<{ tokens: ApiTokenView[] }>(undefined, 'GET', '/admin/tokens').then((r) => r.tokens);
+}
+
+export function createApiToken(session: Session, input: { user: string; groups: string[]; ttl?: string }): Promise<ApiTokenView & { token: string }> {
+  return consoleCall(session, 'POST', '/admin/tokens', input);
+}
+
+export function revokeApiToken(session: Session, id: string): Promise<{ revoked: ApiTokenView }> {
+  return consoleCall(session, 'DELETE', `/admin/tokens/${encodeURIComponent(id)}`);
+}
+
+export function auditLog(query: Record<string, string>): Promise<AuditPage> {
+  const params = new URLSearchParams(Object.entries(query).filter(([, v]) => v));
+  return consoleCall<AuditPage>(undefined, 'GET', `/admin/audit?${params.toString()}`);
 }

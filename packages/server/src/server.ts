@@ -45,6 +45,7 @@ import { operatorServerFactory } from './relay/relay-listener.js';
 import { SERVER_VERSION } from './version.js';
 import { ConsoleSessions } from './console/console-session.js';
 import { consoleRoutes } from './console/console-routes.js';
+import { consoleAdminRoutes } from './console/console-admin-routes.js';
 import { ConsoleOidcLogin } from './console/console-oidc.js';
 import { OidcAuthenticator } from './auth/oidc-authenticator.js';
 import { consoleAssets, findConsoleAssets } from './console/console-assets.js';
@@ -214,7 +215,12 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         listenTextResolver: (address: string) => `Server listening at ${address.replace(/^http:/, 'https:')}`,
       };
 
-      const sessions = new ConsoleSessions(store);
+      const streams = new OperatorStreams();
+      const sessions = new ConsoleSessions(store, undefined, {
+        authorization: () => config.authorization,
+        streams,
+        onEnded: (user, reason) => log.info({ user, reason }, 'console session ended'),
+      });
       const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc, kubernetes: config.kubernetesAuth, sessions });
       const relayLog = componentLogger(root, 'relay');
       relayAudit = await openRelayAudit({ store, dataDir: config.dataDir, sync: config.auditSync, audit, log: componentLogger(root, 'audit') });
@@ -222,7 +228,6 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         store,
         serving: () => (state === 'listening' ? 'serving' : state === 'starting' || state === 'new' ? 'starting' : 'draining'),
       });
-      const streams = new OperatorStreams();
       const relay = new ClusterRelay({
         streams,
         authenticate: authenticateOperator,
@@ -270,19 +275,25 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         caBundle: secrets.ca.bundle,
         agentChart: config.agentChart ?? null,
       });
+      const onApiTokenRevoked = (id: string): void => {
+        authenticateOperator.forget();
+        const ended = streams.endAll(apiTokenCredential(id), 'API token revoked');
+        if (ended) relayLog.info({ tokenId: id, ended }, 'ended the live requests of a revoked API token');
+      };
       await operator.register(
-        adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, caRotation: rotation, onApiTokenRevoked: (id) => {
-            authenticateOperator.forget();
-            const ended = streams.endAll(apiTokenCredential(id), 'API token revoked');
-            if (ended) relayLog.info({ tokenId: id, ended }, 'ended the live requests of a revoked API token');
-          },
-        }),
+        adminApi({ registrar, store, tunnels, audit, log: httpLog, serverInfo, caRotation: rotation, onApiTokenRevoked }),
         { prefix: '/api/v1' },
+      );
+      operator.addHook('onClose', async () => sessions.close());
+      await operator.register(
+        consoleAdminRoutes({ sessions, authorization: config.authorization, registrar, store, tunnels, audit, onApiTokenRevoked, log: httpLog }),
+        { prefix: '/console/v1/admin' },
       );
       await operator.register(
         consoleRoutes({
           store,
           sessions,
+          streams,
           authenticate: authenticateOperator,
           tunnels,
           authorization: config.authorization,

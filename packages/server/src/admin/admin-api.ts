@@ -84,7 +84,7 @@ export function clusterView(cluster: ClusterRecord, tunnels: TunnelRegistry): Cl
   };
 }
 
-function bootstrapView(minted: MintedToken): BootstrapView {
+export function bootstrapView(minted: MintedToken): BootstrapView {
   return {
     token: minted.token,
     expiresAt: minted.expiresAt.toISOString(),
@@ -93,7 +93,7 @@ function bootstrapView(minted: MintedToken): BootstrapView {
   };
 }
 
-function tokenTtl(body: unknown): number | undefined {
+export function tokenTtl(body: unknown): number | undefined {
   const value = (body as { tokenTtl?: unknown } | null | undefined)?.tokenTtl;
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string' && typeof value !== 'number') {

@@ -31,12 +31,18 @@ export class OperatorStreams {
     };
   }
 
-  /** Ends every live request of this credential; returns how many. */
+  /**
+   * Ends every live request of this credential, and of the console sessions
+   * made from it (`<credential>|console:<session>`, console-session.ts);
+   * returns how many.
+   */
   endAll(credentialId: string, reason: string): number {
-    const set = this.#live.get(credentialId);
-    if (!set) return 0;
-    this.#live.delete(credentialId);
-    const entries = [...set];
+    const entries: ((reason: string) => void)[] = [];
+    for (const [key, set] of this.#live) {
+      if (key !== credentialId && !key.startsWith(`${credentialId}|console:`)) continue;
+      this.#live.delete(key);
+      entries.push(...set);
+    }
     for (const end of entries) end(reason);
     return entries.length;
   }

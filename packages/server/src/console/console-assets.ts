@@ -32,7 +32,7 @@ const TYPES: Record<string, string> = {
 };
 
 /** Client-side routes that get the page itself (deep links). */
-const PAGE_PREFIXES = ['/fleet', '/c/', '/search', '/admin', '/sign-in'];
+const PAGE_PREFIXES = ['/fleet', '/c/', '/search', '/admin', '/admin/', '/sign-in'];
 
 /** Where the built console is: @hawser/console's dist/, or undefined when it was not built. */
 export function findConsoleAssets(): string | undefined {

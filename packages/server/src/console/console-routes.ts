@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { clusterView } from '../admin/admin-api.js';
 import { authorize, type AuthorizationConfig, type OperatorIdentity } from '../auth/authorization.js';
 import type { OperatorAuthenticator } from '../auth/operator-authenticator.js';
+import type { OperatorStreams } from '../auth/operator-streams.js';
 import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
@@ -21,6 +22,8 @@ export interface ConsoleRoutesOptions {
   /** Sign-in with the OpenID provider, when one is configured. */
   readonly oidc?: ConsoleOidcLogin | undefined;
   readonly log: Logger;
+  /** Live requests by credential: the fleet event stream is one, so an ended session ends it. */
+  readonly streams?: OperatorStreams | undefined;
 }
 
 function apiTokenIdOf(identity: OperatorIdentity): string | null {
@@ -121,7 +124,7 @@ export function consoleRoutes(opts: ConsoleRoutesOptions) {
     // The fleet, live: one snapshot, then one event per cluster whose
     // tunnel came up or went down. One stream per page, whatever the fleet's size.
     app.get('/events', async (request, reply) => {
-      await operator(request);
+      const identity = await operator(request);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
@@ -134,7 +137,9 @@ export function consoleRoutes(opts: ConsoleRoutesOptions) {
         );
       });
       const keepalive = setInterval(() => res.write(': keepalive\n\n'), EVENT_KEEPALIVE_MS);
+      const untrack = opts.streams?.track(identity.credentialId, () => res.end());
       request.raw.on('close', () => {
+        untrack?.();
         unwatch();
         clearInterval(keepalive);
       });

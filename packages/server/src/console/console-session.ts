@@ -1,6 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { HAWSER_COOKIE_PREFIX } from '@hawser/contract';
-import type { OperatorIdentity } from '../auth/authorization.js';
+import { authorize, type AuthorizationConfig, type OperatorIdentity } from '../auth/authorization.js';
+import type { OperatorStreams } from '../auth/operator-streams.js';
+import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { Store } from '../store/store.js';
 
 /**
@@ -15,7 +17,39 @@ export const CSRF_HEADER = 'x-hawser-csrf';
 /** A console session lasts a working day; signing in again is cheap. */
 export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 
+/**
+ * How often a replica re-checks the sessions that hold live requests on it:
+ * a watch is authenticated once, when it starts, so a session ended on
+ * another replica (sign-out, a revoked token) or a lost tier must end it
+ * from here within this time.
+ */
+export const SESSION_RECHECK_MS = 60_000;
+
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * The credential a session's requests are tracked under: the credential it
+ * was made from, then `|console:` and the session. Revoking the credential
+ * ends them with its other requests (OperatorStreams.endAll matches the
+ * prefix); ending the session ends only its own.
+ */
+export function sessionCredential(credentialId: string, idHash: string): string {
+  return `${credentialId}|console:${idHash.slice(0, 32)}`;
+}
+
+/** What ends a session besides sign-out and expiry. */
+export interface SessionPolicy {
+  /**
+   * The tier mapping now (a function: it is read on every check). A session
+   * whose operator maps to no tier any more ends; a changed tier ends its
+   * live requests, which were let in at the old one.
+   */
+  readonly authorization: () => AuthorizationConfig;
+  /** Live relayed requests and event streams, so an ended session's end too. */
+  readonly streams: OperatorStreams;
+  /** Why a session ended, for the log. */
+  readonly onEnded?: (user: string, reason: string) => void;
+}
 
 function hashId(id: string): string {
   return createHash('sha256').update(id).digest('hex');
@@ -64,14 +98,97 @@ function header(req: SessionRequest, name: string): string | undefined {
 export class ConsoleSessions {
   readonly #store: Store;
   readonly #ttlMs: number;
+  readonly #policy: SessionPolicy | undefined;
+  /** Sessions seen on this replica: the tier they had and the credential their requests are tracked under. */
+  readonly #seen = new Map<string, { tier: string | null; credential: string }>();
+  readonly #timer: NodeJS.Timeout | undefined;
 
-  constructor(store: Store, ttlMs = SESSION_TTL_MS) {
+  constructor(store: Store, ttlMs = SESSION_TTL_MS, policy?: SessionPolicy, recheckMs = SESSION_RECHECK_MS) {
     this.#store = store;
     this.#ttlMs = ttlMs;
+    this.#policy = policy;
+    if (policy) {
+      this.#timer = setInterval(() => void this.recheck().catch(() => {}), recheckMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** Stops the periodic re-check. */
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** The refusal for an operator Hawser gives no access to clusters, or undefined. */
+  #refusal(identity: OperatorIdentity): string | undefined {
+    if (!this.#policy) return undefined;
+    const authz = authorize(identity, this.#policy.authorization());
+    return authz.allowed ? undefined : authz.reason;
+  }
+
+  #ended(idHash: string, credential: string, user: string, reason: string): void {
+    this.#seen.delete(idHash);
+    const ended = this.#policy?.streams.endAll(credential, reason) ?? 0;
+    this.#policy?.onEnded?.(user, `${reason}${ended ? ` (ended ${ended} live request${ended === 1 ? '' : 's'})` : ''}`);
+  }
+
+  /**
+   * Re-checks every session with live requests on this replica; ends the
+   * requests of those that ended elsewhere, expired or lost their tier.
+   * Forgets the sessions without live requests (the next request re-adds them).
+   */
+  async recheck(): Promise<void> {
+    const policy = this.#policy;
+    if (!policy) return;
+    for (const [idHash, seen] of [...this.#seen]) {
+      if (policy.streams.count(seen.credential) === 0) {
+        this.#seen.delete(idHash);
+        continue;
+      }
+      const session = await this.#store.findConsoleSession(idHash);
+      if (!session) {
+        this.#ended(idHash, seen.credential, '', 'console session ended');
+        continue;
+      }
+      try {
+        this.#judge(idHash, this.#identityOf(session, idHash));
+      } catch {
+        // #judge ended it (tier lost).
+      }
+    }
+  }
+
+  #identityOf(session: { user: string; groups: readonly string[]; apiTokenId: string | null; credentialId: string }, idHash: string): OperatorIdentity {
+    return {
+      username: session.user,
+      groups: [...session.groups],
+      via: session.apiTokenId ? 'api-token' : 'oidc',
+      credentialId: sessionCredential(session.credentialId, idHash),
+    };
+  }
+
+  /** Ends the session when its operator lost every tier; ends its live requests when the tier changed. */
+  #judge(idHash: string, identity: OperatorIdentity): void {
+    const policy = this.#policy;
+    if (!policy) return;
+    const authz = authorize(identity, policy.authorization());
+    if (!authz.allowed) {
+      void this.#store.deleteConsoleSession(idHash).catch(() => {});
+      this.#ended(idHash, identity.credentialId, identity.username, `tier lost: ${authz.reason}`);
+      throw new Error(`the console session ended: ${authz.reason}`);
+    }
+    const tier = authz.tier ?? null;
+    const seen = this.#seen.get(idHash);
+    if (seen && seen.tier !== tier) {
+      const ended = policy.streams.endAll(identity.credentialId, `tier changed from ${seen.tier} to ${tier}`);
+      policy.onEnded?.(identity.username, `tier changed from ${seen.tier} to ${tier}: ended ${ended} live requests`);
+    }
+    this.#seen.set(idHash, { tier, credential: identity.credentialId });
   }
 
   /** Starts a session for an authenticated operator; returns the Set-Cookie value and the CSRF token. */
   async create(identity: OperatorIdentity, opts: { apiTokenId?: string | null; notAfter?: Date } = {}): Promise<{ setCookie: string; csrf: string; expiresAt: Date }> {
+    const refused = this.#refusal(identity);
+    if (refused) throw new HawserServerError(ErrorCodes.RELAY_FORBIDDEN, `Hawser gives ${identity.username} no access to clusters: ${refused}`);
     const id = randomBytes(32).toString('base64url');
     const csrf = randomBytes(24).toString('base64url');
     // An OIDC session lasts no longer than the ID token it was made from:
@@ -98,7 +215,8 @@ export class ConsoleSessions {
   async identify(req: SessionRequest): Promise<{ identity: OperatorIdentity; csrf: string }> {
     const id = sessionIdFrom(header(req, 'cookie'));
     if (!id) throw new Error('no session cookie');
-    const session = await this.#store.findConsoleSession(hashId(id));
+    const idHash = hashId(id);
+    const session = await this.#store.findConsoleSession(idHash);
     if (!session) throw new Error('unknown, ended or expired console session');
     const origin = header(req, 'origin');
     const host = header(req, 'host') ?? header(req, ':authority');
@@ -111,19 +229,20 @@ export class ConsoleSessions {
       const sent = header(req, CSRF_HEADER);
       if (!sent || !sameSecret(sent, session.csrf)) throw new Error('missing or wrong CSRF token on an unsafe request');
     }
-    const identity: OperatorIdentity = {
-      username: session.user,
-      groups: [...session.groups],
-      via: session.apiTokenId ? 'api-token' : 'oidc',
-      credentialId: session.credentialId,
-    };
+    const identity = this.#identityOf(session, idHash);
+    this.#judge(idHash, identity);
     return { identity, csrf: session.csrf };
   }
 
   /** Ends the request's session; true when there was one. */
   async end(req: SessionRequest): Promise<boolean> {
     const id = sessionIdFrom(header(req, 'cookie'));
-    return id ? this.#store.deleteConsoleSession(hashId(id)) : false;
+    if (!id) return false;
+    const idHash = hashId(id);
+    const session = await this.#store.findConsoleSession(idHash);
+    const deleted = await this.#store.deleteConsoleSession(idHash);
+    if (session) this.#ended(idHash, sessionCredential(session.credentialId, idHash), session.user, 'signed out');
+    return deleted;
   }
 
   /** A Set-Cookie value that makes the browser drop the cookie. */

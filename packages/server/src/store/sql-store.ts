@@ -294,7 +294,9 @@ export class SqlStore implements Store {
         created_at: Date | string;
         expires_at: Date | string;
       }>(
-        `SELECT s.* FROM console_sessions s LEFT JOIN api_tokens t ON t.id = s.api_token_id
+        // A session made from an API token has the token's groups as they are now.
+        `SELECT s.id_hash, s.username, COALESCE(t.groups, s.groups) AS groups, s.api_token_id, s.credential_id, s.csrf, s.created_at, s.expires_at
+           FROM console_sessions s LEFT JOIN api_tokens t ON t.id = s.api_token_id
           WHERE s.id_hash = $1 AND s.expires_at > now()
             AND (s.api_token_id IS NULL OR (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())))`,
         [idHash],
@@ -435,8 +437,13 @@ export class SqlStore implements Store {
        WHERE ($1::uuid IS NULL OR cluster_id = $1::uuid) AND ($2::text IS NULL OR type = $2)
          AND ($3::text IS NULL OR actor = $3) AND ($4::timestamptz IS NULL OR time >= $4)
          AND ($5::timestamptz IS NULL OR time < $5)
+         AND ($7::text IS NULL OR details->>'verb' = $7) AND ($8::text IS NULL OR details->>'status' = $8)
+         AND ($9::text IS NULL OR outcome = $9)
        ORDER BY time ${order}, id ${order} LIMIT $6`,
-      [filter.clusterId ?? null, filter.type ?? null, filter.actor ?? null, filter.since ?? null, filter.until ?? null, filter.limit ?? 1000],
+      [
+        filter.clusterId ?? null, filter.type ?? null, filter.actor ?? null, filter.since ?? null, filter.until ?? null, filter.limit ?? 1000,
+        filter.verb ?? null, filter.status === undefined ? null : String(filter.status), filter.outcome ?? null,
+      ],
     );
     return rows.map(toAudit);
   }

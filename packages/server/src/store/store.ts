@@ -112,6 +112,11 @@ export interface AuditFilter {
   /** Exclusive upper bound on time (listNewestAuditEvents). */
   until?: Date;
   limit?: number;
+  /** A relayed request's Kubernetes verb (`details.verb`). */
+  verb?: string;
+  /** A relayed request's HTTP status (`details.status`). */
+  status?: number;
+  outcome?: AuditOutcome;
 }
 
 export interface AgentInfo {
