@@ -196,11 +196,14 @@ export class LeaseOwnership implements TunnelOwnership {
     if (!notice || this.#closed) return;
     this.#cache.apply(notice);
     if (notice.k === 'released') this.#changed(notice.c);
+    // Deregistration deletes the lease row without a lease notice of its own.
+    if (notice.k === 'event' && notice.v.type === 'cluster.deregistered' && this.#cache.forget(notice.v.clusterId)) this.#changed(notice.v.clusterId);
     if (notice.k !== 'lease') return;
     this.#changed(notice.c);
     const h = this.#held.get(notice.c);
-    if (h && notice.e > h.epoch && !this.#claiming.has(notice.c)) {
-      this.#lose(notice.c, notice.r === this.replicaId ? 'superseded by a newer claim' : `taken over by replica ${notice.r}`);
+    // Our own newer claim (the agent reconnected to us) is no loss: that claim updates #held.
+    if (h && notice.e > h.epoch && notice.r !== this.replicaId && !this.#claiming.has(notice.c)) {
+      this.#lose(notice.c, `taken over by replica ${notice.r}`);
     }
   }
 

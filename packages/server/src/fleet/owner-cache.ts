@@ -98,6 +98,13 @@ export class OwnerCache {
     this.#put({ ...lease, expiresAt: now + lease.remainingMs, agent: leasedAgent(lease.agent) });
   }
 
+  /** Drops a cluster's entry (its lease row was deleted without a notice); true when there was one. */
+  forget(clusterId: string): boolean {
+    const l = this.#leases.get(clusterId);
+    if (l) this.#drop(l);
+    return l !== undefined;
+  }
+
   /** Starts a reload: notifications from now on are kept to re-apply over its result. */
   beginLoad(): void {
     this.#buffer = [];
