@@ -213,7 +213,7 @@ describe('tunnel leases on PostgreSQL', () => {
     try {
       expect(await gone).toMatch(/expired/);
       expect(a!.ownership.holds(id)).toBe(false);
-      await expect(a!.ownership.claim(id, 'conn-a2', agent)).rejects.toThrow();
+      await expect(a!.ownership.claim(id, 'conn-a2', agent)).rejects.toMatchObject({ code: 'HSR_ERR_LEASE_CLAIM_FAILED' });
     } finally {
       await postgres.resume();
     }

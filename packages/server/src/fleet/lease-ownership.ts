@@ -1,3 +1,4 @@
+import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { FLEET_CHANNEL, parseLeaseNotice, type LeaseNotice } from './lease-notice.js';
@@ -100,10 +101,11 @@ export class LeaseOwnership implements TunnelOwnership {
     this.#claiming.set(clusterId, (this.#claiming.get(clusterId) ?? 0) + 1);
     const started = Date.now();
     try {
-      const lease = await this.#o.store.claimTunnelLease(
-        { clusterId, replicaId: this.replicaId, connectionId, ttlMs: this.#o.ttlMs, agent: { ...agent } },
-        FLEET_CHANNEL,
-      );
+      const lease = await this.#o.store
+        .claimTunnelLease({ clusterId, replicaId: this.replicaId, connectionId, ttlMs: this.#o.ttlMs, agent: { ...agent } }, FLEET_CHANNEL)
+        .catch((err: unknown) => {
+          throw new HawserServerError(ErrorCodes.LEASE_CLAIM_FAILED, `could not claim the tunnel lease: ${(err as Error).message}`, { cause: err });
+        });
       this.#cache.record(lease);
       const mine = this.#held.get(clusterId);
       // Another replica claimed after us (its notice came first): we lost already.

@@ -1,3 +1,4 @@
+import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import type { FleetBus } from './fleet-event.js';
@@ -39,7 +40,11 @@ export async function openFleet(options: OpenFleetOptions): Promise<Fleet> {
     return { ownership, bus, close: async () => void (await Promise.all([ownership.close(), bus.close()])) };
   }
   const listener = new PgListener({ url: options.databaseUrl, channel: FLEET_CHANNEL, log });
-  await listener.start();
+  try {
+    await listener.start();
+  } catch (err) {
+    throw new HawserServerError(ErrorCodes.FLEET_LISTEN_FAILED, `could not open the fleet notification connection (LISTEN ${FLEET_CHANNEL}) to PostgreSQL: ${(err as Error).message}`, { cause: err });
+  }
   try {
     const bus = new PgFleetBus(store, listener, log);
     const ownership = await LeaseOwnership.open({ store, listener, replicaId: options.replicaId, ttlMs: options.leaseTtlMs, log });

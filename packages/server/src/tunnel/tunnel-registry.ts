@@ -205,7 +205,7 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
           claim = ownership.claim(clusterId, connectionId, leasedAgentOf(peer)).then(
             () => true,
             (err: unknown) => {
-              log.warn({ err: (err as Error).message }, 'could not claim the tunnel lease; closing the tunnel so the agent reconnects');
+              log.warn({ err: (err as Error).message, code: (err as { code?: string }).code }, 'could not claim the tunnel lease; closing the tunnel so the agent reconnects');
               closeAs = LeaseLostClose;
               session.destroy(new Error(LeaseLostClose.reason));
               return false;
