@@ -190,6 +190,22 @@ describe('tunnel leases on PostgreSQL', () => {
     }
   });
 
+  it('drops the leases a crashed former process with the same replica id left, so nobody routes to them', async () => {
+    const [c] = await replicas(1);
+    const id = await cluster(c!.store);
+    const crashed = await replica(url, 'r-pod-0', 3_000);
+    await crashed.ownership.claim(id, 'conn-old', agent);
+    await ownerBecomes(c!, id, 'r-pod-0');
+    // As kill -9: the pool and the LISTEN connection die, nothing is released.
+    await crashed.listener.close();
+    await crashed.store.close();
+    await crashed.ownership.close();
+    const released = ownerBecomes(c!, id, undefined);
+    open.push(await replica(url, 'r-pod-0', 3_000));
+    await released;
+    expect((await c!.store.listTunnelLeases()).filter((l) => l.clusterId === id)).toEqual([]);
+  });
+
   it('delivers bus events to every replica, the publisher included', async () => {
     const rs = await replicas(3);
     const event: FleetEvent = { type: 'credential.revoked', credentialId: 'api-token:abc' };

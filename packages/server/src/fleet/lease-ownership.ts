@@ -22,8 +22,8 @@ interface Held {
   readonly epoch: number;
   readonly connectionId: string;
   /**
-   * Local clock: when the last successful claim or renewal *started*, plus
-   * the TTL. The database computed its expiry later than that, so this
+   * Local monotonic clock (performance.now(), immune to wall-clock steps):
+   * when the last successful claim or renewal *started*, plus the TTL. The database computed its expiry later than that, so this
    * replica stops calling itself the owner before the lease really expires.
    */
   until: number;
@@ -73,6 +73,10 @@ export class LeaseOwnership implements TunnelOwnership {
     );
     try {
       await options.store.upsertServerReplica(o.replicaId, o.#peerUrl, FLEET_CHANNEL);
+      // Leases of a former process with this id (a restarted StatefulSet pod)
+      // hold no tunnel now; other replicas' renewal notices must not keep them alive.
+      const stale = await options.store.releaseReplicaLeases(o.replicaId, FLEET_CHANNEL);
+      if (stale > 0) options.log.info({ stale }, 'released the tunnel leases a former process with this replica id left');
       await o.#reload(true);
     } catch (err) {
       for (const u of o.#unsubscribe) u();
@@ -89,7 +93,7 @@ export class LeaseOwnership implements TunnelOwnership {
 
   holds(clusterId: string): boolean {
     const h = this.#held.get(clusterId);
-    return h !== undefined && h.until > Date.now();
+    return h !== undefined && h.until > performance.now();
   }
 
   /** Leases this replica holds now. */
@@ -99,7 +103,7 @@ export class LeaseOwnership implements TunnelOwnership {
 
   async claim(clusterId: string, connectionId: string, agent: LeasedAgent): Promise<number> {
     this.#claiming.set(clusterId, (this.#claiming.get(clusterId) ?? 0) + 1);
-    const started = Date.now();
+    const started = performance.now();
     try {
       const lease = await this.#o.store
         .claimTunnelLease({ clusterId, replicaId: this.replicaId, connectionId, ttlMs: this.#o.ttlMs, agent: { ...agent } }, FLEET_CHANNEL)
@@ -236,7 +240,7 @@ export class LeaseOwnership implements TunnelOwnership {
   async #tick(): Promise<void> {
     if (this.#renewing || this.#closed) return;
     this.#renewing = true;
-    const started = Date.now();
+    const started = performance.now();
     const asked = new Map([...this.#held].map(([clusterId, h]) => [clusterId, h.epoch]));
     try {
       // A renewal that hangs (a silent partition) counts as failed once the next tick is due.
@@ -256,7 +260,7 @@ export class LeaseOwnership implements TunnelOwnership {
       this.#renewFailing = true;
     } finally {
       this.#renewing = false;
-      const now = Date.now();
+      const now = performance.now();
       for (const [clusterId, h] of this.#held) {
         if (h.until <= now) this.#lose(clusterId, 'the lease expired: renewals failed (PostgreSQL unreachable?)');
       }

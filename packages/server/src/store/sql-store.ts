@@ -551,6 +551,18 @@ export class SqlStore implements Store {
     });
   }
 
+  releaseReplicaLeases(replicaId: string, channel: string): Promise<number> {
+    return this.#wrap('release replica leases', async () => {
+      const rows = await this.#db.query<{ notified: unknown }>(
+        `WITH gone AS (DELETE FROM tunnel_leases WHERE replica_id = $1 RETURNING cluster_id, replica_id, epoch)
+         SELECT pg_notify($2, json_build_object('k', 'released', 'c', gone.cluster_id, 'r', gone.replica_id, 'e', gone.epoch)::text) AS notified
+         FROM gone`,
+        [replicaId, channel],
+      );
+      return rows.length;
+    });
+  }
+
   listTunnelLeases(): Promise<TunnelLeaseRecord[]> {
     return this.#wrap('list tunnel leases', async () => {
       const rows = await this.#db.query<LeaseRow>(

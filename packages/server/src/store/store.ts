@@ -257,6 +257,12 @@ export interface Store {
   renewTunnelLeases(replicaId: string, epochs: readonly number[], ttlMs: number, channel: string): Promise<{ clusterId: string; epoch: number }[]>;
   /** Deletes the lease if this replica's connection still holds it; notifies `{k:'released', c, r, e}` then. */
   releaseTunnelLease(clusterId: string, replicaId: string, connectionId: string, channel: string): Promise<boolean>;
+  /**
+   * Deletes every lease recorded for `replicaId` (a former process with the
+   * same id: a restarted StatefulSet pod); notifies `released` for each.
+   * Returns how many.
+   */
+  releaseReplicaLeases(replicaId: string, channel: string): Promise<number>;
   /** Unexpired leases, with the time each has left by the database's clock. */
   listTunnelLeases(): Promise<TunnelLeaseRecord[]>;
   /** `pg_notify(channel, payload)` (the fleet bus); the payload must stay under 8000 bytes. */
