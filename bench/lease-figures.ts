@@ -9,9 +9,8 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { startPostgres } from '../test/support/postgres.js';
 import { openStore } from '../packages/server/src/store/open-store.js';
-import { LeaseOwnership } from '../packages/server/src/fleet/lease-ownership.js';
-import { PgListener } from '../packages/server/src/fleet/pg-listener.js';
-import { FLEET_CHANNEL } from '../packages/server/src/fleet/lease-notice.js';
+import type { LeaseOwnership } from '../packages/server/src/fleet/lease-ownership.js';
+import { openFleet } from '../packages/server/src/fleet/open-fleet.js';
 
 const { values } = parseArgs({ options: { clusters: { type: 'string', default: '10000' } } });
 const N = Math.max(400, Number(values.clusters));
@@ -24,16 +23,13 @@ const url = await postgres.createDatabase('lease_figures');
 
 async function replica(id: string) {
   const store = await openStore({ databaseUrl: url, dataDir: '/nonexistent' });
-  const listener = new PgListener({ url, channel: FLEET_CHANNEL, log });
-  await listener.start();
   // A long TTL: the timer must not renew during the measurements.
-  const ownership = await LeaseOwnership.open({ store, listener, replicaId: id, ttlMs: 600_000, log });
+  const fleet = await openFleet({ store, databaseUrl: url, replicaId: id, leaseTtlMs: 600_000, log });
   return {
-    ownership,
+    ownership: fleet.ownership as LeaseOwnership,
     store,
     async close() {
-      await ownership.close();
-      await listener.close();
+      await fleet.close();
       await store.close();
     },
   };
