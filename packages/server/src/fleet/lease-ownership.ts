@@ -133,6 +133,8 @@ export class LeaseOwnership implements TunnelOwnership {
   }
 
   async release(clusterId: string, connectionId: string): Promise<void> {
+    // close() released everything already (a drain's tunnels end after it).
+    if (this.#closed) return;
     const h = this.#held.get(clusterId);
     if (h?.connectionId === connectionId) this.#held.delete(clusterId);
     try {
