@@ -4,6 +4,7 @@ import { authorize, type AuthorizationConfig, type OperatorIdentity } from '../a
 import type { OperatorStreams } from '../auth/operator-streams.js';
 import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { Store } from '../store/store.js';
+import type { FleetBus } from '../fleet/fleet-event.js';
 
 /**
  * `__Host-` makes the browser refuse the cookie unless it is Secure, has
@@ -91,9 +92,7 @@ function header(req: SessionRequest, name: string): string | undefined {
  * sending the cookie on any cross-site request; an unsafe method must also
  * carry the session's CSRF token in a header (which another origin cannot
  * read or set without CORS, which Hawser never grants), and a request whose
- * Origin is not the listener's own is refused. A connection upgrade (an exec
- * WebSocket) cannot carry the CSRF header, so it must carry a same-origin
- * Origin.
+ * Origin is not the listener's own is refused.
  */
 export class ConsoleSessions {
   readonly #store: Store;
@@ -102,11 +101,16 @@ export class ConsoleSessions {
   /** Sessions seen on this replica: the tier they had and the credential their requests are tracked under. */
   readonly #seen = new Map<string, { tier: string | null; credential: string }>();
   readonly #timer: NodeJS.Timeout | undefined;
+  /** Tells the other replicas a session ended (fleet-reactions.ts calls ended() there). */
+  readonly #bus: FleetBus | undefined;
+  /** What this replica serves per session that must stop when it ends, beyond tracked requests (track()). */
+  readonly #live = new Map<string, Set<() => void>>();
 
-  constructor(store: Store, ttlMs = SESSION_TTL_MS, policy?: SessionPolicy, recheckMs = SESSION_RECHECK_MS) {
+  constructor(store: Store, ttlMs = SESSION_TTL_MS, policy?: SessionPolicy, recheckMs = SESSION_RECHECK_MS, bus?: FleetBus) {
     this.#store = store;
     this.#ttlMs = ttlMs;
     this.#policy = policy;
+    this.#bus = bus;
     if (policy) {
       this.#timer = setInterval(() => void this.recheck().catch(() => {}), recheckMs);
       this.#timer.unref();
@@ -221,10 +225,6 @@ export class ConsoleSessions {
     const origin = header(req, 'origin');
     const host = header(req, 'host') ?? header(req, ':authority');
     if (origin !== undefined && (!host || origin !== `https://${host}`)) throw new Error(`cross-origin request from ${origin}`);
-    // An upgrade (exec, attach, port-forward) is a GET that runs code, and a
-    // browser cannot put the CSRF header on a WebSocket: its Origin, which
-    // every browser sends on a WebSocket handshake, is the proof instead.
-    if (origin === undefined && header(req, 'upgrade') !== undefined) throw new Error('a connection upgrade with the session cookie carries no Origin header');
     if (!SAFE_METHODS.has((req.method ?? 'GET').toUpperCase())) {
       const sent = header(req, CSRF_HEADER);
       if (!sent || !sameSecret(sent, session.csrf)) throw new Error('missing or wrong CSRF token on an unsafe request');
@@ -242,7 +242,40 @@ export class ConsoleSessions {
     const session = await this.#store.findConsoleSession(idHash);
     const deleted = await this.#store.deleteConsoleSession(idHash);
     if (session) this.#ended(idHash, sessionCredential(session.credentialId, idHash), session.user, 'signed out');
+    this.#stopLive(idHash);
+    // Every replica ends its streams of the session (fleet-reactions.ts); the store already refuses it everywhere.
+    if (deleted) await this.#bus?.publish({ type: 'console-session.ended', idHash }).catch(() => undefined);
     return deleted;
+  }
+
+  /**
+   * Ties something long-lived to the request's session: `stop` runs when the
+   * session ends on any replica. Returns the untrack function.
+   */
+  track(req: SessionRequest, stop: () => void): () => void {
+    const id = sessionIdFrom(header(req, 'cookie'));
+    if (!id) return () => undefined;
+    const idHash = hashId(id);
+    let set = this.#live.get(idHash);
+    if (!set) this.#live.set(idHash, (set = new Set()));
+    set.add(stop);
+    return () => {
+      set.delete(stop);
+      if (set.size === 0 && this.#live.get(idHash) === set) this.#live.delete(idHash);
+    };
+  }
+
+  /** The session ended on another replica (or here): its live requests and tracked streams end on this one. */
+  ended(idHash: string): void {
+    const seen = this.#seen.get(idHash);
+    if (seen) this.#ended(idHash, seen.credential, '', 'console session ended');
+    this.#stopLive(idHash);
+  }
+
+  #stopLive(idHash: string): void {
+    const set = this.#live.get(idHash);
+    this.#live.delete(idHash);
+    for (const stop of set ?? []) stop();
   }
 
   /** A Set-Cookie value that makes the browser drop the cookie. */

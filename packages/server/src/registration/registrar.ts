@@ -14,6 +14,7 @@ import { clusterJoinInput, joinInstallCommand, type JoinInput } from './cluster-
 import { TunnelCloseCodes, TunnelCloseReasons } from '@hawser/contract';
 import type { PeerCertificateInfo } from '../tunnel/tunnel-handler.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
+import type { FleetBus } from '../fleet/fleet-event.js';
 
 /** The one message every refused bootstrap token gets; the specific reason goes to logs and audit only. */
 export const TOKEN_REFUSED_MESSAGE =
@@ -62,6 +63,8 @@ export interface RegistrarOptions {
   serviceAccountJoin?: ServiceAccountJoin;
   /** After every certificate issued (the CA rotation moves the serving certificate once nobody needs the old CA). */
   onIssued?: (clusterId: string) => Promise<void>;
+  /** The fleet bus: a deregistration closes the cluster's tunnel on whichever replica holds it. */
+  fleetBus?: FleetBus;
 }
 
 function optionalString(body: Record<string, unknown>, field: string, max = 256): string | undefined {
@@ -113,6 +116,8 @@ export class Registrar {
         ? { name, labels, join: 'kubernetes', issuer: record.issuer, subject: record.subject, audience: record.audience, staticKeys: record.jwks !== null }
         : { name, labels },
     });
+    // Every replica forgets a remembered "no such cluster" for this name.
+    await this.#o.fleetBus?.publish({ type: 'cluster.changed', clusterId: cluster.id }).catch(() => undefined);
     if (record) {
       const helm = joinInstallCommand({ cluster: name, serverUrl: this.#o.agentUrl(), caHash: this.#o.ca.caHash, join: record, ...(this.#o.agentChart ? { chart: this.#o.agentChart } : {}) });
       return { cluster, join: { record, helm } };
@@ -179,6 +184,9 @@ export class Registrar {
         details: { serials: result.revokedSerials },
       });
     }
+    // Other replicas hear it within a second; if the NOTIFY fails, the owner's
+    // next lease renewal finds the lease gone (deleted above) and closes the tunnel.
+    await this.#o.fleetBus?.publish({ type: 'cluster.deregistered', clusterId: cluster.id }).catch(() => undefined);
     const tunnelsClosed = await this.#o.tunnels.closeCluster(
       cluster.id,
       TunnelCloseCodes.DEREGISTERED,

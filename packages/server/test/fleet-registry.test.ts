@@ -1,0 +1,108 @@
+import type { AddressInfo } from 'node:net';
+import { Session, fromWebSocket } from '@hawser/protocol';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { ClusterRecord } from '../src/store/store.js';
+import type { TunnelContext } from '../src/tunnel/tunnel-handler.js';
+import { TunnelRegistry } from '../src/tunnel/tunnel-registry.js';
+import { LocalOwnership } from '../src/fleet/local-ownership.js';
+import type { LeasedAgent, TunnelOwnership } from '../src/fleet/tunnel-ownership.js';
+
+const cluster = { id: 'c-1', name: 'one' } as ClusterRecord;
+
+/** A real WebSocket on 127.0.0.1 admitted as TunnelEndpoint does, with an agent Session; resolves with the agent's close code. */
+async function connect(registry: TunnelRegistry, wss: WebSocketServer, id: string): Promise<{ agent: Session; closed: Promise<number> }> {
+  const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  const closed = new Promise<number>((resolve) => client.once('close', resolve));
+  const agent = new Session(fromWebSocket(client), { role: 'client', software: 'hawser-agent/test', capabilities: ['request-head'] });
+  const ws = await accepted;
+  const connection = {
+    id,
+    clusterId: cluster.id,
+    clusterName: cluster.name,
+    connectedAt: new Date(),
+    remoteAddress: '127.0.0.1',
+    certificateFingerprint: 'fp',
+    close: async (code: number, reason: string) => void ws.close(code, reason),
+  };
+  registry.add(connection);
+  ws.once('close', () => registry.remove(connection));
+  registry.open({ socket: ws, cluster, connectionId: id, log: pino({ level: 'silent' }) } as unknown as TunnelContext);
+  return { agent, closed };
+}
+
+/** LocalOwnership whose claims can be refused and whose leases can be taken away, as on PostgreSQL. */
+class ScriptedOwnership extends LocalOwnership {
+  refuse = false;
+  readonly claims: { clusterId: string; connectionId: string; agent: LeasedAgent }[] = [];
+  readonly releases: string[] = [];
+  readonly #lost = new Set<(clusterId: string, reason: string) => void>();
+
+  override claim(clusterId: string, connectionId: string, agent: LeasedAgent): Promise<number> {
+    if (this.refuse) return Promise.reject(new Error('PostgreSQL unreachable'));
+    this.claims.push({ clusterId, connectionId, agent });
+    return super.claim(clusterId, connectionId, agent);
+  }
+
+  override release(clusterId: string, connectionId: string): Promise<void> {
+    this.releases.push(connectionId);
+    return super.release(clusterId, connectionId);
+  }
+
+  override onLost(fn: (clusterId: string, reason: string) => void): () => void {
+    this.#lost.add(fn);
+    return () => this.#lost.delete(fn);
+  }
+
+  lose(clusterId: string): void {
+    for (const fn of this.#lost) fn(clusterId, 'taken over by replica r-other');
+  }
+}
+
+describe('the tunnel registry with leases', () => {
+  let wss: WebSocketServer | undefined;
+  afterEach(() => new Promise<void>((resolve) => (wss ? wss.close(() => resolve()) : resolve())));
+
+  async function setUp(): Promise<{ registry: TunnelRegistry; ownership: ScriptedOwnership; ready: () => Promise<void> }> {
+    wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => wss!.once('listening', resolve));
+    const ownership = new ScriptedOwnership('r-test');
+    const readied: (() => void)[] = [];
+    const registry = new TunnelRegistry({ software: 'hawser/test', ownership: ownership as TunnelOwnership, onReady: () => readied.shift()?.() });
+    return { registry, ownership, ready: () => new Promise((resolve) => readied.push(resolve)) };
+  }
+
+  it('claims the lease with what the agent said in its HELLO once the session is ready, and releases it when the tunnel closes', async () => {
+    const { registry, ownership, ready } = await setUp();
+    const isReady = ready();
+    const { agent, closed } = await connect(registry, wss!, 'conn-1');
+    await isReady;
+    expect(ownership.claims).toEqual([{ clusterId: 'c-1', connectionId: 'conn-1', agent: { software: 'hawser-agent/test', capabilities: ['request-head'], maxHeaderSize: expect.any(Number) } }]);
+    expect(ownership.holds('c-1')).toBe(true);
+    agent.destroy();
+    await closed;
+    await expect.poll(() => ownership.releases).toEqual(['conn-1']);
+    expect(ownership.holds('c-1')).toBe(false);
+  });
+
+  it('closes the tunnel with 1012 (reconnect at once) when its lease is lost to another replica', async () => {
+    const { registry, ownership, ready } = await setUp();
+    const isReady = ready();
+    const { closed } = await connect(registry, wss!, 'conn-1');
+    await isReady;
+    ownership.lose('c-1');
+    expect(await closed).toBe(1012);
+    await expect.poll(() => registry.isConnected('c-1')).toBe(false);
+  });
+
+  it('closes the tunnel with 1012 when the lease cannot be claimed, and never serves it', async () => {
+    const { registry, ownership } = await setUp();
+    ownership.refuse = true;
+    const { closed } = await connect(registry, wss!, 'conn-1');
+    expect(await closed).toBe(1012);
+    expect(registry.session('c-1')).toBeUndefined();
+    expect(ownership.releases).toEqual([]);
+  });
+});
