@@ -48,6 +48,8 @@ import { consoleRoutes } from './console/console-routes.js';
 import { ConsoleOidcLogin } from './console/console-oidc.js';
 import { OidcAuthenticator } from './auth/oidc-authenticator.js';
 import { consoleAssets, findConsoleAssets } from './console/console-assets.js';
+import { PeerForwarding, newReplicaId } from './fleet/peer-forwarding.js';
+import type { TunnelOwnership } from './fleet/tunnel-ownership.js';
 
 /** The running server's parts, for embedding and tests (`HawserServer.context`). */
 export interface ServerContext {
@@ -64,6 +66,8 @@ export interface ServerContext {
   readonly adminTokenFile: string;
   /** `http://host:port` of the metrics listener, when `metricsListen` is set. */
   readonly metricsUrl: string | undefined;
+  /** `https://host:port` other replicas dial, when `peerListen` is set. */
+  readonly peerUrl: string | undefined;
 }
 
 export interface CreateServerOptions {
@@ -75,6 +79,8 @@ export interface CreateServerOptions {
   logDestination?: DestinationStream;
   /** Grace for server-initiated tunnel closes. Default 500 ms. */
   tunnelCloseGraceMs?: number;
+  /** Which replica holds each tunnel (fleet/); without one, nothing is forwarded to other replicas. */
+  ownership?: TunnelOwnership;
 }
 
 /** A Hawser server: two HTTPS listeners over one store. */
@@ -112,6 +118,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let lock: DataDirLock | undefined;
   let metricsListener: MetricsListener | undefined;
   let retention: AuditRetention | undefined;
+  let forwarding: PeerForwarding | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
@@ -164,6 +171,11 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           await rotation.onAgentReady(tunnel.cluster.id);
         },
       });
+      // Replica-to-replica forwarding (fleet/peer-forwarding.ts): the relay finds tunnels held by other replicas.
+      if (config.peerListen) {
+        forwarding = new PeerForwarding({ ca: secrets.ca, replicaId: options.ownership?.replicaId ?? newReplicaId(), listen: config.peerListen, advertise: config.peerAdvertise,
+          serverNames: config.serverNames, local: tunnels, software: `hawser/${SERVER_VERSION}`, log: componentLogger(root, 'fleet') });
+      }
       const tokens = new BootstrapTokens(secrets.tokenSigningKey, secrets.tokenIssuer);
       const rotation = new CaRotation({
         ca: secrets.ca,
@@ -181,7 +193,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           agentServer?.setSecureContext({ ...context, ca: [...secrets.ca.bundle] });
         },
       });
-      const urls: { publicUrl: string; agentUrl: string; metricsUrl?: string } = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
+      const urls: { publicUrl: string; agentUrl: string; metricsUrl?: string; peerUrl?: string } = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
       const registrar = new Registrar({
         store,
         ca: secrets.ca,
@@ -227,7 +239,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         streams,
         authenticate: authenticateOperator,
         findCluster: cachedClusterLookup(store),
-        tunnels,
+        tunnels: forwarding?.directory ?? tunnels,
         authorization: config.authorization,
         begin: (event) => relayAudit!.relayAudit.begin(event),
         audit: (event) => {
@@ -328,6 +340,9 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         get metricsUrl() {
           return urls.metricsUrl;
         },
+        get peerUrl() {
+          return urls.peerUrl;
+        },
       };
       context = ctx;
 
@@ -335,6 +350,10 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await agent.listen({ host: config.agentListen.host, port: config.agentListen.port }).catch((err: unknown) => Promise.reject(listenFailure(err, '--agent-listen', config.agentListen)));
       urls.publicUrl ||= listenUrl(config.listen.host, addressOf(operator).port);
       urls.agentUrl ||= listenUrl(config.agentListen.host, addressOf(agent).port);
+      if (forwarding && config.peerListen) {
+        urls.peerUrl = await forwarding.listen().catch((err: unknown) => Promise.reject(listenFailure(err, '--peer-listen', config.peerListen!)));
+        if (options.ownership) forwarding.attach(options.ownership);
+      }
       if (metricsListener && config.metricsListen) {
         const bound = await metricsListener.listen(config.metricsListen);
         urls.metricsUrl = listenUrl(config.metricsListen.host, bound.port).replace(/^https:/, 'http:');
@@ -346,6 +365,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           listen: `${config.listen.host}:${addressOf(operator).port}`,
           agentListen: `${config.agentListen.host}:${addressOf(agent).port}`,
           ...(urls.metricsUrl ? { metricsUrl: urls.metricsUrl } : {}),
+          ...(urls.peerUrl ? { peerUrl: urls.peerUrl } : {}),
           operatorMetrics: config.operatorMetrics,
           adminTokenFile: secrets.adminTokenFile,
           caHash: secrets.ca.caHash,
@@ -357,6 +377,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       );
       return { publicUrl: urls.publicUrl, agentUrl: urls.agentUrl };
     } catch (err) {
+      forwarding?.destroy();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.destroy();
       await retention?.close();
@@ -392,7 +413,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       state = 'closing';
       // Agents first, with a reason, so they reconnect elsewhere instead of
       // treating the closed socket as a network failure.
-      await context?.tunnels.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY);
+      await Promise.all([context?.tunnels.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY), forwarding?.close()]);
       await endpoint?.close();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.close();
@@ -407,6 +428,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       state = 'closing';
       if (err) log.error({ err }, 'hawser server destroyed');
       endpoint?.terminateAll();
+      forwarding?.destroy();
       await relayAudit?.destroy();
       for (const app of apps) app.server.closeAllConnections();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeResponseHead } from '@hawser/contract';
@@ -136,7 +136,7 @@ describe('forwarding a request to the replica that holds the tunnel', () => {
     });
     let received = 0;
     let peakInFlight = 0;
-    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: p.port, path: `${PODS}/big/log`, headers: { authorization: 'Bearer alice' }, agent: false }, resolve);
       req.on('error', reject);
       req.end();
