@@ -1,13 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import { request } from 'node:http';
 import { X509Certificate } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { CertificateAuthority, createCaCertificate, generateRsaKeyPem } from '../src/registration/certificate-authority.js';
 import { ReplicaIdentity, replicaIdOfCertificate } from '../src/fleet/replica-certificate.js';
 import { PEER_TUNNEL_PATH } from '../src/fleet/peer-session.js';
 import { createCsr } from './support/csr.js';
-import { FRONT, OWNER, startFleetPair, testCa } from './support/fleet-pair.js';
+import { FRONT, OWNER, getAs, startFleetPair, testCa } from './support/fleet-pair.js';
 import { startServer } from './support/harness.js';
 
 /**
@@ -15,25 +14,16 @@ import { startServer } from './support/harness.js';
  * certificates of our CA between replicas, agent certificates from agents,
  * and nothing signed by another CA, either way.
  */
+// RSA key generation (the CA, replica certificates) is slow on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 60_000 });
+beforeAll(() => void testCa(), 120_000);
+
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
 const PODS = '/clusters/prod/api/v1/namespaces/default/pods';
-
-function get(port: number): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: PODS, headers: { authorization: 'Bearer alice' }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** Opens a WebSocket with a client certificate; resolves with the refusal's status and code, or 101. */
 function upgradeWith(url: string, ca: readonly string[], cert: string, key: string): Promise<{ status: number; code: string | undefined; error?: string }> {
@@ -104,7 +94,7 @@ describe('the peer listener', () => {
 
   it('fails the TLS handshake of a replica whose certificate comes from another CA, and the forward is a 503 with Retry-After', async () => {
     const p = await startFleetPair(cleanup, { frontIdentity: new ReplicaIdentity(foreignCa(), FRONT, ['127.0.0.1']) });
-    const res = await get(p.port);
+    const res = await getAs(p.port, PODS);
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBeDefined();
     expect(res.headers['x-hawser-error']).toBe('HSR_ERR_RELAY_FORWARD_REFUSED');
@@ -117,7 +107,7 @@ describe('the peer listener', () => {
 describe('the peer dialer', () => {
   it('refuses an owner whose serving certificate comes from another CA', async () => {
     const p = await startFleetPair(cleanup, { ownerIdentity: new ReplicaIdentity(foreignCa(), OWNER, ['127.0.0.1']) });
-    const res = await get(p.port);
+    const res = await getAs(p.port, PODS);
     expect(res.status).toBe(503);
     expect(res.headers['x-hawser-error']).toBe('HSR_ERR_RELAY_FORWARD_REFUSED');
     expect(p.upstream.seen).toHaveLength(0);
@@ -125,7 +115,7 @@ describe('the peer dialer', () => {
 
   it('refuses a peer whose replica certificate names another replica than the lease', async () => {
     const p = await startFleetPair(cleanup, { ownerIdentity: new ReplicaIdentity(testCa(), 'r-impostor', ['127.0.0.1']) });
-    const res = await get(p.port);
+    const res = await getAs(p.port, PODS);
     expect(res.status).toBe(503);
     expect(res.headers['x-hawser-error']).toBe('HSR_ERR_RELAY_FORWARD_REFUSED');
     expect(p.upstream.seen).toHaveLength(0);
@@ -133,12 +123,12 @@ describe('the peer dialer', () => {
 
   it('redials after its backoff once the peer is reachable again', async () => {
     const p = await startFleetPair(cleanup);
-    expect((await get(p.port)).status).toBe(200);
+    expect((await getAs(p.port, PODS)).status).toBe(200);
     // The owner's peer sessions end (as in a restart of its listener side); the next request dials anew.
     p.dialer.session({ replicaId: OWNER, peerUrl: p.peerUrl })!.destroy(new Error('lost'));
     let status = 0;
     for (let i = 0; i < 50 && status !== 200; i++) {
-      status = (await get(p.port)).status;
+      status = (await getAs(p.port, PODS)).status;
       if (status !== 200) await new Promise((r) => setTimeout(r, 50));
     }
     expect(status).toBe(200);

@@ -1,9 +1,9 @@
 import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeResponseHead } from '@hawser/contract';
 import type { TunnelStream } from '@hawser/protocol';
-import { startFleetPair, type FleetPair } from './support/fleet-pair.js';
+import { getAs as get, startFleetPair, testCa, type Answer, type FleetPair } from './support/fleet-pair.js';
 
 /**
  * Forwarding between replicas in one process: the forwarding replica's
@@ -11,31 +11,16 @@ import { startFleetPair, type FleetPair } from './support/fleet-pair.js';
  * -> the agent's tunnel (in-memory transport) -> the agent's real Relay ->
  * a recording HTTPS stand-in for the API server.
  */
+// RSA key generation (the CA, replica certificates) is slow on a loaded 2-core machine.
+vi.setConfig({ testTimeout: 60_000 });
+beforeAll(() => void testCa(), 120_000);
+
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
 const PODS = '/clusters/prod/api/v1/namespaces/default/pods';
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-function get(port: number, path: string, token = 'alice'): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${token}` }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** A fake agent answering on its stream: the response head, then whatever the test writes. */
 function answer(stream: TunnelStream, status: number, headers: [string, string][]): void {

@@ -1,8 +1,8 @@
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
-import { Backoff, Session, fromWebSocket, type BackoffOptions, type TunnelStream } from '@hawser/protocol';
+import { Backoff, type BackoffOptions, type Session, type TunnelStream } from '@hawser/protocol';
 import { WebSocket } from 'ws';
 import type { Logger } from '../log.js';
-import { PEER_CAPABILITY, PEER_SESSION_LIMITS, PEER_TUNNEL_PATH, type PeerSessionOptions } from './peer-session.js';
+import { openPeerSession, PEER_TUNNEL_PATH, type PeerSessionOptions } from './peer-session.js';
 import { replicaIdOfCertificate, type ReplicaIdentity } from './replica-certificate.js';
 
 export interface PeerDialerOptions extends PeerSessionOptions {
@@ -98,13 +98,7 @@ export class PeerDialer {
       // As the agent does: TLS protects the bytes, a zero mask skips ws's per-byte XOR.
       generateMask: (mask: Buffer) => void mask.fill(0),
     });
-    const session = new Session(fromWebSocket(ws), {
-      role: 'client',
-      software: this.#o.software,
-      capabilities: [PEER_CAPABILITY],
-      limits: PEER_SESSION_LIMITS,
-      ...(this.#o.timings ? { timings: this.#o.timings } : {}),
-    });
+    const session = openPeerSession(ws, 'client', this.#o);
     // Streams go from the dialer to the owner only.
     session.on('stream', (stream: TunnelStream) => stream.destroy(new Error('peer streams are opened by the dialing replica')));
     link.session = session;

@@ -4,13 +4,13 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { ERROR_CODE_HEADER } from '@hawser/contract';
-import { HtnErrorCode, Session, fromWebSocket, isHtnError, type TunnelStream } from '@hawser/protocol';
+import { HtnErrorCode, isHtnError, type Session, type TunnelStream } from '@hawser/protocol';
 import { WebSocketServer } from 'ws';
 import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { KeyedCertificate } from '../registration/certificate-authority.js';
 import { decodeEnvelope, PeerResetCodes } from './peer-envelope.js';
-import { joinForwarded, PEER_CAPABILITY, PEER_SESSION_LIMITS, PEER_TUNNEL_PATH, type PeerSessionOptions } from './peer-session.js';
+import { joinForwarded, openPeerSession, PEER_TUNNEL_PATH, type PeerSessionOptions } from './peer-session.js';
 import { authenticatedReplica, type ReplicaIdentity } from './replica-certificate.js';
 import type { TunnelOwnership } from './tunnel-ownership.js';
 
@@ -99,13 +99,7 @@ export class PeerListener {
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       // Wrapped in the same tick: the dialer's HELLO may already be here.
-      const session = new Session(fromWebSocket(ws), {
-        role: 'server',
-        software: this.#o.software,
-        capabilities: [PEER_CAPABILITY],
-        limits: PEER_SESSION_LIMITS,
-        ...(this.#o.timings ? { timings: this.#o.timings } : {}),
-      });
+      const session = openPeerSession(ws, 'server', this.#o);
       const log = this.#o.log.child({ peerReplica: replica });
       this.#sessions.add(session);
       session.on('stream', (stream: TunnelStream) => this.#forward(stream, log));

@@ -1,4 +1,4 @@
-import { APPLICATION_WIRE_CODE_BASE, isHtnError, splice, type SessionLimits, type SessionTimings, type TunnelStream } from '@hawser/protocol';
+import { APPLICATION_WIRE_CODE_BASE, Session, fromWebSocket, isHtnError, splice, type SessionLimits, type SessionRole, type SessionTimings, type TunnelStream, type WebSocketLike } from '@hawser/protocol';
 import { PeerResetCodes } from './peer-envelope.js';
 
 /** Where a replica's peer listener takes the peer tunnel's WebSocket. */
@@ -22,6 +22,17 @@ export const PEER_SESSION_LIMITS: Partial<SessionLimits> = Object.freeze({
 export interface PeerSessionOptions {
   software: string;
   timings?: Partial<SessionTimings>;
+}
+
+/** A peer Session on a (possibly still connecting) WebSocket: the dialer is the client, the listener the server. */
+export function openPeerSession(ws: WebSocketLike, role: SessionRole, opts: PeerSessionOptions): Session {
+  return new Session(fromWebSocket(ws), {
+    role,
+    software: opts.software,
+    capabilities: [PEER_CAPABILITY],
+    limits: PEER_SESSION_LIMITS,
+    ...(opts.timings ? { timings: opts.timings } : {}),
+  });
 }
 
 /**

@@ -1,7 +1,6 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import { Policy, Relay } from '@hawser/agent';
 import { REQUEST_HEAD_CAPABILITY } from '@hawser/contract';
 import { createMemoryTransportPair, Session, type TunnelStream } from '@hawser/protocol';
 import { startRecordingUpstream, type RecordingUpstream } from '../../../agent/test/support/recording-upstream.js';
@@ -12,7 +11,7 @@ import { PeerDialer } from '../../src/fleet/peer-dialer.js';
 import { PeerListener } from '../../src/fleet/peer-listener.js';
 import { ReplicaIdentity } from '../../src/fleet/replica-certificate.js';
 import type { LeasedAgent, TunnelOwner, TunnelOwnership } from '../../src/fleet/tunnel-ownership.js';
-import { cluster, operators } from './relay-pair.js';
+import { agentRelay, cluster, relayTestOptions } from './relay-pair.js';
 
 export { cluster };
 
@@ -67,6 +66,37 @@ export function testCa(): CertificateAuthority {
   return sharedCa;
 }
 
+/** The two replicas' default identities, issued once per file (RSA keys are what a busy 2-core machine waits on). */
+const identities = new Map<string, ReplicaIdentity>();
+function defaultIdentity(replicaId: string): ReplicaIdentity {
+  let identity = identities.get(replicaId);
+  if (!identity) {
+    identity = new ReplicaIdentity(testCa(), replicaId, ['127.0.0.1']);
+    identities.set(replicaId, identity);
+  }
+  return identity;
+}
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One GET on a fresh connection to the forwarding replica's relay, as the operator `token` names. */
+export function getAs(port: number, path: string, token = 'alice'): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${token}` }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export interface FleetPair {
   /** The forwarding replica's relay (plain HTTP on 127.0.0.1). */
   port: number;
@@ -108,11 +138,7 @@ export async function startFleetPair(cleanup: (() => unknown)[], opts: FleetPair
   const agentTunnel = new Session(serverSide, { role: 'server', software: 'hawser-server/test' });
   await Promise.all([agent.ready, agentTunnel.ready]);
   cleanup.push(() => agent.destroy(), () => agentTunnel.destroy());
-  const relay = new Relay({
-    target: { url: upstream.url, agent: upstream.agent, authorization: () => 'Bearer agent-sa-token' },
-    policy: new Policy({ mode: 'full', authzMode: 'tier', impersonationPrefix: 'hawser:', denyResources: [] }),
-    log: silent,
-  });
+  const relay = agentRelay(upstream);
   const agentStreams: TunnelStream[] = [];
   agent.on('stream', (s: TunnelStream) => {
     agentStreams.push(s);
@@ -122,7 +148,7 @@ export async function startFleetPair(cleanup: (() => unknown)[], opts: FleetPair
 
   const agentPresent = { value: true };
   const ownerView = new TestOwnership(OWNER);
-  const ownerIdentity = opts.ownerIdentity ?? new ReplicaIdentity(ca, OWNER, ['127.0.0.1']);
+  const ownerIdentity = opts.ownerIdentity ?? defaultIdentity(OWNER);
   const listener = new PeerListener({
     identity: ownerIdentity,
     trust: () => ca.bundle,
@@ -133,26 +159,18 @@ export async function startFleetPair(cleanup: (() => unknown)[], opts: FleetPair
   });
   const peerPort = await listener.listen('127.0.0.1', 0);
   const peerUrl = `https://127.0.0.1:${peerPort}`;
-  cleanup.push(() => listener.destroy(), () => ownerIdentity.close());
+  cleanup.push(() => listener.destroy());
   ownerView.set(cluster.id, OWNER, peerUrl, 7);
 
   const frontView = new TestOwnership(FRONT);
   frontView.set(cluster.id, OWNER, peerUrl, 7);
-  const frontIdentity = opts.frontIdentity ?? new ReplicaIdentity(ca, FRONT, ['127.0.0.1']);
+  const frontIdentity = opts.frontIdentity ?? defaultIdentity(FRONT);
   const dialer = new PeerDialer({ identity: frontIdentity, trust: () => ca.bundle, software: 'hawser/test', log: silent, backoff: { baseMs: 50, maxMs: 200 } });
-  cleanup.push(() => dialer.destroy(), () => frontIdentity.close());
+  cleanup.push(() => dialer.destroy());
   const audit: RelayAuditEvent[] = [];
   const clusterRelay = new ClusterRelay({
-    authenticate: async (authorization) => {
-      const who = operators[authorization?.replace(/^Bearer /, '') ?? ''];
-      if (!who) throw new Error('unknown token');
-      return { ...who, via: 'api-token', credentialId: `api-token:${who.username}` };
-    },
-    findCluster: async (name) => (name === cluster.name ? cluster : undefined),
+    ...relayTestOptions(audit),
     tunnels: new FleetDirectory({ local: { session: () => undefined }, ownership: frontView, dialer }),
-    authorization: { mode: 'tier', prefix: 'hawser:', tierGroups: { read: ['readers'], triage: [], write: [], maintain: [], admin: ['admins'] } },
-    audit: (e) => audit.push(e),
-    log: silent,
   });
   const http: Server = createServer((req, res) => void clusterRelay.handle(req, res));
   http.on('upgrade', (req, socket, head) => void clusterRelay.handleUpgrade(req, socket, head));
