@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { LOG_FORMATS, isLogFormat, type LogFormat } from '@hawser/contract';
 import { parseDuration } from './duration.js';
+import { newReplicaId } from './fleet/replica-id.js';
 import { AUDIT_SYNC_MODES, type AuditSync } from './audit/audit-journal.js';
 import type { AuthorizationConfig } from './auth/authorization.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
@@ -80,6 +81,10 @@ export interface ServerConfig {
   readonly peerListen: ListenAddress | undefined;
   /** `https://host:port` other replicas dial. Default: derived from `peerListen` once bound. */
   readonly peerAdvertise: string | undefined;
+  /** This replica's id in the fleet (leases, peers, logs). Default: `r-` and 8 random base32 characters, new at each start. */
+  readonly replicaId: string;
+  /** How long a tunnel lease lives unrenewed (renewed every third of it). Default 15 s. */
+  readonly leaseTtlMs: number;
 }
 
 /** What callers pass: every field optional, durations as `1h`-style strings or ms. */
@@ -105,6 +110,9 @@ export interface ServerConfigInput extends OperatorConfigInput {
   /** `HOST:PORT`, `off`, or `{ host, port }`. */
   peerListen?: string | ListenAddress;
   peerAdvertise?: string;
+  /** A DNS label (the chart passes the pod name). */
+  replicaId?: string;
+  leaseTtl?: string | number;
 }
 
 /** The one defaults object. */
@@ -121,6 +129,7 @@ export const DEFAULTS = Object.freeze({
   auditSync: 'process',
   logFormat: 'auto',
   peerListen: '127.0.0.1:8445',
+  leaseTtl: '15s',
 } as const);
 
 /**
@@ -234,6 +243,20 @@ function peerAddress(value: unknown, database: string | undefined): ListenAddres
   return parseListenAddress('peerListen', value);
 }
 
+/** A replica id goes into logs, lease rows and certificate names: a DNS label, as a pod name is. */
+function replicaIdOf(value: unknown): string {
+  const text = nonEmptyString('replicaId', value);
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(text)) invalid('replicaId', 'a DNS label: a-z, 0-9 and -, at most 63 characters', value);
+  return text;
+}
+
+/** Between 1 s (tests) and 10 min: shorter floods the database with renewals, longer leaves dead owners routed to. */
+function leaseTtl(value: string | number): number {
+  const ms = duration('leaseTtl', value);
+  if (ms < 1_000 || ms > 600_000) invalid('leaseTtl', 'a duration from 1s to 10m, such as 15s', value);
+  return ms;
+}
+
 /** Host name of a URL without IPv6 brackets. */
 export function urlHost(url: string): string {
   return new URL(url).hostname.replace(/^\[|\]$/g, '');
@@ -250,6 +273,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     'authorizationMode', 'impersonationPrefix', 'tierGroups', 'oidc', 'kubernetesAuth',
     'logFormat', 'metricsListen', 'operatorMetrics',
     'peerListen', 'peerAdvertise',
+    'replicaId', 'leaseTtl',
   ]);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) invalid(key, `one of the known fields (${[...known].join(', ')})`, 'unknown field');
@@ -305,6 +329,8 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     auditSync: auditSync as AuditSync,
     peerListen,
     peerAdvertise,
+    replicaId: input.replicaId === undefined ? newReplicaId() : replicaIdOf(input.replicaId),
+    leaseTtlMs: leaseTtl(input.leaseTtl ?? DEFAULTS.leaseTtl),
   };
   return Object.freeze(config);
 }

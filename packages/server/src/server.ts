@@ -48,8 +48,11 @@ import { consoleRoutes } from './console/console-routes.js';
 import { ConsoleOidcLogin } from './console/console-oidc.js';
 import { OidcAuthenticator } from './auth/oidc-authenticator.js';
 import { consoleAssets, findConsoleAssets } from './console/console-assets.js';
-import { PeerForwarding, newReplicaId } from './fleet/peer-forwarding.js';
+import { PeerForwarding } from './fleet/peer-forwarding.js';
+import { openFleet, type Fleet } from './fleet/open-fleet.js';
+import { reactToFleetEvents } from './fleet/fleet-reactions.js';
 import type { TunnelOwnership } from './fleet/tunnel-ownership.js';
+import type { FleetBus } from './fleet/fleet-event.js';
 
 /** The running server's parts, for embedding and tests (`HawserServer.context`). */
 export interface ServerContext {
@@ -68,6 +71,10 @@ export interface ServerContext {
   readonly metricsUrl: string | undefined;
   /** `https://host:port` other replicas dial, when `peerListen` is set. */
   readonly peerUrl: string | undefined;
+  /** Which replica holds each cluster's tunnel (fleet/). */
+  readonly ownership: TunnelOwnership;
+  /** Events every replica acts on within a second (fleet/). */
+  readonly fleetBus: FleetBus;
 }
 
 export interface CreateServerOptions {
@@ -79,8 +86,6 @@ export interface CreateServerOptions {
   logDestination?: DestinationStream;
   /** Grace for server-initiated tunnel closes. Default 500 ms. */
   tunnelCloseGraceMs?: number;
-  /** Which replica holds each tunnel (fleet/); without one, nothing is forwarded to other replicas. */
-  ownership?: TunnelOwnership;
 }
 
 /** A Hawser server: two HTTPS listeners over one store. */
@@ -119,6 +124,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let metricsListener: MetricsListener | undefined;
   let retention: AuditRetention | undefined;
   let forwarding: PeerForwarding | undefined;
+  let fleet: Fleet | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
@@ -162,6 +168,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await ensureAdminToken({ store, file: secrets.adminTokenFile, log, audit });
       retention = new AuditRetention({ store, retentionMs: config.auditRetentionMs, log: componentLogger(root, 'audit') });
       retention.start();
+      fleet = await openFleet({ store, databaseUrl: config.databaseUrl, replicaId: config.replicaId, leaseTtlMs: config.leaseTtlMs, log: componentLogger(root, 'fleet') });
       // One registry of live tunnels: admin API, deregistration, drain, relay and metrics read the same one.
       const tunnels = new TunnelRegistry({
         software: `hawser/${SERVER_VERSION}`,
@@ -170,10 +177,11 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           await recordAgentInfo(tunnel, peer, store);
           await rotation.onAgentReady(tunnel.cluster.id);
         },
+        ownership: fleet.ownership,
       });
       // Replica-to-replica forwarding (fleet/peer-forwarding.ts): the relay finds tunnels held by other replicas.
       if (config.peerListen) {
-        forwarding = new PeerForwarding({ ca: secrets.ca, replicaId: options.ownership?.replicaId ?? newReplicaId(), listen: config.peerListen, advertise: config.peerAdvertise,
+        forwarding = new PeerForwarding({ ca: secrets.ca, replicaId: config.replicaId, listen: config.peerListen, advertise: config.peerAdvertise,
           serverNames: config.serverNames, local: tunnels, software: `hawser/${SERVER_VERSION}`, log: componentLogger(root, 'fleet') });
       }
       const tokens = new BootstrapTokens(secrets.tokenSigningKey, secrets.tokenIssuer);
@@ -208,6 +216,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         agentChart: config.agentChart,
         onIssued: (clusterId) =>
           rotation.reconsider().catch((err: unknown) => log.error({ err, clusterId }, 'could not re-check the CA rotation')),
+        fleetBus: fleet.bus,
       });
       // The chain includes the CA so an agent on first contact can find it by
       // the hash its bootstrap token pins (as kubeadm's discovery does).
@@ -226,7 +235,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         listenTextResolver: (address: string) => `Server listening at ${address.replace(/^http:/, 'https:')}`,
       };
 
-      const sessions = new ConsoleSessions(store);
+      const sessions = new ConsoleSessions(store, undefined, fleet.bus);
       const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc, kubernetes: config.kubernetesAuth, sessions });
       const relayLog = componentLogger(root, 'relay');
       relayAudit = await openRelayAudit({ store, dataDir: config.dataDir, sync: config.auditSync, audit, log: componentLogger(root, 'audit') });
@@ -235,6 +244,13 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         serving: () => (state === 'listening' ? 'serving' : state === 'starting' || state === 'new' ? 'starting' : 'draining'),
       });
       const streams = new OperatorStreams();
+      reactToFleetEvents(fleet.bus, {
+        closeCluster: (id, code, reason) => tunnels.closeCluster(id, code, reason),
+        endStreams: (credentialId, reason) => streams.endAll(credentialId, reason),
+        forgetCredentials: () => authenticateOperator.forget(),
+        endConsoleSession: (idHash) => sessions.ended(idHash),
+        log: componentLogger(root, 'fleet'),
+      });
       const relay = new ClusterRelay({
         streams,
         authenticate: authenticateOperator,
@@ -287,6 +303,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
             authenticateOperator.forget();
             const ended = streams.endAll(apiTokenCredential(id), 'API token revoked');
             if (ended) relayLog.info({ tokenId: id, ended }, 'ended the live requests of a revoked API token');
+            // And on every other replica (fleet-reactions.ts).
+            fleet!.bus.publish({ type: 'credential.revoked', credentialId: apiTokenCredential(id) }).catch((err: unknown) => relayLog.warn({ err, tokenId: id }, 'could not tell the other replicas of a revoked API token'));
           },
         }),
         { prefix: '/api/v1' },
@@ -343,17 +361,22 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         get peerUrl() {
           return urls.peerUrl;
         },
+        ownership: fleet.ownership,
+        fleetBus: fleet.bus,
       };
       context = ctx;
 
+      // The peer listener first: the replica row names it before any agent's lease does.
+      if (forwarding && config.peerListen) {
+        const peerUrl = await forwarding.listen().catch((err: unknown) => Promise.reject(listenFailure(err, '--peer-listen', config.peerListen!)));
+        urls.peerUrl = peerUrl;
+        await fleet.ownership.advertise?.(peerUrl);
+        forwarding.attach(fleet.ownership);
+      }
       await operator.listen({ host: config.listen.host, port: config.listen.port }).catch((err: unknown) => Promise.reject(listenFailure(err, '--listen', config.listen)));
       await agent.listen({ host: config.agentListen.host, port: config.agentListen.port }).catch((err: unknown) => Promise.reject(listenFailure(err, '--agent-listen', config.agentListen)));
       urls.publicUrl ||= listenUrl(config.listen.host, addressOf(operator).port);
       urls.agentUrl ||= listenUrl(config.agentListen.host, addressOf(agent).port);
-      if (forwarding && config.peerListen) {
-        urls.peerUrl = await forwarding.listen().catch((err: unknown) => Promise.reject(listenFailure(err, '--peer-listen', config.peerListen!)));
-        if (options.ownership) forwarding.attach(options.ownership);
-      }
       if (metricsListener && config.metricsListen) {
         const bound = await metricsListener.listen(config.metricsListen);
         urls.metricsUrl = listenUrl(config.metricsListen.host, bound.port).replace(/^https:/, 'http:');
@@ -381,6 +404,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.destroy();
       await retention?.close();
+      await fleet?.close().catch(() => undefined);
       await store.close().catch(() => undefined);
       lock.release();
       throw err;
@@ -418,6 +442,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.close();
       await retention?.close();
+      await fleet?.close().catch((err: unknown) => log.warn({ err }, 'could not release the tunnel leases; they expire by themselves'));
       await context?.store.close();
       lock?.release();
       state = 'closed';
@@ -433,6 +458,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       for (const app of apps) app.server.closeAllConnections();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await retention?.close();
+      await fleet?.close().catch(() => undefined);
       await context?.store.close().catch(() => undefined);
       lock?.release();
       state = 'closed';

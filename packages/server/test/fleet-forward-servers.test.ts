@@ -7,14 +7,14 @@ import { REQUEST_HEAD_CAPABILITY } from '@hawser/contract';
 import { Session, fromWebSocket, type TunnelStream } from '@hawser/protocol';
 import { startPostgres, type TestPostgres } from '../../../test/support/postgres.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../../agent/test/support/recording-upstream.js';
-import { TestOwnership } from './support/fleet-pair.js';
+import type { LeaseOwnership } from '../src/fleet/lease-ownership.js';
 import { httpsJson, openTunnel, registeredAgent, startServer, tempDir, type Harness } from './support/harness.js';
 
 /**
  * Two real servers in one process on one PostgreSQL, sharing the data
  * directory's CA (as replicas share one Secret): the agent's tunnel is on
- * A; an operator asks B. The leases come from an in-test ownership until
- * fleet-owner's implementation is wired in.
+ * A, its lease in PostgreSQL; an operator asks B, whose owner cache (fed
+ * by notifications) names A and A's peer listener.
  */
 describe('two server replicas forwarding over their peer listeners', () => {
   let postgres: TestPostgres;
@@ -22,17 +22,15 @@ describe('two server replicas forwarding over their peer listeners', () => {
   let b: Harness;
   let upstream: RecordingUpstream;
   let operatorToken = '';
-  const viewA = new TestOwnership('r-a');
-  const viewB = new TestOwnership('r-b');
   const dirB = tempDir();
   const cleanup: (() => unknown)[] = [];
 
   beforeAll(async () => {
     postgres = await startPostgres();
     const url = await postgres.createDatabase('fleet_forward');
-    a = await startServer({ databaseUrl: url, tierGroups: { read: ['ops'] } }, { ownership: viewA });
+    a = await startServer({ databaseUrl: url, replicaId: 'fwd-a', tierGroups: { read: ['ops'] } });
     cpSync(a.dataDir, dirB.path, { recursive: true });
-    b = await startServer({ dataDir: dirB.path, databaseUrl: url, tierGroups: { read: ['ops'] } }, { ownership: viewB });
+    b = await startServer({ dataDir: dirB.path, databaseUrl: url, replicaId: 'fwd-b', tierGroups: { read: ['ops'] } });
     const minted = await httpsJson<{ token: string }>(`${a.publicUrl}/api/v1/tokens`, { method: 'POST', ca: a.ca, token: a.adminToken, body: { user: 'alice', groups: ['ops'] } });
     operatorToken = minted.body.token;
     upstream = await startRecordingUpstream();
@@ -70,7 +68,18 @@ describe('two server replicas forwarding over their peer listeners', () => {
         }
       });
     });
-    for (const view of [viewA, viewB]) view.set(registered.clusterId, 'r-a', a.server.context.peerUrl!, 1);
+    // B hears of A's lease by notification, with the peer URL A advertised.
+    const ownership = b.server.context.ownership as LeaseOwnership;
+    await new Promise<void>((resolve) => {
+      const check = (): boolean => ownership.owner(registered.clusterId)?.peerUrl === a.server.context.peerUrl;
+      if (check()) return resolve();
+      const off = ownership.onOwnerChange(() => {
+        if (!check()) return;
+        off();
+        resolve();
+      });
+    });
+    expect(ownership.owner(registered.clusterId)).toMatchObject({ replicaId: 'fwd-a' });
     expect(b.server.context.tunnels.session(registered.clusterId)).toBeUndefined();
 
     const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {

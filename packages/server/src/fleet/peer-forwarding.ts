@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Session } from '@hawser/protocol';
 import { listenUrl, urlHost, type ListenAddress } from '../config.js';
 import type { Logger } from '../log.js';
@@ -9,13 +8,6 @@ import { PeerDialer } from './peer-dialer.js';
 import { PeerListener } from './peer-listener.js';
 import { ReplicaIdentity } from './replica-certificate.js';
 import type { TunnelOwner, TunnelOwnership } from './tunnel-ownership.js';
-
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
-
-/** A replica id when none is configured: `r-` and 8 random base32 characters. */
-export function newReplicaId(): string {
-  return `r-${[...randomBytes(8)].map((b) => BASE32[b & 31]).join('')}`;
-}
 
 export interface PeerForwardingOptions {
   ca: CertificateAuthority;
