@@ -179,4 +179,15 @@ describe('an owner that will not serve a forwarded request', () => {
     const res = await refusedWith(p);
     expect(res.body).toContain("the agent's tunnel on the owning replica is gone");
   });
+
+  it('answers 503 (never a 500) when the lease names a replica without a usable peer URL', async () => {
+    const p = await startFleetPair(cleanup);
+    for (const url of ['', 'not a url']) {
+      p.frontView.set('c-1', 'r-elsewhere', url, 9);
+      const res = await get(p.port, PODS);
+      expect(res.status).toBe(503);
+      expect(res.headers['x-hawser-error']).toBe('HSR_ERR_CLUSTER_NOT_CONNECTED');
+    }
+    expect(p.agentStreams).toHaveLength(0);
+  });
 });

@@ -69,6 +69,8 @@ export class FleetDirectory implements TunnelDirectory {
     if (local && !local.isClosed) return local;
     const owner = this.#o.ownership.owner(clusterId);
     if (!owner || owner.replicaId === this.#o.ownership.replicaId) return local;
+    // An owner that has not advertised a peer listener (yet) cannot be reached: "not connected", retry.
+    if (!owner.peerUrl) return undefined;
     const session = this.#o.dialer.session(owner);
     return session && new PeerTunnel(session, owner);
   }

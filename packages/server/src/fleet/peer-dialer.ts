@@ -70,7 +70,15 @@ export class PeerDialer {
     const current = link.session;
     if (current && !current.isClosed && !current.draining) return current;
     if (Date.now() < link.retryAt) return undefined;
-    return this.#dial(peer.replicaId, link);
+    try {
+      return this.#dial(peer.replicaId, link);
+    } catch (err) {
+      // A peer URL that is no URL (a bad --peer-advertise on that replica): wait like any failed dial.
+      this.#o.log.warn({ peerReplica: peer.replicaId, peerUrl: link.url, err: (err as Error).message }, 'peer replica cannot be dialed');
+      link.failedAt ??= Date.now();
+      link.retryAt = Date.now() + link.backoff.next();
+      return undefined;
+    }
   }
 
   /** When reaching `replicaId` last failed, while it has not recovered since. */
