@@ -2,8 +2,8 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { REQUEST_HEAD_CAPABILITY } from '@hawser/contract';
-import { createMemoryTransportPair, Session, type TunnelStream } from '@hawser/protocol';
-import { startRecordingUpstream, type RecordingUpstream } from '../../../agent/test/support/recording-upstream.js';
+import type { Session, TunnelStream } from '@hawser/protocol';
+import type { RecordingUpstream } from '../../../agent/test/support/recording-upstream.js';
 import { ClusterRelay, type RelayAuditEvent } from '../../src/relay/cluster-relay.js';
 import { CertificateAuthority, createCaCertificate } from '../../src/registration/certificate-authority.js';
 import { FleetDirectory } from '../../src/fleet/fleet-directory.js';
@@ -11,7 +11,7 @@ import { PeerDialer } from '../../src/fleet/peer-dialer.js';
 import { PeerListener } from '../../src/fleet/peer-listener.js';
 import { ReplicaIdentity } from '../../src/fleet/replica-certificate.js';
 import type { LeasedAgent, TunnelOwner, TunnelOwnership } from '../../src/fleet/tunnel-ownership.js';
-import { agentRelay, cluster, relayTestOptions } from './relay-pair.js';
+import { cluster, relayTestOptions, startAgentTunnel } from './relay-pair.js';
 
 export { cluster };
 
@@ -131,20 +131,7 @@ export interface FleetPairOptions {
  */
 export async function startFleetPair(cleanup: (() => unknown)[], opts: FleetPairOptions = {}): Promise<FleetPair> {
   const ca = testCa();
-  const upstream = await startRecordingUpstream();
-  cleanup.push(() => upstream.close());
-  const [agentSide, serverSide] = createMemoryTransportPair();
-  const agent = new Session(agentSide, { role: 'client', software: 'hawser-agent/test', capabilities: [REQUEST_HEAD_CAPABILITY] });
-  const agentTunnel = new Session(serverSide, { role: 'server', software: 'hawser-server/test' });
-  await Promise.all([agent.ready, agentTunnel.ready]);
-  cleanup.push(() => agent.destroy(), () => agentTunnel.destroy());
-  const relay = agentRelay(upstream);
-  const agentStreams: TunnelStream[] = [];
-  agent.on('stream', (s: TunnelStream) => {
-    agentStreams.push(s);
-    if (opts.onStream) opts.onStream(s);
-    else relay.accept(s);
-  });
+  const { upstream, server: agentTunnel, agentStreams } = await startAgentTunnel(cleanup, opts);
 
   const agentPresent = { value: true };
   const ownerView = new TestOwnership(OWNER);

@@ -56,6 +56,36 @@ export function relayTestOptions(audit: RelayAuditEvent[]): Omit<ClusterRelayOpt
   };
 }
 
+/**
+ * An agent's tunnel over the in-memory transport: the server's end
+ * (`server`), the agent's real Relay toward a recording HTTPS stand-in for
+ * the API server (or `onStream`), and every stream the agent was handed.
+ */
+export async function startAgentTunnel(
+  cleanup: (() => unknown)[],
+  opts: Pick<RelayPairOptions, 'capable' | 'onStream'> = {},
+): Promise<{ upstream: RecordingUpstream; server: Session; agentStreams: TunnelStream[] }> {
+  const upstream = await startRecordingUpstream();
+  cleanup.push(() => upstream.close());
+  const [agentSide, serverSide] = createMemoryTransportPair();
+  const agent = new Session(agentSide, {
+    role: 'client',
+    software: 'hawser-agent/test',
+    ...(opts.capable === false ? {} : { capabilities: [REQUEST_HEAD_CAPABILITY] }),
+  });
+  const server = new Session(serverSide, { role: 'server', software: 'hawser-server/test' });
+  await Promise.all([agent.ready, server.ready]);
+  cleanup.push(() => agent.destroy(), () => server.destroy());
+  const relay = agentRelay(upstream);
+  const agentStreams: TunnelStream[] = [];
+  agent.on('stream', (s: TunnelStream) => {
+    agentStreams.push(s);
+    if (opts.onStream) opts.onStream(s);
+    else relay.accept(s);
+  });
+  return { upstream, server, agentStreams };
+}
+
 export interface RelayPair {
   /** The relay's listener (plain HTTP on 127.0.0.1; TLS changes nothing the relay sees). */
   port: number;
@@ -87,24 +117,7 @@ export interface RelayPairOptions {
  * and a recording HTTPS stand-in for the API server.
  */
 export async function startRelayPair(cleanup: (() => unknown)[], opts: RelayPairOptions = {}): Promise<RelayPair> {
-  const upstream = await startRecordingUpstream();
-  cleanup.push(() => upstream.close());
-  const [agentSide, serverSide] = createMemoryTransportPair();
-  const agent = new Session(agentSide, {
-    role: 'client',
-    software: 'hawser-agent/test',
-    ...(opts.capable === false ? {} : { capabilities: [REQUEST_HEAD_CAPABILITY] }),
-  });
-  const server = new Session(serverSide, { role: 'server', software: 'hawser-server/test' });
-  await Promise.all([agent.ready, server.ready]);
-  cleanup.push(() => agent.destroy(), () => server.destroy());
-  const relay = agentRelay(upstream);
-  const agentStreams: TunnelStream[] = [];
-  agent.on('stream', (s: TunnelStream) => {
-    agentStreams.push(s);
-    if (opts.onStream) opts.onStream(s);
-    else relay.accept(s);
-  });
+  const { upstream, server, agentStreams } = await startAgentTunnel(cleanup, opts);
   const audit: RelayAuditEvent[] = [];
   const clusterRelay = new ClusterRelay({
     ...relayTestOptions(audit),
