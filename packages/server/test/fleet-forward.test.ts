@@ -190,4 +190,55 @@ describe('an owner that will not serve a forwarded request', () => {
     }
     expect(p.agentStreams).toHaveLength(0);
   });
+
+  it("ends a forwarded watch cleanly with an ERROR event saying the tunnel was lost when the agent's tunnel dies on the owner", async () => {
+    const p = await startFleetPair(cleanup, {
+      onStream: (s) => {
+        answer(s, 200, [['content-type', 'application/json']]);
+        s.write('{"type":"ADDED","object":{"n":1}}\n');
+      },
+    });
+    const lines: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: p.port, path: `${PODS}?watch=true`, headers: { authorization: 'Bearer alice' }, agent: false }, (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          lines.push(...d.split('\n').filter(Boolean));
+          // The watch is live on both replicas: now the agent's tunnel on the owner goes.
+          if (lines.length === 1) p.agentTunnel.destroy(new Error('agent lost'));
+        });
+        res.on('end', () => resolve());
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(lines).toHaveLength(2);
+    const error = JSON.parse(lines[1]!) as { type: string; object: { message: string } };
+    expect(error.type).toBe('ERROR');
+    expect(error.object.message).toContain('was lost');
+  });
+
+  it("cancels the agent's stream when the operator leaves a forwarded watch", async () => {
+    let agentStream: TunnelStream | undefined;
+    const p = await startFleetPair(cleanup, {
+      onStream: (s) => {
+        agentStream = s;
+        answer(s, 200, [['content-type', 'application/json']]);
+        s.write('{"type":"ADDED","object":{"n":1}}\n');
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: p.port, path: `${PODS}?watch=true`, headers: { authorization: 'Bearer alice' }, agent: false }, (res) => {
+        res.once('data', () => {
+          agentStream!.once('close', () => resolve());
+          req.destroy();
+        });
+      });
+      req.on('error', () => undefined);
+      req.end();
+      req.once('error', reject);
+    });
+    expect(agentStream!.destroyed).toBe(true);
+    expect(p.audit[0]).toMatchObject({ verb: 'watch', status: 200 });
+  });
 });

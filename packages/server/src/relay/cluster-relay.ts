@@ -9,7 +9,7 @@ import { awaitResponseHead, rawHead, responseHeaders } from './relay-exchange.js
 import { RELAY_PREFIX } from './relay-route.js';
 import { flushHead, isHttp2, needsDrain, responseEnded, writeBody, responseGone, writeResponseHead, type OperatorRequest, type OperatorResponse } from './operator-http.js';
 import type { ClusterRelayOptions, RelayAuditEvent, RelayTunnel } from './relay-options.js';
-import { peerRefusal } from '../fleet/peer-envelope.js';
+import { PeerResetCodes, peerRefusal } from '../fleet/peer-envelope.js';
 
 export type { ClusterRelayOptions, RelayAuditEvent, RelayTunnel, TunnelDirectory } from './relay-options.js';
 
@@ -113,7 +113,7 @@ export class ClusterRelay {
           if (!stream.writableFinished) stream.destroy();
           this.#finish(event, head.status, bytes, started, short ? 'response shorter than its Content-Length' : undefined);
         });
-        stream.on('error', () => {
+        stream.on('error', (err) => {
           // The tunnel went away or the agent reset mid-body. A watch ends
           // cleanly, so informers re-list; any other body is cut so the
           // client sees it incomplete.
@@ -122,7 +122,7 @@ export class ClusterRelay {
             // re-list on an ERROR event); a protobuf watch just ends.
             if (isJson(head.headers)) {
               try {
-                writeBody(res, watchError(cluster.name, session.isClosed));
+                writeBody(res, watchError(cluster.name, session.isClosed || peerRefusal(err)?.code === PeerResetCodes.AGENT_GONE));
               } catch {
                 // The client is gone too; nothing left to tell it.
               }
