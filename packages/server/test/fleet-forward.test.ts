@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeResponseHead } from '@hawser/contract';
 import type { TunnelStream } from '@hawser/protocol';
+import { resolveConfig } from '../src/config.js';
 import { getAs as get, startFleetPair, testCa, type Answer, type FleetPair } from './support/fleet-pair.js';
 
 /**
@@ -242,3 +243,19 @@ describe('an owner that will not serve a forwarded request', () => {
     expect(p.audit[0]).toMatchObject({ verb: 'watch', status: 200 });
   });
 });
+
+describe('the peer listener configuration', () => {
+  it('is off on the embedded store, on at 127.0.0.1:8445 with PostgreSQL, and validated once', () => {
+    expect(resolveConfig({}).peerListen).toBeUndefined();
+    expect(resolveConfig({ databaseUrl: 'postgres://h/db' }).peerListen).toEqual({ host: '127.0.0.1', port: 8445 });
+    expect(resolveConfig({ databaseUrl: 'postgres://h/db', peerListen: 'off' }).peerListen).toBeUndefined();
+    expect(resolveConfig({ databaseUrl: 'postgres://h/db', peerListen: '0.0.0.0:9445', peerAdvertise: 'https://r-0.peers:9445/' })).toMatchObject({
+      peerListen: { host: '0.0.0.0', port: 9445 },
+      peerAdvertise: 'https://r-0.peers:9445',
+    });
+    expect(() => resolveConfig({ peerListen: 'nonsense' })).toThrow(/config\.peerListen/);
+    expect(() => resolveConfig({ databaseUrl: 'postgres://h/db', peerAdvertise: 'http://r-0:8445' })).toThrow(/config\.peerAdvertise/);
+    expect(() => resolveConfig({ peerAdvertise: 'https://r-0:8445' })).toThrow(/config\.peerAdvertise/);
+  });
+});
+
