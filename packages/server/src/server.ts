@@ -244,7 +244,9 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         serving: () => (state === 'listening' ? 'serving' : state === 'starting' || state === 'new' ? 'starting' : 'draining'),
       });
       const streams = new OperatorStreams();
+      const clusters = cachedClusterLookup(store);
       reactToFleetEvents(fleet.bus, {
+        forgetClusters: () => clusters.forget(),
         closeCluster: (id, code, reason) => tunnels.closeCluster(id, code, reason),
         endStreams: (credentialId, reason) => streams.endAll(credentialId, reason),
         forgetCredentials: () => authenticateOperator.forget(),
@@ -254,7 +256,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       const relay = new ClusterRelay({
         streams,
         authenticate: authenticateOperator,
-        findCluster: cachedClusterLookup(store),
+        findCluster: clusters,
         tunnels: forwarding?.directory ?? tunnels,
         authorization: config.authorization,
         begin: (event) => relayAudit!.relayAudit.begin(event),

@@ -10,6 +10,8 @@ import { PgFleetBus } from '../src/fleet/pg-fleet-bus.js';
 import { PgListener } from '../src/fleet/pg-listener.js';
 import { FLEET_CHANNEL } from '../src/fleet/lease-notice.js';
 import type { FleetEvent } from '../src/fleet/fleet-event.js';
+import { reactToFleetEvents } from '../src/fleet/fleet-reactions.js';
+import { ConsoleSessions } from '../src/console/console-session.js';
 
 const log = pino({ level: 'silent' });
 const agent = { software: 'hawser-agent/test', capabilities: ['request-head'], maxHeaderSize: 65536 };
@@ -212,6 +214,21 @@ describe('tunnel leases on PostgreSQL', () => {
     const all = Promise.all(rs.map((r) => heard(r, (e) => e.type === 'credential.revoked')));
     await rs[1]!.bus.publish(event);
     expect(await all).toEqual([event, event, event]);
+  });
+
+  it('ends the live stream of a console session on another replica when it signs out on one', async () => {
+    const [a, c] = await replicas(2);
+    await a!.store.insertApiToken({ id: 'tok-console', hash: 'h-console', user: 'carol', groups: ['devs'], expiresAt: null });
+    const onA = new ConsoleSessions(a!.store, undefined, a!.bus);
+    const onC = new ConsoleSessions(c!.store, undefined, c!.bus);
+    reactToFleetEvents(c!.bus, { closeCluster: async () => 0, endStreams: () => 0, forgetCredentials: () => undefined, endConsoleSession: (h) => onC.ended(h), log });
+    const created = await onA.create({ username: 'carol', groups: ['devs'], via: 'api-token', credentialId: 'api-token:tok-console' }, { apiTokenId: 'tok-console' });
+    const request = { method: 'GET', headers: { cookie: created.setCookie.split(';')[0]!, host: '127.0.0.1:8443' } };
+    await onC.identify(request);
+    const stopped = new Promise<void>((resolve) => onC.track(request, resolve));
+    expect(await onA.end({ ...request, method: 'DELETE' })).toBe(true);
+    await stopped;
+    await expect(onC.identify(request)).rejects.toThrow(/unknown, ended or expired/);
   });
 
   it('stops holding leases while PostgreSQL is down past the TTL, and recovers without a restart when it is back', async () => {

@@ -125,6 +125,25 @@ describe('two server replicas on one PostgreSQL', () => {
     session.destroy();
   });
 
+  it('routes to a cluster added on replica A at once on replica B, though B had just found no cluster of that name', async () => {
+    const minted = await httpsJson<{ token: string }>(`${a.publicUrl}/api/v1/tokens`, {
+      method: 'POST',
+      ca: a.ca,
+      token: a.adminToken,
+      body: { user: 'dev', groups: ['devs'] },
+    });
+    const get = () => httpsJson(`${b.publicUrl}/clusters/fleet-new/api/v1/namespaces`, { ca: b.ca, token: minted.body.token });
+    expect((await get()).status).toBe(404);
+    const heard = new Promise<void>((resolve) => {
+      const off = b.server.context.fleetBus.subscribe((e) => e.type === 'cluster.changed' && (off(), resolve()));
+    });
+    const added = await httpsJson(`${a.publicUrl}/api/v1/clusters`, { method: 'POST', ca: a.ca, token: a.adminToken, body: { name: 'fleet-new' } });
+    expect(added.status).toBe(201);
+    await heard;
+    // Known now, its agent not connected yet: 503 with Retry-After, no longer 404.
+    expect(await get()).toMatchObject({ status: 503 });
+  });
+
   it('moves the lease when the agent reconnects to the other replica, and closes the old tunnel so it cannot serve as the owner', async () => {
     const agent = await registeredAgent(a, 'fleet-move');
     const identity = { cert: agent.certificate, key: agent.keyPem };

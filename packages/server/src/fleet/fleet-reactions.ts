@@ -12,6 +12,8 @@ export interface FleetReactors {
   forgetCredentials(): void;
   /** Ends what this replica serves for a console session (its live event stream). */
   endConsoleSession?(idHash: string): void;
+  /** Drops cached cluster records (the relay's lookup by name). */
+  forgetClusters?(): void;
   readonly log: Logger;
 }
 
@@ -39,7 +41,7 @@ export function reactToFleetEvents(bus: FleetBus, r: FleetReactors): () => void 
         r.endConsoleSession?.(event.idHash);
         return;
       case 'cluster.changed':
-        // Cluster records are cached for 2 s at most (cluster-lookup.ts): nothing to drop yet.
+        r.forgetClusters?.();
         return;
     }
   });

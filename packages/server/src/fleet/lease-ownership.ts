@@ -46,6 +46,12 @@ export class LeaseOwnership implements TunnelOwnership {
   readonly #o: LeaseOwnershipOptions;
   readonly #cache = new OwnerCache();
   readonly #held = new Map<string, Held>();
+  /**
+   * Releases that failed (PostgreSQL unreachable), retried after each
+   * successful renewal: other replicas' caches extend every lease of this
+   * replica on its renewal notices, so a row left behind would look alive.
+   */
+  readonly #unreleased = new Map<string, { readonly clusterId: string; readonly connectionId: string }>();
   /** In-flight claims per cluster: a renewal or notice racing one must not call it lost. */
   readonly #claiming = new Map<string, number>();
   readonly #lost = new Set<(clusterId: string, reason: string) => void>();
@@ -129,7 +135,25 @@ export class LeaseOwnership implements TunnelOwnership {
   async release(clusterId: string, connectionId: string): Promise<void> {
     const h = this.#held.get(clusterId);
     if (h?.connectionId === connectionId) this.#held.delete(clusterId);
-    await this.#o.store.releaseTunnelLease(clusterId, this.replicaId, connectionId, FLEET_CHANNEL);
+    try {
+      await this.#o.store.releaseTunnelLease(clusterId, this.replicaId, connectionId, FLEET_CHANNEL);
+    } catch (err) {
+      if (!this.#closed) this.#unreleased.set(`${clusterId} ${connectionId}`, { clusterId, connectionId });
+      throw err;
+    }
+  }
+
+  /** Retries the releases that failed; those that fail again wait for the next renewal. */
+  async #retryReleases(): Promise<void> {
+    // A newer claim of ours for the cluster replaced the row already; the conditional DELETE leaves it alone.
+    for (const [key, { clusterId, connectionId }] of [...this.#unreleased]) {
+      try {
+        await this.#o.store.releaseTunnelLease(clusterId, this.replicaId, connectionId, FLEET_CHANNEL);
+        this.#unreleased.delete(key);
+      } catch {
+        return;
+      }
+    }
   }
 
   onLost(fn: (clusterId: string, reason: string) => void): () => void {
@@ -174,11 +198,12 @@ export class LeaseOwnership implements TunnelOwnership {
     clearInterval(this.#timer);
     clearTimeout(this.#reloadTimer);
     for (const u of this.#unsubscribe) u();
-    const held = [...this.#held.entries()];
+    const leases = [...[...this.#held].map(([clusterId, h]) => ({ clusterId, connectionId: h.connectionId })), ...this.#unreleased.values()];
     this.#held.clear();
+    this.#unreleased.clear();
     const store = this.#o.store;
     // Best effort: a lease that cannot be released expires by itself.
-    await Promise.allSettled(held.map(([clusterId, h]) => store.releaseTunnelLease(clusterId, this.replicaId, h.connectionId, FLEET_CHANNEL)));
+    await Promise.allSettled(leases.map((l) => store.releaseTunnelLease(l.clusterId, this.replicaId, l.connectionId, FLEET_CHANNEL)));
     await store.deleteServerReplica(this.replicaId, FLEET_CHANNEL).catch(() => undefined);
   }
 
@@ -255,6 +280,7 @@ export class LeaseOwnership implements TunnelOwnership {
       }
       if (this.#renewFailing) this.#o.log.info('tunnel lease renewals succeed again');
       this.#renewFailing = false;
+      if (this.#unreleased.size > 0) await this.#retryReleases();
     } catch (err) {
       if (!this.#renewFailing) this.#o.log.warn({ err: (err as Error).message }, 'could not renew the tunnel leases; retrying');
       this.#renewFailing = true;

@@ -116,6 +116,8 @@ export class Registrar {
         ? { name, labels, join: 'kubernetes', issuer: record.issuer, subject: record.subject, audience: record.audience, staticKeys: record.jwks !== null }
         : { name, labels },
     });
+    // Every replica forgets a remembered "no such cluster" for this name.
+    await this.#o.fleetBus?.publish({ type: 'cluster.changed', clusterId: cluster.id }).catch(() => undefined);
     if (record) {
       const helm = joinInstallCommand({ cluster: name, serverUrl: this.#o.agentUrl(), caHash: this.#o.ca.caHash, join: record, ...(this.#o.agentChart ? { chart: this.#o.agentChart } : {}) });
       return { cluster, join: { record, helm } };

@@ -7,9 +7,12 @@ import type { ClusterRecord, Store } from '../store/store.js';
  * deregistered cluster's tunnel is closed at once anyway (its requests get
  * 503), and after `ttlMs` they get 404.
  */
-export function cachedClusterLookup(store: Store, ttlMs = 2_000): (name: string) => Promise<ClusterRecord | undefined> {
+export function cachedClusterLookup(
+  store: Store,
+  ttlMs = 2_000,
+): ((name: string) => Promise<ClusterRecord | undefined>) & { forget(): void } {
   const cache = new Map<string, { cluster: ClusterRecord | undefined; until: number }>();
-  return async (name) => {
+  const lookup = async (name: string): Promise<ClusterRecord | undefined> => {
     const now = Date.now();
     const hit = cache.get(name);
     if (hit && hit.until > now) return hit.cluster;
@@ -20,4 +23,6 @@ export function cachedClusterLookup(store: Store, ttlMs = 2_000): (name: string)
     cache.set(name, { cluster, until: now + ttlMs });
     return cluster;
   };
+  // A cluster added or changed on any replica (fleet event cluster.changed): a remembered miss must not hide it.
+  return Object.assign(lookup, { forget: () => cache.clear() });
 }
