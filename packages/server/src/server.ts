@@ -49,6 +49,7 @@ import { consoleAdminRoutes } from './console/console-admin-routes.js';
 import { ConsoleOidcLogin } from './console/console-oidc.js';
 import { OidcAuthenticator } from './auth/oidc-authenticator.js';
 import { consoleAssets, findConsoleAssets } from './console/console-assets.js';
+import { PeerForwarding } from './fleet/peer-forwarding.js';
 import { openFleet, type Fleet } from './fleet/open-fleet.js';
 import { reactToFleetEvents } from './fleet/fleet-reactions.js';
 import type { TunnelOwnership } from './fleet/tunnel-ownership.js';
@@ -69,6 +70,8 @@ export interface ServerContext {
   readonly adminTokenFile: string;
   /** `http://host:port` of the metrics listener, when `metricsListen` is set. */
   readonly metricsUrl: string | undefined;
+  /** `https://host:port` other replicas dial, when `peerListen` is set. */
+  readonly peerUrl: string | undefined;
   /** Which replica holds each cluster's tunnel (fleet/). */
   readonly ownership: TunnelOwnership;
   /** Events every replica acts on within a second (fleet/). */
@@ -121,6 +124,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let lock: DataDirLock | undefined;
   let metricsListener: MetricsListener | undefined;
   let retention: AuditRetention | undefined;
+  let forwarding: PeerForwarding | undefined;
   let fleet: Fleet | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
@@ -176,6 +180,11 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         },
         ownership: fleet.ownership,
       });
+      // Replica-to-replica forwarding (fleet/peer-forwarding.ts): the relay finds tunnels held by other replicas.
+      if (config.peerListen) {
+        forwarding = new PeerForwarding({ ca: secrets.ca, replicaId: config.replicaId, listen: config.peerListen, advertise: config.peerAdvertise,
+          serverNames: config.serverNames, local: tunnels, software: `hawser/${SERVER_VERSION}`, log: componentLogger(root, 'fleet') });
+      }
       const tokens = new BootstrapTokens(secrets.tokenSigningKey, secrets.tokenIssuer);
       const rotation = new CaRotation({
         ca: secrets.ca,
@@ -193,7 +202,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           agentServer?.setSecureContext({ ...context, ca: [...secrets.ca.bundle] });
         },
       });
-      const urls: { publicUrl: string; agentUrl: string; metricsUrl?: string } = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
+      const urls: { publicUrl: string; agentUrl: string; metricsUrl?: string; peerUrl?: string } = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
       const registrar = new Registrar({
         store,
         ca: secrets.ca,
@@ -259,7 +268,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         streams,
         authenticate: authenticateOperator,
         findCluster: clusters,
-        tunnels,
+        tunnels: forwarding?.directory ?? tunnels,
         authorization: config.authorization,
         begin: (event) => relayAudit!.relayAudit.begin(event),
         audit: (event) => {
@@ -368,11 +377,21 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         get metricsUrl() {
           return urls.metricsUrl;
         },
+        get peerUrl() {
+          return urls.peerUrl;
+        },
         ownership: fleet.ownership,
         fleetBus: fleet.bus,
       };
       context = ctx;
 
+      // The peer listener first: the replica row names it before any agent's lease does.
+      if (forwarding && config.peerListen) {
+        const peerUrl = await forwarding.listen().catch((err: unknown) => Promise.reject(listenFailure(err, '--peer-listen', config.peerListen!)));
+        urls.peerUrl = peerUrl;
+        await fleet.ownership.advertise?.(peerUrl);
+        forwarding.attach(fleet.ownership);
+      }
       await operator.listen({ host: config.listen.host, port: config.listen.port }).catch((err: unknown) => Promise.reject(listenFailure(err, '--listen', config.listen)));
       await agent.listen({ host: config.agentListen.host, port: config.agentListen.port }).catch((err: unknown) => Promise.reject(listenFailure(err, '--agent-listen', config.agentListen)));
       urls.publicUrl ||= listenUrl(config.listen.host, addressOf(operator).port);
@@ -388,6 +407,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           listen: `${config.listen.host}:${addressOf(operator).port}`,
           agentListen: `${config.agentListen.host}:${addressOf(agent).port}`,
           ...(urls.metricsUrl ? { metricsUrl: urls.metricsUrl } : {}),
+          ...(urls.peerUrl ? { peerUrl: urls.peerUrl } : {}),
           operatorMetrics: config.operatorMetrics,
           adminTokenFile: secrets.adminTokenFile,
           caHash: secrets.ca.caHash,
@@ -399,6 +419,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       );
       return { publicUrl: urls.publicUrl, agentUrl: urls.agentUrl };
     } catch (err) {
+      forwarding?.destroy();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.destroy();
       await retention?.close();
@@ -435,7 +456,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       state = 'closing';
       // Agents first, with a reason, so they reconnect elsewhere instead of
       // treating the closed socket as a network failure.
-      await context?.tunnels.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY);
+      await Promise.all([context?.tunnels.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY), forwarding?.close()]);
       await endpoint?.close();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.close();
@@ -451,6 +472,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       state = 'closing';
       if (err) log.error({ err }, 'hawser server destroyed');
       endpoint?.terminateAll();
+      forwarding?.destroy();
       await relayAudit?.destroy();
       for (const app of apps) app.server.closeAllConnections();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);

@@ -5,7 +5,7 @@ import { Policy, Relay } from '@hawser/agent';
 import { REQUEST_HEAD_CAPABILITY } from '@hawser/contract';
 import { createMemoryTransportPair, Session, type TunnelStream } from '@hawser/protocol';
 import { startRecordingUpstream, type RecordingUpstream } from '../../../agent/test/support/recording-upstream.js';
-import { ClusterRelay, type RelayAuditEvent } from '../../src/relay/cluster-relay.js';
+import { ClusterRelay, type ClusterRelayOptions, type RelayAuditEvent } from '../../src/relay/cluster-relay.js';
 import { operatorServerFactory } from '../../src/relay/relay-listener.js';
 import { createCertificate } from '../../../../test/controlplane/pki.js';
 import type { ClusterRecord } from '../../src/store/store.js';
@@ -31,6 +31,60 @@ export const operators: Record<string, { username: string; groups: string[] }> =
   mallory: { username: 'mallory', groups: ['readers'] },
   alice: { username: 'alice', groups: ['admins'] },
 };
+
+/** The agent's real Relay toward the recording upstream, with the agent's own ServiceAccount token. */
+export function agentRelay(upstream: RecordingUpstream): Relay {
+  return new Relay({
+    target: { url: upstream.url, agent: upstream.agent, authorization: () => 'Bearer agent-sa-token' },
+    policy: new Policy({ mode: 'full', authzMode: 'tier', impersonationPrefix: 'hawser:', denyResources: [] }),
+    log: pino({ level: 'silent' }),
+  });
+}
+
+/** What every in-process relay here shares: the stub operators, the one cluster, tier groups, audit into `audit`. */
+export function relayTestOptions(audit: RelayAuditEvent[]): Omit<ClusterRelayOptions, 'tunnels'> {
+  return {
+    authenticate: async (authorization) => {
+      const who = operators[authorization?.replace(/^Bearer /, '') ?? ''];
+      if (!who) throw new Error('unknown token');
+      return { ...who, via: 'api-token', credentialId: `api-token:${who.username}` };
+    },
+    findCluster: async (name) => (name === cluster.name ? cluster : undefined),
+    authorization: { mode: 'tier', prefix: 'hawser:', tierGroups: { read: ['readers'], triage: [], write: [], maintain: [], admin: ['admins'] } },
+    audit: (e) => audit.push(e),
+    log: pino({ level: 'silent' }),
+  };
+}
+
+/**
+ * An agent's tunnel over the in-memory transport: the server's end
+ * (`server`), the agent's real Relay toward a recording HTTPS stand-in for
+ * the API server (or `onStream`), and every stream the agent was handed.
+ */
+export async function startAgentTunnel(
+  cleanup: (() => unknown)[],
+  opts: Pick<RelayPairOptions, 'capable' | 'onStream'> = {},
+): Promise<{ upstream: RecordingUpstream; server: Session; agentStreams: TunnelStream[] }> {
+  const upstream = await startRecordingUpstream();
+  cleanup.push(() => upstream.close());
+  const [agentSide, serverSide] = createMemoryTransportPair();
+  const agent = new Session(agentSide, {
+    role: 'client',
+    software: 'hawser-agent/test',
+    ...(opts.capable === false ? {} : { capabilities: [REQUEST_HEAD_CAPABILITY] }),
+  });
+  const server = new Session(serverSide, { role: 'server', software: 'hawser-server/test' });
+  await Promise.all([agent.ready, server.ready]);
+  cleanup.push(() => agent.destroy(), () => server.destroy());
+  const relay = agentRelay(upstream);
+  const agentStreams: TunnelStream[] = [];
+  agent.on('stream', (s: TunnelStream) => {
+    agentStreams.push(s);
+    if (opts.onStream) opts.onStream(s);
+    else relay.accept(s);
+  });
+  return { upstream, server, agentStreams };
+}
 
 export interface RelayPair {
   /** The relay's listener (plain HTTP on 127.0.0.1; TLS changes nothing the relay sees). */
@@ -63,40 +117,11 @@ export interface RelayPairOptions {
  * and a recording HTTPS stand-in for the API server.
  */
 export async function startRelayPair(cleanup: (() => unknown)[], opts: RelayPairOptions = {}): Promise<RelayPair> {
-  const upstream = await startRecordingUpstream();
-  cleanup.push(() => upstream.close());
-  const [agentSide, serverSide] = createMemoryTransportPair();
-  const agent = new Session(agentSide, {
-    role: 'client',
-    software: 'hawser-agent/test',
-    ...(opts.capable === false ? {} : { capabilities: [REQUEST_HEAD_CAPABILITY] }),
-  });
-  const server = new Session(serverSide, { role: 'server', software: 'hawser-server/test' });
-  await Promise.all([agent.ready, server.ready]);
-  cleanup.push(() => agent.destroy(), () => server.destroy());
-  const relay = new Relay({
-    target: { url: upstream.url, agent: upstream.agent, authorization: () => 'Bearer agent-sa-token' },
-    policy: new Policy({ mode: 'full', authzMode: 'tier', impersonationPrefix: 'hawser:', denyResources: [] }),
-    log: pino({ level: 'silent' }),
-  });
-  const agentStreams: TunnelStream[] = [];
-  agent.on('stream', (s: TunnelStream) => {
-    agentStreams.push(s);
-    if (opts.onStream) opts.onStream(s);
-    else relay.accept(s);
-  });
+  const { upstream, server, agentStreams } = await startAgentTunnel(cleanup, opts);
   const audit: RelayAuditEvent[] = [];
   const clusterRelay = new ClusterRelay({
-    authenticate: async (authorization) => {
-      const who = operators[authorization?.replace(/^Bearer /, '') ?? ''];
-      if (!who) throw new Error('unknown token');
-      return { ...who, via: 'api-token', credentialId: `api-token:${who.username}` };
-    },
-    findCluster: async (name) => (name === cluster.name ? cluster : undefined),
+    ...relayTestOptions(audit),
     tunnels: { session: (id) => (id === cluster.id ? server : undefined) },
-    authorization: { mode: 'tier', prefix: 'hawser:', tierGroups: { read: ['readers'], triage: [], write: [], maintain: [], admin: ['admins'] } },
-    audit: (e) => audit.push(e),
-    log: pino({ level: 'silent' }),
     ...(opts.responseTimeoutMs ? { responseTimeoutMs: opts.responseTimeoutMs } : {}),
   });
   if (opts.http2) {
