@@ -43,7 +43,7 @@ export class LocalOwnership implements TunnelOwnership {
     return this.#leases.has(clusterId);
   }
 
-  onLost(): () => void {
+  onLost(_fn: (clusterId: string, reason: string) => void): () => void {
     return () => undefined;
   }
 
