@@ -92,7 +92,9 @@ function header(req: SessionRequest, name: string): string | undefined {
  * sending the cookie on any cross-site request; an unsafe method must also
  * carry the session's CSRF token in a header (which another origin cannot
  * read or set without CORS, which Hawser never grants), and a request whose
- * Origin is not the listener's own is refused.
+ * Origin is not the listener's own is refused. A connection upgrade (an exec
+ * WebSocket) cannot carry the CSRF header, so it must carry a same-origin
+ * Origin.
  */
 export class ConsoleSessions {
   readonly #store: Store;
@@ -225,6 +227,10 @@ export class ConsoleSessions {
     const origin = header(req, 'origin');
     const host = header(req, 'host') ?? header(req, ':authority');
     if (origin !== undefined && (!host || origin !== `https://${host}`)) throw new Error(`cross-origin request from ${origin}`);
+    // An upgrade (exec, attach, port-forward) is a GET that runs code, and a
+    // browser cannot put the CSRF header on a WebSocket: its Origin, which
+    // every browser sends on a WebSocket handshake, is the proof instead.
+    if (origin === undefined && header(req, 'upgrade') !== undefined) throw new Error('a connection upgrade with the session cookie carries no Origin header');
     if (!SAFE_METHODS.has((req.method ?? 'GET').toUpperCase())) {
       const sent = header(req, CSRF_HEADER);
       if (!sent || !sameSecret(sent, session.csrf)) throw new Error('missing or wrong CSRF token on an unsafe request');
