@@ -19,8 +19,9 @@
  *               the API server only as far as the stream's window allows
  *   50 MB body  then two of those LISTs, read at full speed: peak RSS,
  *               MB/s and the agent's CPU time (utime + stime) for them
- *   small GETs  300 GETs of one Namespace in a row: p50 and the agent's CPU
- *               per request (what a flag such as --jitless costs shows here)
+ *   small GETs  300 GETs of one Namespace in a row (p50), then 1,000 of them
+ *               16 at a time (req/s); the agent's CPU per request for each
+ *               (what a flag such as --jitless costs shows here)
  *
  * `--no-load` skips them; `--cli NAME=PATH` adds a variant running another
  * bundle with the image's flags (A/B of a bundling change); `--env` and
@@ -61,6 +62,7 @@ const BIG = { objects: 2500, bytes: 20_000 };
 const log = (l: string) => process.stderr.write(`agent-rss: ${l}\n`);
 
 const SMALL_GETS = 300;
+const PARALLEL_GETS = 1000;
 
 /** utime + stime of a process, in ms (clock ticks of 10 ms). */
 function cpuMs(pid: number): number {
@@ -101,11 +103,16 @@ function bundleWithV8Flags(flags: string): string {
   writeFileSync(join(dir, 'bin/hawser-agent'), lines.join('\n'), { mode: 0o755 });
   return join(dir, 'bin/hawser-agent');
 }
+const envOf = (e: string): Record<string, string> => Object.fromEntries(e.split('|').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const variants = [
   ...allVariants.filter((v) => picked.length === 0 || picked.includes(v.name)),
   ...v8Flags.map((f) => ({ name: `image+v8 ${f}`, cli: bundleWithV8Flags(f), env: { ...AGENT_IMAGE_ENV } })),
-  ...extra.map((e, i) => ({ name: `bundle+env${i + 1}`, cli: bundle, env: Object.fromEntries(e.split('|').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) })),
-  ...clis.map((c) => ({ name: c.slice(0, c.indexOf('=')), cli: c.slice(c.indexOf('=') + 1), env: { ...AGENT_IMAGE_ENV } })),
+  ...extra.map((e, i) => ({ name: `bundle+env${i + 1}`, cli: bundle, env: envOf(e) })),
+  // --cli NAME=PATH[|K=V|...]: another bundle, with the image's environment or the one given.
+  ...clis.map((c) => {
+    const [spec, ...env] = c.split('|');
+    return { name: spec!.slice(0, spec!.indexOf('=')), cli: spec!.slice(spec!.indexOf('=') + 1), env: env.length ? envOf(env.join('|')) : { ...AGENT_IMAGE_ENV } };
+  }),
 ];
 
 const mib = (k: number) => Math.round((k / 1024) * 10) / 10;
@@ -154,7 +161,7 @@ async function main(): Promise<void> {
   const cp = new ControlPlane(join(dir, 'cp'));
   const state = await cp.start(log);
   const cleanup: (() => Promise<unknown>)[] = [() => cp.stop(), () => rm(dir, { recursive: true, force: true })];
-  const results: { variant: string; env: string; medianMiB: number; maxMiB: number; samples: number; bigMiB?: number; stalledMiB?: number; listMB?: number; listMBps?: number; listCpuMs?: number; smallP50Ms?: number; smallCpuMs?: number }[] = [];
+  const results: { variant: string; env: string; medianMiB: number; maxMiB: number; samples: number; bigMiB?: number; stalledMiB?: number; listMB?: number; listMBps?: number; listCpuMs?: number; smallP50Ms?: number; smallCpuMs?: number; parallelRps?: number; parallelCpuMs?: number }[] = [];
   try {
     useCluster({ kubeconfig: state.kubeconfig, server: state.apiServerUrl, ca: await readFile(state.pki.ca, 'utf8'), external: false, version: state.version });
     const server = await startServer({ args: ['--tier', 'read=bench'] });
@@ -236,6 +243,17 @@ async function main(): Promise<void> {
           r.smallP50Ms = Math.round(times[times.length >> 1]! * 100) / 100;
           r.smallCpuMs = Math.round(((cpuMs(pid) - cpu1) / SMALL_GETS) * 100) / 100;
           log(`${r.variant}: ${SMALL_GETS} small GETs p50 ${r.smallP50Ms} ms, agent CPU ${r.smallCpuMs} ms each`);
+          // The same GETs 16 at a time: requests per second through the
+          // whole relay, and the agent's CPU per request at that rate.
+          const cpu2 = cpuMs(pid);
+          const t2 = performance.now();
+          let next = 0;
+          await Promise.all(Array.from({ length: 16 }, async () => {
+            while (next++ < PARALLEL_GETS) await readAll(op, small);
+          }));
+          r.parallelRps = Math.round(PARALLEL_GETS / ((performance.now() - t2) / 1000));
+          r.parallelCpuMs = Math.round(((cpuMs(pid) - cpu2) / PARALLEL_GETS) * 100) / 100;
+          log(`${r.variant}: ${PARALLEL_GETS} GETs at c=16: ${r.parallelRps} req/s, agent CPU ${r.parallelCpuMs} ms each`);
         }
         results.push(r);
       } finally {
@@ -249,9 +267,9 @@ async function main(): Promise<void> {
   const lines = [
     `# Agent RSS (${new Date().toISOString()}, node ${process.version}, idle: ${idleSeconds} s after ${settleSeconds} s; stalled: ${stallSeconds} s)`,
     '',
-    '| variant | environment | idle median VmRSS | idle max | peak, 50 MB LIST | peak, stalled LIST | 2 LISTs: MB/s, agent CPU | small GET p50, agent CPU each |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...results.map((r) => `| ${r.variant} | ${r.env || '-'} | ${r.medianMiB} MiB | ${r.maxMiB} MiB | ${r.bigMiB ?? '-'} MiB | ${r.stalledMiB ?? '-'} MiB | ${r.listMBps ?? '-'} MB/s, ${r.listCpuMs ?? '-'} ms | ${r.smallP50Ms ?? '-'} ms, ${r.smallCpuMs ?? '-'} ms |`),
+    '| variant | environment | idle median VmRSS | idle max | peak, 50 MB LIST | peak, stalled LIST | 2 LISTs: MB/s, agent CPU | small GET c=1: p50, agent CPU each | c=16: req/s, agent CPU each |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...results.map((r) => `| ${r.variant} | ${r.env || '-'} | ${r.medianMiB} MiB | ${r.maxMiB} MiB | ${r.bigMiB ?? '-'} MiB | ${r.stalledMiB ?? '-'} MiB | ${r.listMBps ?? '-'} MB/s, ${r.listCpuMs ?? '-'} ms | ${r.smallP50Ms ?? '-'} ms, ${r.smallCpuMs ?? '-'} ms | ${r.parallelRps ?? '-'} req/s, ${r.parallelCpuMs ?? '-'} ms |`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync(join(root, 'bench/results'), { recursive: true });
