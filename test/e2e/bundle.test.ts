@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { addCluster, agentReadiness, deployAgent, eventually, startServer, type TestAgent, type TestServer } from '../support/hawser.js';
 import { startProcess } from '../support/processes.js';
 import { testCluster } from '../support/test-cluster.js';
+import { AGENT_IMAGE_ENV } from '../../bench/lib/agent-image-env.js';
 import { createNamespace, uniqueName } from '../support/kube.js';
 
 const run = promisify(execFile);
@@ -54,7 +55,8 @@ describe('the hawser-agent bundle', () => {
     server = await startServer();
     ns = await createNamespace();
     const { token } = await addCluster(server, uniqueName('bundle'));
-    agent = await deployAgent({ namespace: ns.name, server, token, cli: bin });
+    // With the image's environment (NODE_OPTIONS with --jitless, ...), as Dockerfile.agent runs it.
+    agent = await deployAgent({ namespace: ns.name, server, token, cli: bin, env: { ...AGENT_IMAGE_ENV } });
     await eventually(async () => expect((await agentReadiness(agent)).body.status).toBe('connected'), 30_000);
   });
 

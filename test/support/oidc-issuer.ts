@@ -37,20 +37,26 @@ export class OidcIssuer {
     return holder.self;
   }
 
-  /** One public client (PKCE required) and a fixed directory of users, by login name. */
-  client(opts: { clientId: string; redirectUri: string; users: Record<string, IssuerUser> }): void {
+  /**
+   * One public client (PKCE required) and a fixed directory of users, by
+   * login name. `native`: a CLI's client (RFC 8252), whose loopback
+   * redirect (http://127.0.0.1/callback) matches on any port, and which may
+   * have refresh tokens (offline_access).
+   */
+  client(opts: { clientId: string; redirectUri: string; users: Record<string, IssuerUser>; native?: boolean }): void {
     this.#provider = new Provider(this.issuer, {
       clients: [
         {
           client_id: opts.clientId,
           token_endpoint_auth_method: 'none',
           redirect_uris: [opts.redirectUri],
-          grant_types: ['authorization_code'],
+          grant_types: opts.native ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
           response_types: ['code'],
+          ...(opts.native ? { application_type: 'native' as const } : {}),
         },
       ],
       pkce: { required: () => true },
-      scopes: ['openid', 'email', 'profile', 'groups'],
+      scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
       claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
       // Scope claims in the ID token itself, which is what Hawser verifies.
       conformIdTokenClaims: false,

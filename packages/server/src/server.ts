@@ -344,7 +344,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       if (assets) await operator.register(consoleAssets(assets));
       else log.warn('the console is not built (npm run build): / serves nothing');
       await operator.register(
-        operatorApi({ store, tunnels, authenticate: authenticateOperator, authorization: config.authorization, log: httpLog, serverInfo }),
+        operatorApi({ store, tunnels, authenticate: authenticateOperator, authorization: config.authorization, log: httpLog, serverInfo, oidc: config.oidc }),
         { prefix: '/api/v1/operator' },
       );
       await agent.register(agentApi({ registrar, store, audit }));

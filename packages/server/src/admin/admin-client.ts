@@ -2,7 +2,7 @@ import { errorOf, isSuccess, requestJson, type JsonRequest, type JsonResponse } 
 import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { BuildInfo } from '../version.js';
-import type { OperatorClustersView } from './operator-api.js';
+import type { OperatorClustersView, OperatorOidcView } from './operator-api.js';
 import type { BootstrapView, ClusterView } from './admin-api.js';
 import type { CaStatus, JoinView } from './admin-ca-api.js';
 import type { ApiTokenView, AuditEventView, AuditPage } from './admin-operator-api.js';
@@ -76,6 +76,11 @@ export class AdminClient {
   /** `GET /api/v1/operator/clusters`: here `adminToken` carries the operator's own token. */
   operatorClusters() {
     return this.#call<OperatorClustersView>('GET', '/api/v1/operator/clusters');
+  }
+
+  /** `GET /api/v1/operator/oidc`: unauthenticated; the issuer and client id `hawser login --oidc` uses. */
+  operatorOidc() {
+    return this.#call<OperatorOidcView>('GET', '/api/v1/operator/oidc');
   }
 
   version() {

@@ -24,7 +24,25 @@ export interface OperatorApiOptions {
   authorization: AuthorizationConfig;
   log: Logger;
   serverInfo: () => { publicUrl: string; caBundle: readonly string[] };
+  /** The configured OpenID provider, when there is one (`GET /oidc`). */
+  oidc?: { issuer: string; audience: string } | undefined;
 }
+
+/**
+ * `GET /api/v1/operator/oidc`: what `hawser login --oidc` signs in with. The
+ * client id is the audience Hawser expects in ID tokens: a public client
+ * (no secret, PKCE), so publishing it gives nothing away; the issuer is in
+ * every token anyway. Answered without authentication: the CLI asks before
+ * the operator has any credential.
+ */
+export interface OperatorOidcView {
+  issuer: string;
+  clientId: string;
+  /** What the CLI asks for; `offline_access` for a refresh token. */
+  scopes: string[];
+}
+
+export const CLI_OIDC_SCOPES = ['openid', 'email', 'profile', 'groups', 'offline_access'] as const;
 
 /**
  * Routes for operators themselves, authenticated with their own credential
@@ -35,6 +53,10 @@ export interface OperatorApiOptions {
  */
 export function operatorApi(options: OperatorApiOptions) {
   return async function operatorRoutes(app: FastifyInstance): Promise<void> {
+    app.get('/oidc', async (): Promise<OperatorOidcView> => {
+      if (!options.oidc) throw new HawserServerError(ErrorCodes.OIDC_NOT_CONFIGURED, 'this Hawser server has no OpenID provider configured (--oidc-issuer); sign in with an API token: hawser login --token-file FILE');
+      return { issuer: options.oidc.issuer, clientId: options.oidc.audience, scopes: [...CLI_OIDC_SCOPES] };
+    });
     app.get('/clusters', async (request): Promise<OperatorClustersView> => {
       let identity;
       try {

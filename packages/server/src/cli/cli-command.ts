@@ -35,7 +35,7 @@ export const FLAG_VALUES: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** Flags whose value is a file name (completion offers files). */
-const FILE_FLAGS: ReadonlySet<string> = new Set(['admin-token-file', 'ca-file', 'data-dir', 'token-file', 'kubeconfig', 'agent-chart']);
+const FILE_FLAGS: ReadonlySet<string> = new Set(['admin-token-file', 'ca-file', 'data-dir', 'token-file', 'kubeconfig', 'agent-chart', 'cache-dir', 'exec-command']);
 
 /**
  * What completion offers after a flag: its fixed values, `files`, or

@@ -6,6 +6,7 @@ import { ExitCodes, unknownCommand, USAGE_CODES } from './cli-io.js';
 import type { CliIo } from './cli-io.js';
 import { kubeconfigCommand } from './cli-kubeconfig-command.js';
 import { loginCommand } from './cli-login-command.js';
+import { oidcTokenCommand } from './oidc-token-command.js';
 import { serverCommand } from './cli-server-command.js';
 import { tokenCommand } from './cli-token-command.js';
 import { versionCommand } from './cli-version-command.js';
@@ -27,6 +28,7 @@ export const COMMANDS: readonly CliCommand[] = [
   tokenCommand,
   kubeconfigCommand,
   loginCommand,
+  oidcTokenCommand,
   auditCommand,
   caCli,
   backupCli,

@@ -6,7 +6,9 @@ import { ErrorCodes, HawserServerError } from '../errors.js';
 /** How the kubeconfig's user authenticates to the Hawser relay. */
 export type KubeconfigCredential =
   | { kind: 'token'; token: string }
-  | { kind: 'oidc'; issuer: string; clientId: string; extraScopes?: string[] };
+  | { kind: 'oidc'; issuer: string; clientId: string; extraScopes?: string[] }
+  /** An exec credential plugin as given (hawser login --oidc: `hawser oidc-token …`). */
+  | { kind: 'exec'; command: string; args: readonly string[] };
 
 type Named = { name: string } & Record<string, unknown>;
 
@@ -49,7 +51,9 @@ export function kubeconfigEntries(opts: {
   const credential =
     c.kind === 'token'
       ? { token: c.token }
-      : {
+      : c.kind === 'exec'
+        ? { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: c.command, args: [...c.args], interactiveMode: 'Never', provideClusterInfo: false } }
+        : {
           exec: {
             apiVersion: 'client.authentication.k8s.io/v1',
             command: 'kubectl',
