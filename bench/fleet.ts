@@ -1,0 +1,201 @@
+/**
+ * Fleet capacity (issue 18, "Capacity, measured"): `npm run bench:fleet
+ * [-- --quick] [--tunnels N] [--storm N] [--registrations N] [--workers N]`.
+ *
+ * One real `hawser server` process (embedded store, its own data dir, the
+ * memory probe preloaded) and the swarm (bench/lib/swarm.ts): a few worker
+ * processes running thousands of agents' worth of real tunnels, each with
+ * its own client certificate, TLS, WebSocket, the agent's own HELLO and its
+ * reconnect backoff.
+ *
+ *   idle       N tunnels on one server: server RSS and V8 heap per tunnel
+ *              (after a forced full GC, with N minus with none), CPU at idle
+ *              (heartbeats) over --idle-seconds
+ *   storm      N tunnels, the server restarted (SIGTERM, same data dir and
+ *              ports): time until all are back, handshakes/s, server CPU
+ *              during the storm, what was refused and how
+ *   register   registrations/s through POST /agent/v1/register
+ *   forwarded  small GET p50/p99 on the owner; through a non-owner replica
+ *              needs fleet-forward (printed as such until merged)
+ *
+ * BENCH SHORTCUT, said in the output too: the swarm's clusters are created
+ * and their certificates issued directly in the stopped server's data dir
+ * (swarm-seed.ts), not through registration; registration is measured apart.
+ * Results: stdout and bench/results/fleet.{md,json}.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { setTimeout as delay } from 'node:timers/promises';
+import { startServer, type TestServer } from '../test/support/hawser.js';
+import { Swarm } from './lib/swarm.js';
+import type { SwarmCounts } from './lib/swarm-ipc.js';
+import { measureGets, type GetLatency } from './lib/swarm-get.js';
+import { measureRegistrations, type RegistrationResult } from './lib/swarm-register.js';
+import { agentKeys, seedClusters } from './lib/swarm-seed.js';
+import { cpuWindow, load1, probeMemory, type ServerMemory } from './lib/swarm-server.js';
+
+const root = resolve(import.meta.dirname, '..');
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const quick = process.argv.includes('--quick');
+const N = {
+  tunnels: arg('tunnels', quick ? 300 : 10_000),
+  storm: arg('storm', quick ? 300 : 5_000),
+  registrations: arg('registrations', quick ? 50 : 500),
+  registerConcurrency: arg('register-concurrency', 16),
+  workers: arg('workers', quick ? 2 : 4),
+  idleSeconds: arg('idle-seconds', quick ? 10 : 30),
+  gets: arg('gets', quick ? 200 : 1000),
+  sourceAddresses: arg('source-addresses', 8),
+};
+const log = (line: string) => process.stderr.write(`fleet: ${line}\n`);
+const probeOut = join(root, 'bench/results/.fleet-probe');
+const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+const kib = (b: number) => (b / 1024).toFixed(1);
+
+const report: Record<string, unknown> = {
+  when: new Date().toISOString(),
+  node: process.version,
+  cores: cpus().length,
+  ulimitN: execFileSync('bash', ['-c', 'ulimit -n']).toString().trim(),
+  loadAtStart: load1(),
+  params: N,
+  shortcut: 'swarm clusters created and certificates issued directly in the stopped server data dir (bench only); registration measured separately through POST /agent/v1/register',
+};
+const lines: string[] = [];
+const row = (what: string, value: string, note = '') => lines.push(`| ${what} | ${value} | ${note} |`);
+
+function describeFailures(c: SwarmCounts): string {
+  const entries = Object.entries(c.failures).sort((a, b) => b[1] - a[1]);
+  return entries.length === 0 ? 'none' : entries.map(([k, v]) => `${v}x ${k}`).join('; ');
+}
+
+async function waitAll(swarm: Swarm, want: number, timeoutMs: number, label: string): Promise<SwarmCounts> {
+  let lastLog = 0;
+  return swarm.until((c) => c.connected >= want, timeoutMs, (c) => {
+    if (Date.now() - lastLog > 5000) {
+      lastLog = Date.now();
+      log(`${label}: ${c.connected}/${want} connected, load ${load1()}`);
+    }
+  });
+}
+
+async function idle(server: TestServer, swarm: Swarm, base: ServerMemory): Promise<void> {
+  const pid = server.process.child.pid!;
+  await delay(5000);
+  const mem = await probeMemory(pid, probeOut);
+  const rssPer = (mem.rss - base.rss) / N.tunnels;
+  const heapPer = (mem.heapUsed - base.heapUsed) / N.tunnels;
+  log(`idle: measuring CPU over ${N.idleSeconds} s`);
+  const load = load1();
+  const end = cpuWindow(pid);
+  await delay(N.idleSeconds * 1000);
+  const cpu = end();
+  const c = await swarm.counts();
+  report.idle = { tunnels: N.tunnels, connectedAtEnd: c.connected, base, with: mem, rssPerTunnel: rssPer, heapPerTunnel: heapPer, cpu, load, swarmRss: c.rss };
+  row(`idle tunnels on one server`, `${c.connected} / ${N.tunnels}`, `load ${load}`);
+  row('server RSS, none -> with them', `${mib(base.rss)} -> ${mib(mem.rss)} MiB`, 'after a forced full GC');
+  row('server RSS per tunnel', `${kib(rssPer)} KiB`, `target <= 150 KB (${rssPer <= 150_000 ? 'met' : 'NOT met'})`);
+  row('server V8 heap used per tunnel', `${kib(heapPer)} KiB`, `${mib(base.heapUsed)} -> ${mib(mem.heapUsed)} MiB`);
+  row('server CPU at idle (heartbeats)', `${cpu.percent.toFixed(1)} % of a core`, `${((cpu.cpuSeconds / cpu.wallSeconds / N.tunnels) * 1e6).toFixed(1)} us CPU per tunnel per s, over ${cpu.wallSeconds.toFixed(0)} s`);
+  row('swarm workers RSS', `${mib(c.rss)} MiB`, `${N.workers} processes`);
+}
+
+async function storm(server: TestServer, swarm: Swarm): Promise<TestServer> {
+  await swarm.reset();
+  const load = load1();
+  log(`storm: restarting the server under ${N.storm} tunnels`);
+  const t0 = performance.now();
+  const stopAt = Date.now();
+  await server.stop();
+  const stoppedMs = performance.now() - t0;
+  const next = await server.restart();
+  const readyAt = Date.now();
+  const listeningMs = performance.now() - t0;
+  const end = cpuWindow(next.process.child.pid!);
+  const c = await waitAll(swarm, N.storm, 180_000, 'storm');
+  const cpu = end();
+  const allBackMs = c.lastReadyAt - stopAt;
+  const handshakes = c.readyEvents / Math.max(0.001, (c.lastReadyAt - readyAt) / 1000);
+  const peak = Math.max(0, ...Object.values(c.readyBySecond));
+  report.storm = { tunnels: N.storm, back: c.connected, stoppedMs, listeningMs, allBackMs, handshakesPerSecond: handshakes, peakHandshakesPerSecond: peak, readyBySecond: c.readyBySecond, cpu, failures: c.failures, load };
+  row(`reconnect storm: back after restart`, `${c.connected} / ${N.storm} in ${(allBackMs / 1000).toFixed(1)} s`, `from SIGTERM; target <= 60 s (${c.connected >= N.storm && allBackMs <= 60_000 ? 'met' : 'NOT met'}); load ${load}`);
+  row('  server down (stop, then start to listening)', `${(stoppedMs / 1000).toFixed(1)} s + ${((listeningMs - stoppedMs) / 1000).toFixed(1)} s`, 'SIGTERM exit; PGlite open + listen');
+  row('  handshakes per second (from listening)', `${handshakes.toFixed(0)} /s mean, ${peak} /s peak (1 s buckets)`, `${c.readyEvents} sessions ready; the mean is paced by the agents' backoff`);
+  row('  server CPU during the storm', `${cpu.percent.toFixed(0)} % of a core`, `${cpu.cpuSeconds.toFixed(1)} CPU s over ${cpu.wallSeconds.toFixed(1)} s`);
+  row('  refused / failed on the way', describeFailures(c), '');
+  return next;
+}
+
+async function main(): Promise<void> {
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${join(root, 'bench/lib/memory-probe.mjs')}`.trim();
+  process.env.HAWSER_MEMORY_PROBE_OUT = probeOut;
+  process.env.HAWSER_LOG_LEVEL = 'warn';
+  // What Dockerfile.server sets (docs/operations.md, "Memory").
+  process.env.MALLOC_MMAP_THRESHOLD_ ??= '131072';
+  const seeded = Math.max(N.tunnels, N.storm);
+  // Tier read for the operator token of the GET figure (as bench:relay).
+  let server = await startServer({ args: ['--tier', 'read=bench'] });
+  await server.stop();
+  log(`seeding ${seeded} clusters into ${server.dataDir} (bench shortcut)`);
+  const keys = agentKeys(4);
+  const seed = await seedClusters(server.dataDir, seeded, 'swarm', keys);
+  report.seed = { clusters: seeded, seconds: seed.ms / 1000 };
+  server = await server.restart();
+  const ca = readFileSync(join(server.dataDir, 'ca.crt'), 'utf8');
+  const adminToken = readFileSync(join(server.dataDir, 'admin-token'), 'utf8').trim();
+  lines.push(`# Fleet capacity (${report.when as string}, node ${process.version}, ${cpus().length} cores, ulimit -n ${report.ulimitN as string})`, '');
+  lines.push(`Bench shortcut: ${seeded} clusters seeded in the data dir (${(seed.ms / 1000).toFixed(0)} s), not registered; registration is measured on its own below.`, '');
+  lines.push('| what | figure | note |', '| --- | --- | --- |');
+  let swarm: Swarm | undefined;
+  try {
+    await delay(3000);
+    const base = await probeMemory(server.process.child.pid!, probeOut);
+    log(`idle server: rss ${mib(base.rss)} MiB, heap ${mib(base.heapUsed)} MiB`);
+    const rampStart = performance.now();
+    swarm = await Swarm.start({ agentUrl: server.agentUrl, seed: { ...seed, agents: seed.agents.slice(0, N.tunnels) }, workers: N.workers, sourceAddresses: N.sourceAddresses });
+    const up = await waitAll(swarm, N.tunnels, 900_000, 'ramp');
+    const rampS = (performance.now() - rampStart) / 1000;
+    report.ramp = { seconds: rampS, connected: up.connected, failures: up.failures };
+    row('initial ramp (16 first dials in flight per worker)', `${up.connected} in ${rampS.toFixed(0)} s (${(up.connected / rampS).toFixed(0)} /s)`, describeFailures(up));
+    await idle(server, swarm, base);
+
+    if (N.storm < N.tunnels) {
+      await swarm.trim(N.storm);
+      await swarm.until((c) => c.connected <= N.storm, 60_000);
+    } else if (N.storm > N.tunnels) {
+      await swarm.stop();
+      swarm = await Swarm.start({ agentUrl: server.agentUrl, seed: { ...seed, agents: seed.agents.slice(0, N.storm) }, workers: N.workers, sourceAddresses: N.sourceAddresses });
+      await waitAll(swarm, N.storm, 900_000, 'storm set-up');
+    }
+    server = await storm(server, swarm);
+
+    const token = JSON.parse((await server.cli(['token', 'create', '--user', 'bench', '--group', 'bench', '-o', 'json'])).stdout) as { token: string };
+    const owner: GetLatency = await measureGets({ base: server.publicUrl, ca, token: token.token, cluster: seed.agents[0]!.name, count: N.gets });
+    report.forwarded = { owner, nonOwner: 'needs fleet-forward' };
+    row('small GET on the owner replica', `p50 ${owner.p50Ms.toFixed(2)} ms, p99 ${owner.p99Ms.toFixed(2)} ms`, `${owner.n} sequential, ${owner.failed} non-200${owner.firstFailure ? ` (first: ${owner.firstFailure.slice(0, 80)})` : ''}, load ${load1()}`);
+    row('small GET through a non-owner replica', 'needs fleet-forward', '');
+
+    await swarm.stop();
+    swarm = undefined;
+    const load = load1();
+    const reg: RegistrationResult = await measureRegistrations({ publicUrl: server.publicUrl, agentUrl: server.agentUrl, ca, adminToken, keys, count: N.registrations, concurrency: N.registerConcurrency, prefix: 'reg' });
+    report.registration = { ...reg, load };
+    row('registrations (token + CSR -> certificate)', `${reg.perSecond.toFixed(1)} /s`, `${reg.count} at ${reg.concurrency} concurrent; p50 ${reg.p50Ms.toFixed(0)} ms, p99 ${reg.p99Ms.toFixed(0)} ms; statuses ${JSON.stringify(reg.statuses)}; load ${load}`);
+  } finally {
+    await swarm?.stop();
+    await server.remove();
+  }
+  report.loadAtEnd = load1();
+  lines.push('', `Load average (1 min): ${report.loadAtStart as number} at start, ${report.loadAtEnd as number} at end.`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  writeFileSync(join(root, 'bench/results/fleet.md'), `${lines.join('\n')}\n`);
+  writeFileSync(join(root, 'bench/results/fleet.json'), JSON.stringify(report, null, 2));
+}
+
+await main();
