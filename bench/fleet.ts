@@ -29,9 +29,11 @@ import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startServer, type TestServer } from '../test/support/hawser.js';
+import { startPostgres } from '../test/support/postgres.js';
 import { Swarm } from './lib/swarm.js';
 import type { SwarmCounts } from './lib/swarm-ipc.js';
-import { measureGets, type GetLatency } from './lib/swarm-get.js';
+import { measureForwarded } from './lib/swarm-forward.js';
+import type { GetLatency } from './lib/swarm-get.js';
 import { measureRegistrations, type RegistrationResult } from './lib/swarm-register.js';
 import { agentKeys, seedClusters } from './lib/swarm-seed.js';
 import { cpuWindow, load1, probeMemory, type ServerMemory } from './lib/swarm-server.js';
@@ -42,6 +44,9 @@ const arg = (name: string, fallback: number): number => {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const quick = process.argv.includes('--quick');
+/** Which parts run: `--parts idle,storm,register,forwarded` (default all; idle and storm share one set-up). */
+const parts = new Set((process.argv[process.argv.indexOf('--parts') + 1] ?? '').split(',').filter(() => process.argv.includes('--parts')));
+const runs = (part: string): boolean => parts.size === 0 || parts.has(part);
 const N = {
   tunnels: arg('tunnels', quick ? 300 : 10_000),
   storm: arg('storm', quick ? 300 : 5_000),
@@ -52,6 +57,8 @@ const N = {
   gets: arg('gets', quick ? 200 : 1000),
   sourceAddresses: arg('source-addresses', 8),
 };
+/** The server's store for idle and storm: `--store postgres` (default; what a fleet runs on) or `--store pglite` (embedded). */
+const store = process.argv.includes('--store') ? process.argv[process.argv.indexOf('--store') + 1] : 'postgres';
 const log = (line: string) => process.stderr.write(`fleet: ${line}\n`);
 const probeOut = join(root, 'bench/results/.fleet-probe');
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
@@ -63,7 +70,7 @@ const report: Record<string, unknown> = {
   cores: cpus().length,
   ulimitN: execFileSync('bash', ['-c', 'ulimit -n']).toString().trim(),
   loadAtStart: load1(),
-  params: N,
+  params: { ...N, store },
   shortcut: 'swarm clusters created and certificates issued directly in the stopped server data dir (bench only); registration measured separately through POST /agent/v1/register',
 };
 const lines: string[] = [];
@@ -117,54 +124,46 @@ async function storm(server: TestServer, swarm: Swarm): Promise<TestServer> {
   const readyAt = Date.now();
   const listeningMs = performance.now() - t0;
   const end = cpuWindow(next.process.child.pid!);
-  const c = await waitAll(swarm, N.storm, 180_000, 'storm');
+  const c = await waitAll(swarm, N.storm, 900_000, 'storm');
   const cpu = end();
   const allBackMs = c.lastReadyAt - stopAt;
   const handshakes = c.readyEvents / Math.max(0.001, (c.lastReadyAt - readyAt) / 1000);
   const peak = Math.max(0, ...Object.values(c.readyBySecond));
   report.storm = { tunnels: N.storm, back: c.connected, stoppedMs, listeningMs, allBackMs, handshakesPerSecond: handshakes, peakHandshakesPerSecond: peak, readyBySecond: c.readyBySecond, cpu, failures: c.failures, load };
   row(`reconnect storm: back after restart`, `${c.connected} / ${N.storm} in ${(allBackMs / 1000).toFixed(1)} s`, `from SIGTERM; target <= 60 s (${c.connected >= N.storm && allBackMs <= 60_000 ? 'met' : 'NOT met'}); load ${load}`);
-  row('  server down (stop, then start to listening)', `${(stoppedMs / 1000).toFixed(1)} s + ${((listeningMs - stoppedMs) / 1000).toFixed(1)} s`, 'SIGTERM exit; PGlite open + listen');
+  row('  server down (stop, then start to listening)', `${(stoppedMs / 1000).toFixed(1)} s + ${((listeningMs - stoppedMs) / 1000).toFixed(1)} s`, 'SIGTERM exit (drain); store open + listen');
   row('  handshakes per second (from listening)', `${handshakes.toFixed(0)} /s mean, ${peak} /s peak (1 s buckets)`, `${c.readyEvents} sessions ready; the mean is paced by the agents' backoff`);
-  row('  server CPU during the storm', `${cpu.percent.toFixed(0)} % of a core`, `${cpu.cpuSeconds.toFixed(1)} CPU s over ${cpu.wallSeconds.toFixed(1)} s`);
+  row('  server CPU during the storm', `${cpu.percent.toFixed(0)} % of a core, ${((1000 * cpu.cpuSeconds) / Math.max(1, c.readyEvents)).toFixed(1)} ms CPU per handshake`, `${cpu.cpuSeconds.toFixed(1)} CPU s over ${cpu.wallSeconds.toFixed(1)} s (failed attempts included); one free core would do ${(Math.max(1, c.readyEvents) / cpu.cpuSeconds).toFixed(0)} /s`);
   row('  refused / failed on the way', describeFailures(c), '');
   return next;
 }
 
-async function main(): Promise<void> {
-  mkdirSync(join(root, 'bench/results'), { recursive: true });
-  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${join(root, 'bench/lib/memory-probe.mjs')}`.trim();
-  process.env.HAWSER_MEMORY_PROBE_OUT = probeOut;
-  process.env.HAWSER_LOG_LEVEL = 'warn';
-  // What Dockerfile.server sets (docs/operations.md, "Memory").
-  process.env.MALLOC_MMAP_THRESHOLD_ ??= '131072';
+async function tunnels(keys: string[]): Promise<void> {
   const seeded = Math.max(N.tunnels, N.storm);
-  // Tier read for the operator token of the GET figure (as bench:relay).
-  let server = await startServer({ args: ['--tier', 'read=bench'] });
+  const pg = store === 'postgres' ? await startPostgres() : undefined;
+  const databaseUrl = await pg?.createDatabase('fleet_tunnels');
+  let server = await startServer({ ...(databaseUrl ? { databaseUrl } : {}) });
   await server.stop();
-  log(`seeding ${seeded} clusters into ${server.dataDir} (bench shortcut)`);
-  const keys = agentKeys(4);
-  const seed = await seedClusters(server.dataDir, seeded, 'swarm', keys);
+  log(`seeding ${seeded} clusters into ${databaseUrl ?? server.dataDir} (bench shortcut)`);
+  const seed = await seedClusters(server.dataDir, databaseUrl, seeded, 'swarm', keys);
   report.seed = { clusters: seeded, seconds: seed.ms / 1000 };
+  row('clusters seeded in the data dir (bench shortcut, not registered)', `${seeded} in ${(seed.ms / 1000).toFixed(0)} s`, `store: ${store === 'postgres' ? 'PostgreSQL (test settings: fsync=off, synchronous_commit=off)' : 'embedded PGlite'}; registration is measured on its own below`);
   server = await server.restart();
-  const ca = readFileSync(join(server.dataDir, 'ca.crt'), 'utf8');
-  const adminToken = readFileSync(join(server.dataDir, 'admin-token'), 'utf8').trim();
-  lines.push(`# Fleet capacity (${report.when as string}, node ${process.version}, ${cpus().length} cores, ulimit -n ${report.ulimitN as string})`, '');
-  lines.push(`Bench shortcut: ${seeded} clusters seeded in the data dir (${(seed.ms / 1000).toFixed(0)} s), not registered; registration is measured on its own below.`, '');
-  lines.push('| what | figure | note |', '| --- | --- | --- |');
   let swarm: Swarm | undefined;
   try {
     await delay(3000);
     const base = await probeMemory(server.process.child.pid!, probeOut);
     log(`idle server: rss ${mib(base.rss)} MiB, heap ${mib(base.heapUsed)} MiB`);
     const rampStart = performance.now();
+    const rampCpu = cpuWindow(server.process.child.pid!);
     swarm = await Swarm.start({ agentUrl: server.agentUrl, seed: { ...seed, agents: seed.agents.slice(0, N.tunnels) }, workers: N.workers, sourceAddresses: N.sourceAddresses });
-    const up = await waitAll(swarm, N.tunnels, 900_000, 'ramp');
+    const up = await waitAll(swarm, N.tunnels, 1_200_000, 'ramp');
     const rampS = (performance.now() - rampStart) / 1000;
-    report.ramp = { seconds: rampS, connected: up.connected, failures: up.failures };
-    row('initial ramp (16 first dials in flight per worker)', `${up.connected} in ${rampS.toFixed(0)} s (${(up.connected / rampS).toFixed(0)} /s)`, describeFailures(up));
+    const cpu = rampCpu();
+    report.ramp = { seconds: rampS, connected: up.connected, failures: up.failures, cpu };
+    row('initial ramp (16 first dials in flight per worker)', `${up.connected} in ${rampS.toFixed(0)} s (${(up.connected / rampS).toFixed(0)} /s)`, `server ${cpu.percent.toFixed(0)} % of a core, ${((1000 * cpu.cpuSeconds) / Math.max(1, up.connected)).toFixed(1)} ms CPU per tunnel; failures: ${describeFailures(up)}`);
     await idle(server, swarm, base);
-
+    if (!runs('storm')) return;
     if (N.storm < N.tunnels) {
       await swarm.trim(N.storm);
       await swarm.until((c) => c.connected <= N.storm, 60_000);
@@ -174,23 +173,51 @@ async function main(): Promise<void> {
       await waitAll(swarm, N.storm, 900_000, 'storm set-up');
     }
     server = await storm(server, swarm);
-
-    const token = JSON.parse((await server.cli(['token', 'create', '--user', 'bench', '--group', 'bench', '-o', 'json'])).stdout) as { token: string };
-    const owner: GetLatency = await measureGets({ base: server.publicUrl, ca, token: token.token, cluster: seed.agents[0]!.name, count: N.gets });
-    report.forwarded = { owner, nonOwner: 'needs fleet-forward' };
-    row('small GET on the owner replica', `p50 ${owner.p50Ms.toFixed(2)} ms, p99 ${owner.p99Ms.toFixed(2)} ms`, `${owner.n} sequential, ${owner.failed} non-200${owner.firstFailure ? ` (first: ${owner.firstFailure.slice(0, 80)})` : ''}, load ${load1()}`);
-    row('small GET through a non-owner replica', 'needs fleet-forward', '');
-
-    await swarm.stop();
-    swarm = undefined;
-    const load = load1();
-    const reg: RegistrationResult = await measureRegistrations({ publicUrl: server.publicUrl, agentUrl: server.agentUrl, ca, adminToken, keys, count: N.registrations, concurrency: N.registerConcurrency, prefix: 'reg' });
-    report.registration = { ...reg, load };
-    row('registrations (token + CSR -> certificate)', `${reg.perSecond.toFixed(1)} /s`, `${reg.count} at ${reg.concurrency} concurrent; p50 ${reg.p50Ms.toFixed(0)} ms, p99 ${reg.p99Ms.toFixed(0)} ms; statuses ${JSON.stringify(reg.statuses)}; load ${load}`);
   } finally {
     await swarm?.stop();
     await server.remove();
+    await pg?.stop();
   }
+}
+
+async function registrations(keys: string[]): Promise<void> {
+  const server = await startServer();
+  try {
+    const ca = readFileSync(join(server.dataDir, 'ca.crt'), 'utf8');
+    const adminToken = readFileSync(join(server.dataDir, 'admin-token'), 'utf8').trim();
+    const load = load1();
+    const reg: RegistrationResult = await measureRegistrations({ publicUrl: server.publicUrl, agentUrl: server.agentUrl, ca, adminToken, keys, count: N.registrations, concurrency: N.registerConcurrency, prefix: 'reg' });
+    report.registration = { ...reg, load };
+    row('registrations (token + CSR -> certificate)', `${reg.perSecond.toFixed(1)} /s`, `${reg.count} at ${reg.concurrency} concurrent on a fresh server; p50 ${reg.p50Ms.toFixed(0)} ms, p99 ${reg.p99Ms.toFixed(0)} ms; statuses ${JSON.stringify(reg.statuses)}; load ${load}`);
+  } finally {
+    await server.remove();
+  }
+}
+
+async function main(): Promise<void> {
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${join(root, 'bench/lib/memory-probe.mjs')}`.trim();
+  process.env.HAWSER_MEMORY_PROBE_OUT = probeOut;
+  process.env.HAWSER_LOG_LEVEL = 'warn';
+  // What Dockerfile.server sets (docs/operations.md, "Memory").
+  process.env.MALLOC_MMAP_THRESHOLD_ ??= '131072';
+  lines.push(`# Fleet capacity (${report.when as string}, node ${process.version}, ${cpus().length} cores, ulimit -n ${report.ulimitN as string})`, '');
+  lines.push('| what | figure | note |', '| --- | --- | --- |');
+  const keys = agentKeys(4);
+  if (runs('idle') || runs('storm')) await tunnels(keys);
+  if (runs('forwarded')) {
+    const f = await measureForwarded({ gets: N.gets, key: keys[0]! });
+    report.forwarded = f;
+    const fmt = (g: GetLatency) => `p50 ${g.p50Ms.toFixed(2)} ms, p99 ${g.p99Ms.toFixed(2)} ms`;
+    const note = (g: GetLatency) => `${g.n} sequential, ${g.failed} non-200${g.firstFailure ? ` (first: ${g.firstFailure.slice(0, 80)})` : ''}`;
+    row('small GET on the owner replica', fmt(f.owner), `${note(f.owner)}; load ${f.load}`);
+    if (f.nonOwner) {
+      row('small GET through a non-owner replica', fmt(f.nonOwner), `${note(f.nonOwner)}; +${(f.nonOwner.p50Ms - f.owner.p50Ms).toFixed(2)} ms p50 (x${(f.nonOwner.p50Ms / f.owner.p50Ms).toFixed(2)}), +${(f.nonOwner.p99Ms - f.owner.p99Ms).toFixed(2)} ms p99`);
+    } else {
+      row('small GET through a non-owner replica', f.missing ?? 'needs fleet-forward', '');
+    }
+  }
+  if (runs('register')) await registrations(keys);
   report.loadAtEnd = load1();
   lines.push('', `Load average (1 min): ${report.loadAtStart as number} at start, ${report.loadAtEnd as number} at end.`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -20,7 +20,8 @@ export interface RegistrationResult {
   statuses: Record<string, number>;
 }
 
-function post(url: string, ca: string, agent: Agent, body: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {
+/** One JSON POST and its parsed answer (swarm-forward.ts uses it too). */
+export function post(url: string, ca: string, agent: Agent, body: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const headers = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
     const req = request(url, { method: 'POST', ca, agent, headers }, (res) => {

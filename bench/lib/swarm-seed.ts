@@ -24,6 +24,7 @@ import { csrPem } from '../../packages/agent/src/csr.js';
 import { CertificateAuthority } from '../../packages/server/src/registration/certificate-authority.js';
 import { openStore } from '../../packages/server/src/store/open-store.js';
 import { openPgliteDriver } from '../../packages/server/src/store/pglite-driver.js';
+import { openPostgresDriver } from '../../packages/server/src/store/postgres-driver.js';
 import type { SqlDriver, SqlQueryable } from '../../packages/server/src/store/sql-driver.js';
 import { SqlStore } from '../../packages/server/src/store/sql-store.js';
 
@@ -57,7 +58,11 @@ const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420',
 /** forge's privateKeyFromPem, with sign() done natively; undone by the returned function. */
 function nativeForgeSigning(): () => void {
   const original = forge.pki.privateKeyFromPem;
+  // The CA asks for its key on every signature; parsing it is a good part of the cost.
+  const cache = new Map<string, forge.pki.rsa.PrivateKey>();
   forge.pki.privateKeyFromPem = (pem: forge.pki.PEM) => {
+    const cached = cache.get(pem);
+    if (cached) return cached;
     const key = original(pem);
     const native = createPrivateKey(pem);
     key.sign = (md: forge.md.MessageDigest) => {
@@ -65,6 +70,7 @@ function nativeForgeSigning(): () => void {
       const signature = privateEncrypt({ key: native, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([SHA256_DIGEST_INFO, digest]));
       return signature.toString('binary');
     };
+    cache.set(pem, key);
     return key;
   };
   return () => {
@@ -79,14 +85,14 @@ export function agentKeys(count: number): string[] {
   );
 }
 
-/** Seeds `count` clusters named `${prefix}-<n>` into the stopped server's data directory. */
-export async function seedClusters(dataDir: string, count: number, prefix: string, keys: string[]): Promise<Seed> {
+/** Seeds `count` clusters named `${prefix}-<n>` into the stopped server's data directory (and its PostgreSQL, if it has one). */
+export async function seedClusters(dataDir: string, databaseUrl: string | undefined, count: number, prefix: string, keys: string[]): Promise<Seed> {
   const started = performance.now();
   const caPem = readFileSync(join(dataDir, 'ca.crt'), 'utf8');
   const restore = nativeForgeSigning();
   // Migrations first (a server started once has run them already), then the driver itself.
-  await (await openStore({ dataDir, databaseUrl: undefined })).close();
-  const driver = await openPgliteDriver(join(dataDir, 'db'));
+  await (await openStore({ dataDir, databaseUrl })).close();
+  const driver = databaseUrl ? await openPostgresDriver(databaseUrl) : await openPgliteDriver(join(dataDir, 'db'));
   try {
     // A fresh bench data dir has no rotation: ca.crt is the signer alone.
     const ca = new CertificateAuthority({ certPem: caPem, keyPem: readFileSync(join(dataDir, 'ca.key'), 'utf8') });
