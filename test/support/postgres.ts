@@ -14,6 +14,10 @@ export interface TestPostgres {
   createDatabase(name: string): Promise<string>;
   /** Stops the server and removes its directory. */
   stop(): Promise<void>;
+  /** Stops the server (fast shutdown) and keeps its data, to start it again on the same port. */
+  halt(): Promise<void>;
+  /** Starts a halted server again; resolves once it accepts connections. */
+  resume(): Promise<void>;
 }
 
 const MISSING = 'PostgreSQL server binaries (initdb, postgres) were not found; run `apt-get install postgresql`.';
@@ -118,18 +122,27 @@ export async function startPostgres(options: { timeoutMs?: number } = {}): Promi
     const initLog = output(init);
     if ((await waitExit(init)) !== 0) throw new Error(`initdb failed: ${initLog()}`);
     const port = await freePort();
-    server = run(
-      join(bin, 'postgres'),
-      ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
-        '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=100'],
-      user,
-    );
-    const log = output(server);
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-    await waitReady(url, server, log, options.timeoutMs ?? 30_000);
+    const launch = async (): Promise<void> => {
+      server = run(
+        join(bin, 'postgres'),
+        ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
+          '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=100'],
+        user,
+      );
+      await waitReady(url, server, output(server), options.timeoutMs ?? 30_000);
+    };
+    await launch();
     return {
       url,
       port,
+      async halt() {
+        if (!server || server.exitCode !== null) return;
+        const exited = waitExit(server);
+        server.kill('SIGINT');
+        await exited;
+      },
+      resume: launch,
       async createDatabase(name: string): Promise<string> {
         if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`database name ${name}: use [a-z0-9_]`);
         const pg = (await import('pg')).default;

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { LOG_FORMATS, isLogFormat, type LogFormat } from '@hawser/contract';
 import { parseDuration } from './duration.js';
+import { newReplicaId } from './fleet/replica-id.js';
 import { AUDIT_SYNC_MODES, type AuditSync } from './audit/audit-journal.js';
 import type { AuthorizationConfig } from './auth/authorization.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
@@ -72,6 +73,18 @@ export interface ServerConfig {
   readonly agentChart: string | undefined;
   /** How durable a relayed request's audit record is before its stream opens (audit-journal.ts). Default `process`. */
   readonly auditSync: AuditSync;
+  /**
+   * The replica-to-replica (mTLS) listener: unset is none. Default none on
+   * the embedded store (one replica), `127.0.0.1:8445` with a PostgreSQL
+   * `databaseUrl`; `off` turns it off.
+   */
+  readonly peerListen: ListenAddress | undefined;
+  /** `https://host:port` other replicas dial. Default: derived from `peerListen` once bound. */
+  readonly peerAdvertise: string | undefined;
+  /** This replica's id in the fleet (leases, peers, logs). Default: `r-` and 8 random base32 characters, new at each start. */
+  readonly replicaId: string;
+  /** How long a tunnel lease lives unrenewed (renewed every third of it). Default 15 s. */
+  readonly leaseTtlMs: number;
 }
 
 /** What callers pass: every field optional, durations as `1h`-style strings or ms. */
@@ -94,6 +107,12 @@ export interface ServerConfigInput extends OperatorConfigInput {
   /** `HOST:PORT`, a bare `PORT` (loopback), `off`, or `{ host, port }`. */
   metricsListen?: string | ListenAddress;
   operatorMetrics?: boolean;
+  /** `HOST:PORT`, `off`, or `{ host, port }`. */
+  peerListen?: string | ListenAddress;
+  peerAdvertise?: string;
+  /** A DNS label (the chart passes the pod name). */
+  replicaId?: string;
+  leaseTtl?: string | number;
 }
 
 /** The one defaults object. */
@@ -109,6 +128,8 @@ export const DEFAULTS = Object.freeze({
   logLevel: 'info',
   auditSync: 'process',
   logFormat: 'auto',
+  peerListen: '127.0.0.1:8445',
+  leaseTtl: '15s',
 } as const);
 
 /**
@@ -215,6 +236,27 @@ function metricsAddress(value: unknown): ListenAddress | undefined {
   return parseListenAddress('metricsListen', value);
 }
 
+/** The peer listener: off on the embedded store (one replica), on by default with PostgreSQL. */
+function peerAddress(value: unknown, database: string | undefined): ListenAddress | undefined {
+  if (value === 'off') return undefined;
+  if (value === undefined || value === '') return database && /^postgres(ql)?:/.test(database) ? parseListenAddress('peerListen', DEFAULTS.peerListen) : undefined;
+  return parseListenAddress('peerListen', value);
+}
+
+/** A replica id goes into logs, lease rows and certificate names: a DNS label, as a pod name is. */
+function replicaIdOf(value: unknown): string {
+  const text = nonEmptyString('replicaId', value);
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(text)) invalid('replicaId', 'a DNS label: a-z, 0-9 and -, at most 63 characters', value);
+  return text;
+}
+
+/** Between 1 s (tests) and 10 min: shorter floods the database with renewals, longer leaves dead owners routed to. */
+function leaseTtl(value: string | number): number {
+  const ms = duration('leaseTtl', value);
+  if (ms < 1_000 || ms > 600_000) invalid('leaseTtl', 'a duration from 1s to 10m, such as 15s', value);
+  return ms;
+}
+
 /** Host name of a URL without IPv6 brackets. */
 export function urlHost(url: string): string {
   return new URL(url).hostname.replace(/^\[|\]$/g, '');
@@ -230,6 +272,8 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     'tokenTtl', 'auditRetention', 'certificateTtl', 'certificateBackdate', 'logLevel', 'agentChart', 'auditSync',
     'authorizationMode', 'impersonationPrefix', 'tierGroups', 'oidc', 'kubernetesAuth',
     'logFormat', 'metricsListen', 'operatorMetrics',
+    'peerListen', 'peerAdvertise',
+    'replicaId', 'leaseTtl',
   ]);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) invalid(key, `one of the known fields (${[...known].join(', ')})`, 'unknown field');
@@ -244,6 +288,10 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
   const metricsListen = metricsAddress(input.metricsListen);
   if (input.operatorMetrics !== undefined && typeof input.operatorMetrics !== 'boolean') invalid('operatorMetrics', 'true or false', input.operatorMetrics);
 
+  const dbUrl = databaseUrl(input.databaseUrl);
+  const peerListen = peerAddress(input.peerListen, dbUrl);
+  const peerAdvertise = optionalUrl('peerAdvertise', input.peerAdvertise);
+  if (peerAdvertise && !peerListen) invalid('peerAdvertise', 'no value without peerListen (the peer listener is off)', input.peerAdvertise);
   const publicUrl = optionalUrl('publicUrl', input.publicUrl);
   const agentUrl = optionalUrl('agentUrl', input.agentUrl);
   const names = input.serverNames ?? DEFAULTS.serverNames;
@@ -260,7 +308,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
 
   const config: ServerConfig = {
     dataDir: nonEmptyString('dataDir', input.dataDir ?? DEFAULTS.dataDir),
-    databaseUrl: databaseUrl(input.databaseUrl),
+    databaseUrl: dbUrl,
     listen: parseListenAddress('listen', input.listen ?? DEFAULTS.listen),
     agentListen: parseListenAddress('agentListen', input.agentListen ?? DEFAULTS.agentListen),
     publicUrl,
@@ -279,6 +327,10 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     kubernetesAuth: resolveKubernetesAuth(input.kubernetesAuth),
     agentChart: agentChart(input.agentChart),
     auditSync: auditSync as AuditSync,
+    peerListen,
+    peerAdvertise,
+    replicaId: input.replicaId === undefined ? newReplicaId() : replicaIdOf(input.replicaId),
+    leaseTtlMs: leaseTtl(input.leaseTtl ?? DEFAULTS.leaseTtl),
   };
   return Object.freeze(config);
 }

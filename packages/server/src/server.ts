@@ -48,6 +48,11 @@ import { consoleRoutes } from './console/console-routes.js';
 import { ConsoleOidcLogin } from './console/console-oidc.js';
 import { OidcAuthenticator } from './auth/oidc-authenticator.js';
 import { consoleAssets, findConsoleAssets } from './console/console-assets.js';
+import { PeerForwarding } from './fleet/peer-forwarding.js';
+import { openFleet, type Fleet } from './fleet/open-fleet.js';
+import { reactToFleetEvents } from './fleet/fleet-reactions.js';
+import type { TunnelOwnership } from './fleet/tunnel-ownership.js';
+import type { FleetBus } from './fleet/fleet-event.js';
 
 /** The running server's parts, for embedding and tests (`HawserServer.context`). */
 export interface ServerContext {
@@ -64,6 +69,12 @@ export interface ServerContext {
   readonly adminTokenFile: string;
   /** `http://host:port` of the metrics listener, when `metricsListen` is set. */
   readonly metricsUrl: string | undefined;
+  /** `https://host:port` other replicas dial, when `peerListen` is set. */
+  readonly peerUrl: string | undefined;
+  /** Which replica holds each cluster's tunnel (fleet/). */
+  readonly ownership: TunnelOwnership;
+  /** Events every replica acts on within a second (fleet/). */
+  readonly fleetBus: FleetBus;
 }
 
 export interface CreateServerOptions {
@@ -112,6 +123,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let lock: DataDirLock | undefined;
   let metricsListener: MetricsListener | undefined;
   let retention: AuditRetention | undefined;
+  let forwarding: PeerForwarding | undefined;
+  let fleet: Fleet | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
@@ -155,6 +168,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await ensureAdminToken({ store, file: secrets.adminTokenFile, log, audit });
       retention = new AuditRetention({ store, retentionMs: config.auditRetentionMs, log: componentLogger(root, 'audit') });
       retention.start();
+      fleet = await openFleet({ store, databaseUrl: config.databaseUrl, replicaId: config.replicaId, leaseTtlMs: config.leaseTtlMs, log: componentLogger(root, 'fleet') });
       // One registry of live tunnels: admin API, deregistration, drain, relay and metrics read the same one.
       const tunnels = new TunnelRegistry({
         software: `hawser/${SERVER_VERSION}`,
@@ -163,7 +177,13 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           await recordAgentInfo(tunnel, peer, store);
           await rotation.onAgentReady(tunnel.cluster.id);
         },
+        ownership: fleet.ownership,
       });
+      // Replica-to-replica forwarding (fleet/peer-forwarding.ts): the relay finds tunnels held by other replicas.
+      if (config.peerListen) {
+        forwarding = new PeerForwarding({ ca: secrets.ca, replicaId: config.replicaId, listen: config.peerListen, advertise: config.peerAdvertise,
+          serverNames: config.serverNames, local: tunnels, software: `hawser/${SERVER_VERSION}`, log: componentLogger(root, 'fleet') });
+      }
       const tokens = new BootstrapTokens(secrets.tokenSigningKey, secrets.tokenIssuer);
       const rotation = new CaRotation({
         ca: secrets.ca,
@@ -181,7 +201,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           agentServer?.setSecureContext({ ...context, ca: [...secrets.ca.bundle] });
         },
       });
-      const urls: { publicUrl: string; agentUrl: string; metricsUrl?: string } = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
+      const urls: { publicUrl: string; agentUrl: string; metricsUrl?: string; peerUrl?: string } = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
       const registrar = new Registrar({
         store,
         ca: secrets.ca,
@@ -196,6 +216,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         agentChart: config.agentChart,
         onIssued: (clusterId) =>
           rotation.reconsider().catch((err: unknown) => log.error({ err, clusterId }, 'could not re-check the CA rotation')),
+        fleetBus: fleet.bus,
       });
       // The chain includes the CA so an agent on first contact can find it by
       // the hash its bootstrap token pins (as kubeadm's discovery does).
@@ -214,7 +235,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         listenTextResolver: (address: string) => `Server listening at ${address.replace(/^http:/, 'https:')}`,
       };
 
-      const sessions = new ConsoleSessions(store);
+      const sessions = new ConsoleSessions(store, undefined, fleet.bus);
       const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc, kubernetes: config.kubernetesAuth, sessions });
       const relayLog = componentLogger(root, 'relay');
       relayAudit = await openRelayAudit({ store, dataDir: config.dataDir, sync: config.auditSync, audit, log: componentLogger(root, 'audit') });
@@ -223,11 +244,18 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         serving: () => (state === 'listening' ? 'serving' : state === 'starting' || state === 'new' ? 'starting' : 'draining'),
       });
       const streams = new OperatorStreams();
+      reactToFleetEvents(fleet.bus, {
+        closeCluster: (id, code, reason) => tunnels.closeCluster(id, code, reason),
+        endStreams: (credentialId, reason) => streams.endAll(credentialId, reason),
+        forgetCredentials: () => authenticateOperator.forget(),
+        endConsoleSession: (idHash) => sessions.ended(idHash),
+        log: componentLogger(root, 'fleet'),
+      });
       const relay = new ClusterRelay({
         streams,
         authenticate: authenticateOperator,
         findCluster: cachedClusterLookup(store),
-        tunnels,
+        tunnels: forwarding?.directory ?? tunnels,
         authorization: config.authorization,
         begin: (event) => relayAudit!.relayAudit.begin(event),
         audit: (event) => {
@@ -275,6 +303,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
             authenticateOperator.forget();
             const ended = streams.endAll(apiTokenCredential(id), 'API token revoked');
             if (ended) relayLog.info({ tokenId: id, ended }, 'ended the live requests of a revoked API token');
+            // And on every other replica (fleet-reactions.ts).
+            fleet!.bus.publish({ type: 'credential.revoked', credentialId: apiTokenCredential(id) }).catch((err: unknown) => relayLog.warn({ err, tokenId: id }, 'could not tell the other replicas of a revoked API token'));
           },
         }),
         { prefix: '/api/v1' },
@@ -328,9 +358,21 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         get metricsUrl() {
           return urls.metricsUrl;
         },
+        get peerUrl() {
+          return urls.peerUrl;
+        },
+        ownership: fleet.ownership,
+        fleetBus: fleet.bus,
       };
       context = ctx;
 
+      // The peer listener first: the replica row names it before any agent's lease does.
+      if (forwarding && config.peerListen) {
+        const peerUrl = await forwarding.listen().catch((err: unknown) => Promise.reject(listenFailure(err, '--peer-listen', config.peerListen!)));
+        urls.peerUrl = peerUrl;
+        await fleet.ownership.advertise?.(peerUrl);
+        forwarding.attach(fleet.ownership);
+      }
       await operator.listen({ host: config.listen.host, port: config.listen.port }).catch((err: unknown) => Promise.reject(listenFailure(err, '--listen', config.listen)));
       await agent.listen({ host: config.agentListen.host, port: config.agentListen.port }).catch((err: unknown) => Promise.reject(listenFailure(err, '--agent-listen', config.agentListen)));
       urls.publicUrl ||= listenUrl(config.listen.host, addressOf(operator).port);
@@ -346,6 +388,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           listen: `${config.listen.host}:${addressOf(operator).port}`,
           agentListen: `${config.agentListen.host}:${addressOf(agent).port}`,
           ...(urls.metricsUrl ? { metricsUrl: urls.metricsUrl } : {}),
+          ...(urls.peerUrl ? { peerUrl: urls.peerUrl } : {}),
           operatorMetrics: config.operatorMetrics,
           adminTokenFile: secrets.adminTokenFile,
           caHash: secrets.ca.caHash,
@@ -357,9 +400,11 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       );
       return { publicUrl: urls.publicUrl, agentUrl: urls.agentUrl };
     } catch (err) {
+      forwarding?.destroy();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.destroy();
       await retention?.close();
+      await fleet?.close().catch(() => undefined);
       await store.close().catch(() => undefined);
       lock.release();
       throw err;
@@ -392,11 +437,12 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       state = 'closing';
       // Agents first, with a reason, so they reconnect elsewhere instead of
       // treating the closed socket as a network failure.
-      await context?.tunnels.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY);
+      await Promise.all([context?.tunnels.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY), forwarding?.close()]);
       await endpoint?.close();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.close();
       await retention?.close();
+      await fleet?.close().catch((err: unknown) => log.warn({ err }, 'could not release the tunnel leases; they expire by themselves'));
       await context?.store.close();
       lock?.release();
       state = 'closed';
@@ -407,10 +453,12 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       state = 'closing';
       if (err) log.error({ err }, 'hawser server destroyed');
       endpoint?.terminateAll();
+      forwarding?.destroy();
       await relayAudit?.destroy();
       for (const app of apps) app.server.closeAllConnections();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await retention?.close();
+      await fleet?.close().catch(() => undefined);
       await context?.store.close().catch(() => undefined);
       lock?.release();
       state = 'closed';

@@ -34,10 +34,17 @@ Options:
                            (env HAWSER_METRICS_LISTEN; default off)
   --operator-metrics on|off  /metrics on the operator listener too (default: on unless
                            --metrics-listen is set)
+  --peer-listen ADDR       replica-to-replica mTLS listener, HOST:PORT or off (default off on the
+                           embedded store, 127.0.0.1:8445 with --database-url postgres://…)
+  --peer-advertise URL     https://HOST:PORT other replicas dial (default: from --peer-listen)
   --agent-chart REF        chart the printed helm install line names (env HAWSER_AGENT_CHART):
                            oci://REGISTRY/PATH/hawser-agent, https://…/hawser-agent-V.tgz, or a
                            local chart directory or .tgz (made absolute); default: this
                            checkout's charts/hawser-agent
+  --replica-id ID          this replica's id among several on one PostgreSQL, a DNS label
+                           (env HAWSER_REPLICA_ID; the chart passes the pod name; default random)
+  --lease-ttl DURATION     how long a tunnel lease lives unrenewed, 1s-10m (env HAWSER_LEASE_TTL;
+                           default ${DEFAULTS.leaseTtl}; docs/operations.md "Several replicas")
 
 Operators (see docs/operations.md):
   --authz-mode MODE        tier (default) | raw | shared (env HAWSER_AUTHZ_MODE)
@@ -69,6 +76,8 @@ const OPTIONS = {
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   'metrics-listen': { type: 'string' },
+  'peer-listen': { type: 'string' },
+  'peer-advertise': { type: 'string' },
   'operator-metrics': { type: 'string' },
   'agent-chart': { type: 'string' },
   'audit-sync': { type: 'string' },
@@ -82,6 +91,8 @@ const OPTIONS = {
   'oidc-jwks-url': { type: 'string' },
   'kubernetes-auth': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  'replica-id': { type: 'string' },
+  'lease-ttl': { type: 'string' },
 } as const;
 
 function stopSignal(): Promise<string> {
@@ -122,6 +133,8 @@ async function runServer(args: readonly string[], io: CliIo): Promise<number> {
   set('logLevel', values['log-level']);
   set('logFormat', values['log-format'] ?? env.HAWSER_LOG_FORMAT);
   set('metricsListen', values['metrics-listen'] ?? env.HAWSER_METRICS_LISTEN);
+  set('peerListen', values['peer-listen'] ?? env.HAWSER_PEER_LISTEN);
+  set('peerAdvertise', values['peer-advertise'] ?? env.HAWSER_PEER_ADVERTISE);
   const operatorMetrics = values['operator-metrics'];
   if (operatorMetrics !== undefined) {
     if (operatorMetrics !== 'on' && operatorMetrics !== 'off') {
@@ -174,6 +187,8 @@ async function runServer(args: readonly string[], io: CliIo): Promise<number> {
       ...((values['oidc-jwks-url'] ?? env.HAWSER_OIDC_JWKS_URL) ? { jwksUrl: values['oidc-jwks-url'] ?? env.HAWSER_OIDC_JWKS_URL } : {}),
     };
   }
+  set('replicaId', values['replica-id'] ?? env.HAWSER_REPLICA_ID);
+  set('leaseTtl', values['lease-ttl'] ?? env.HAWSER_LEASE_TTL);
 
   const server = createServer(input);
   await server.listen();

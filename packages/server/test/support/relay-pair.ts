@@ -5,7 +5,7 @@ import { Policy, Relay } from '@hawser/agent';
 import { REQUEST_HEAD_CAPABILITY } from '@hawser/contract';
 import { createMemoryTransportPair, Session, type TunnelStream } from '@hawser/protocol';
 import { startRecordingUpstream, type RecordingUpstream } from '../../../agent/test/support/recording-upstream.js';
-import { ClusterRelay, type RelayAuditEvent } from '../../src/relay/cluster-relay.js';
+import { ClusterRelay, type ClusterRelayOptions, type RelayAuditEvent } from '../../src/relay/cluster-relay.js';
 import { operatorServerFactory } from '../../src/relay/relay-listener.js';
 import { createCertificate } from '../../../../test/controlplane/pki.js';
 import type { ClusterRecord } from '../../src/store/store.js';
@@ -31,6 +31,30 @@ export const operators: Record<string, { username: string; groups: string[] }> =
   mallory: { username: 'mallory', groups: ['readers'] },
   alice: { username: 'alice', groups: ['admins'] },
 };
+
+/** The agent's real Relay toward the recording upstream, with the agent's own ServiceAccount token. */
+export function agentRelay(upstream: RecordingUpstream): Relay {
+  return new Relay({
+    target: { url: upstream.url, agent: upstream.agent, authorization: () => 'Bearer agent-sa-token' },
+    policy: new Policy({ mode: 'full', authzMode: 'tier', impersonationPrefix: 'hawser:', denyResources: [] }),
+    log: pino({ level: 'silent' }),
+  });
+}
+
+/** What every in-process relay here shares: the stub operators, the one cluster, tier groups, audit into `audit`. */
+export function relayTestOptions(audit: RelayAuditEvent[]): Omit<ClusterRelayOptions, 'tunnels'> {
+  return {
+    authenticate: async (authorization) => {
+      const who = operators[authorization?.replace(/^Bearer /, '') ?? ''];
+      if (!who) throw new Error('unknown token');
+      return { ...who, via: 'api-token', credentialId: `api-token:${who.username}` };
+    },
+    findCluster: async (name) => (name === cluster.name ? cluster : undefined),
+    authorization: { mode: 'tier', prefix: 'hawser:', tierGroups: { read: ['readers'], triage: [], write: [], maintain: [], admin: ['admins'] } },
+    audit: (e) => audit.push(e),
+    log: pino({ level: 'silent' }),
+  };
+}
 
 export interface RelayPair {
   /** The relay's listener (plain HTTP on 127.0.0.1; TLS changes nothing the relay sees). */
@@ -74,11 +98,7 @@ export async function startRelayPair(cleanup: (() => unknown)[], opts: RelayPair
   const server = new Session(serverSide, { role: 'server', software: 'hawser-server/test' });
   await Promise.all([agent.ready, server.ready]);
   cleanup.push(() => agent.destroy(), () => server.destroy());
-  const relay = new Relay({
-    target: { url: upstream.url, agent: upstream.agent, authorization: () => 'Bearer agent-sa-token' },
-    policy: new Policy({ mode: 'full', authzMode: 'tier', impersonationPrefix: 'hawser:', denyResources: [] }),
-    log: pino({ level: 'silent' }),
-  });
+  const relay = agentRelay(upstream);
   const agentStreams: TunnelStream[] = [];
   agent.on('stream', (s: TunnelStream) => {
     agentStreams.push(s);
@@ -87,16 +107,8 @@ export async function startRelayPair(cleanup: (() => unknown)[], opts: RelayPair
   });
   const audit: RelayAuditEvent[] = [];
   const clusterRelay = new ClusterRelay({
-    authenticate: async (authorization) => {
-      const who = operators[authorization?.replace(/^Bearer /, '') ?? ''];
-      if (!who) throw new Error('unknown token');
-      return { ...who, via: 'api-token', credentialId: `api-token:${who.username}` };
-    },
-    findCluster: async (name) => (name === cluster.name ? cluster : undefined),
+    ...relayTestOptions(audit),
     tunnels: { session: (id) => (id === cluster.id ? server : undefined) },
-    authorization: { mode: 'tier', prefix: 'hawser:', tierGroups: { read: ['readers'], triage: [], write: [], maintain: [], admin: ['admins'] } },
-    audit: (e) => audit.push(e),
-    log: pino({ level: 'silent' }),
     ...(opts.responseTimeoutMs ? { responseTimeoutMs: opts.responseTimeoutMs } : {}),
   });
   if (opts.http2) {
