@@ -16,8 +16,8 @@ export type SwarmRequest =
       rampLimit: number;
     }
   | { type: 'counts' | 'reset' | 'stop'; id: number }
-  /** Stop the agents whose index is `keep` or more. */
-  | { type: 'trim'; id: number; keep: number };
+  /** Stop the agents whose index is `keep` or more (and, with connectedOnly, those not connected now). */
+  | { type: 'trim'; id: number; keep: number; connectedOnly?: boolean };
 
 /** One worker's tallies (or the sum over workers). */
 export interface SwarmCounts {

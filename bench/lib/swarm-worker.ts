@@ -100,6 +100,10 @@ process.on('message', (msg: SwarmRequest) => {
       break;
     case 'trim':
       for (const { agent } of agents.splice(agents.findIndex((a) => a.n >= msg.keep) >>> 0)) agent.destroy();
+      if (msg.connectedOnly) {
+        for (const { agent } of agents) if (!agent.connected) agent.destroy();
+        agents.splice(0, agents.length, ...agents.filter((a) => a.agent.connected));
+      }
       send({ type: 'counts', id: msg.id, counts: counts() });
       break;
     case 'stop':

@@ -107,9 +107,9 @@ export class Swarm {
     return this.#all({ type: 'reset' });
   }
 
-  /** Stops every agent from index `keep` on; the first `keep` stay. */
-  trim(keep: number): Promise<SwarmCounts> {
-    return this.#all({ type: 'trim', keep });
+  /** Stops every agent from index `keep` on (and, with connectedOnly, every one not connected now). */
+  trim(keep: number, connectedOnly = false): Promise<SwarmCounts> {
+    return this.#all({ type: 'trim', keep, connectedOnly });
   }
 
   /** Polls until `want(counts)` holds or `timeoutMs` passes; returns the last counts. */
