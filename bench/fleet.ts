@@ -86,11 +86,16 @@ function describeFailures(c: SwarmCounts): string {
  * 1 % more in `stallMs`: on this shared machine the server and the swarm get
  * a slice of two cores, and past some count the heartbeats take all of it).
  */
+/** The most sessions up at once during the last waitAll (a ramp may peak, then lose some). */
+let peakConnected = 0;
+
 async function waitAll(swarm: Swarm, want: number, timeoutMs: number, label: string, stallMs = 90_000): Promise<SwarmCounts> {
   let lastLog = 0;
   let mark = { at: Date.now(), connected: 0 };
+  peakConnected = 0;
   let stalled = false;
   const c = await swarm.until((c) => {
+    peakConnected = Math.max(peakConnected, c.connected);
     if (c.connected >= mark.connected + Math.max(1, want / 100)) mark = { at: Date.now(), connected: c.connected };
     stalled = Date.now() - mark.at > stallMs;
     return c.connected >= want || stalled;
@@ -176,10 +181,12 @@ async function tunnels(keys: string[]): Promise<void> {
     report.rampStalled = up.connected < N.tunnels;
     // A stalled ramp: the agents still dialing would make the idle window a handshake window.
     if (up.connected < N.tunnels) await swarm.trim(N.tunnels, true);
+    if ((await swarm.counts()).connected === 0) throw new Error(`no tunnel stayed up (peak of the ramp: ${up.connected}); nothing to measure`);
+    report.rampPeak = peakConnected;
     const rampS = (performance.now() - rampStart) / 1000;
     const cpu = rampCpu();
     report.ramp = { seconds: rampS, connected: up.connected, failures: up.failures, cpu };
-    row('initial ramp (16 first dials in flight per worker)', `${up.connected} in ${rampS.toFixed(0)} s (${(up.connected / rampS).toFixed(0)} /s)`, `server ${cpu.percent.toFixed(0)} % of a core, ${((1000 * cpu.cpuSeconds) / Math.max(1, up.connected)).toFixed(1)} ms CPU per tunnel; failures: ${describeFailures(up)}`);
+    row('initial ramp (16 first dials in flight per worker)', `${up.connected} in ${rampS.toFixed(0)} s (${(up.connected / rampS).toFixed(0)} /s)${up.connected < N.tunnels ? `, stalled; peak ${peakConnected}` : ''}`, `server ${cpu.percent.toFixed(0)} % of a core, ${((1000 * cpu.cpuSeconds) / Math.max(1, up.connected)).toFixed(1)} ms CPU per tunnel; failures: ${describeFailures(up)}`);
     await idle(server, swarm, base);
     if (!runs('storm')) return;
     if (N.storm < N.tunnels) {
