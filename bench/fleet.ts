@@ -1,25 +1,28 @@
 /**
  * Fleet capacity (issue 18, "Capacity, measured"): `npm run bench:fleet
- * [-- --quick] [--tunnels N] [--storm N] [--registrations N] [--workers N]`.
+ * [-- --quick] [--tunnels N] [--storm N] [--registrations N] [--workers N]
+ * [--parts idle,storm,forwarded,register] [--store postgres|pglite]`.
+ * docs/fleet-capacity.md has the figures and what limits them.
  *
- * One real `hawser server` process (embedded store, its own data dir, the
- * memory probe preloaded) and the swarm (bench/lib/swarm.ts): a few worker
- * processes running thousands of agents' worth of real tunnels, each with
- * its own client certificate, TLS, WebSocket, the agent's own HELLO and its
- * reconnect backoff.
+ * One real `hawser server` process (PostgreSQL by default, or the embedded
+ * store; the memory probe preloaded) and the swarm (bench/lib/swarm.ts): a
+ * few worker processes running thousands of agents' worth of real tunnels,
+ * each with its own client certificate, TLS, WebSocket, the agent's own
+ * HELLO and its reconnect backoff.
  *
  *   idle       N tunnels on one server: server RSS and V8 heap per tunnel
  *              (after a forced full GC, with N minus with none), CPU at idle
- *              (heartbeats) over --idle-seconds
- *   storm      N tunnels, the server restarted (SIGTERM, same data dir and
- *              ports): time until all are back, handshakes/s, server CPU
- *              during the storm, what was refused and how
+ *              (heartbeats) over --idle-seconds; a ramp that stalls on a
+ *              loaded machine is measured with the tunnels it has
+ *   storm      N tunnels, the server restarted (SIGTERM, same data dir,
+ *              database and ports): time until all are back, handshakes/s,
+ *              server CPU during the storm, what was refused and how
+ *   forwarded  small GET p50/p99 on the owner vs through a non-owner replica
+ *              (two servers on one PostgreSQL, bench/lib/swarm-forward.ts)
  *   register   registrations/s through POST /agent/v1/register
- *   forwarded  small GET p50/p99 on the owner; through a non-owner replica
- *              needs fleet-forward (printed as such until merged)
  *
  * BENCH SHORTCUT, said in the output too: the swarm's clusters are created
- * and their certificates issued directly in the stopped server's data dir
+ * and their certificates issued directly in the stopped server's store
  * (swarm-seed.ts), not through registration; registration is measured apart.
  * Results: stdout and bench/results/fleet.{md,json}.
  */
