@@ -66,6 +66,7 @@ const log = (line: string) => process.stderr.write(`fleet: ${line}\n`);
 const probeOut = join(root, 'bench/results/.fleet-probe');
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 const kib = (b: number) => (b / 1024).toFixed(1);
+const signed = (ms: number) => `${ms >= 0 ? '+' : ''}${ms.toFixed(2)}`;
 
 const report: Record<string, unknown> = {
   when: new Date().toISOString(),
@@ -240,7 +241,7 @@ async function main(): Promise<void> {
     const note = (g: GetLatency) => `${g.n} sequential, ${g.failed} non-200${g.firstFailure ? ` (first: ${g.firstFailure.slice(0, 80)})` : ''}`;
     row('small GET on the owner replica', fmt(f.owner), `${note(f.owner)}; load ${f.load}`);
     if (f.nonOwner) {
-      row('small GET through a non-owner replica', fmt(f.nonOwner), `${note(f.nonOwner)}; +${(f.nonOwner.p50Ms - f.owner.p50Ms).toFixed(2)} ms p50 (x${(f.nonOwner.p50Ms / f.owner.p50Ms).toFixed(2)}), +${(f.nonOwner.p99Ms - f.owner.p99Ms).toFixed(2)} ms p99`);
+      row('small GET through a non-owner replica', fmt(f.nonOwner), `${note(f.nonOwner)}; ${signed(f.nonOwner.p50Ms - f.owner.p50Ms)} ms p50 (x${(f.nonOwner.p50Ms / f.owner.p50Ms).toFixed(2)}), ${signed(f.nonOwner.p99Ms - f.owner.p99Ms)} ms p99`);
     } else {
       row('small GET through a non-owner replica', f.missing ?? 'needs fleet-forward', '');
     }
