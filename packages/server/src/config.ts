@@ -72,6 +72,8 @@ export interface ServerConfig {
   readonly agentChart: string | undefined;
   /** How durable a relayed request's audit record is before its stream opens (audit-journal.ts). Default `process`. */
   readonly auditSync: AuditSync;
+  /** How long a draining server (SIGTERM) lets accepted requests finish before it cuts them. Default 25 s. */
+  readonly drainTimeoutMs: number;
 }
 
 /** What callers pass: every field optional, durations as `1h`-style strings or ms. */
@@ -94,6 +96,7 @@ export interface ServerConfigInput extends OperatorConfigInput {
   /** `HOST:PORT`, a bare `PORT` (loopback), `off`, or `{ host, port }`. */
   metricsListen?: string | ListenAddress;
   operatorMetrics?: boolean;
+  drainTimeout?: string | number;
 }
 
 /** The one defaults object. */
@@ -109,6 +112,7 @@ export const DEFAULTS = Object.freeze({
   logLevel: 'info',
   auditSync: 'process',
   logFormat: 'auto',
+  drainTimeout: '25s',
 } as const);
 
 /**
@@ -192,6 +196,15 @@ function auditRetention(value: string | number): number {
   return ms;
 }
 
+/** Longer than a pod's usual grace would only postpone the SIGKILL that ends it anyway. */
+const MAX_DRAIN_TIMEOUT_MS = 10 * 60_000;
+
+function drainTimeout(value: string | number): number {
+  const ms = duration('drainTimeout', value);
+  if (ms > MAX_DRAIN_TIMEOUT_MS) invalid('drainTimeout', 'a duration of at most 10m, such as 25s', value);
+  return ms;
+}
+
 function databaseUrl(value: unknown): string | undefined {
   if (value === undefined || value === '') return undefined;
   const text = nonEmptyString('databaseUrl', value);
@@ -230,6 +243,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     'tokenTtl', 'auditRetention', 'certificateTtl', 'certificateBackdate', 'logLevel', 'agentChart', 'auditSync',
     'authorizationMode', 'impersonationPrefix', 'tierGroups', 'oidc', 'kubernetesAuth',
     'logFormat', 'metricsListen', 'operatorMetrics',
+    'drainTimeout',
   ]);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) invalid(key, `one of the known fields (${[...known].join(', ')})`, 'unknown field');
@@ -279,6 +293,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     kubernetesAuth: resolveKubernetesAuth(input.kubernetesAuth),
     agentChart: agentChart(input.agentChart),
     auditSync: auditSync as AuditSync,
+    drainTimeoutMs: drainTimeout(input.drainTimeout ?? DEFAULTS.drainTimeout),
   };
   return Object.freeze(config);
 }

@@ -44,6 +44,7 @@ import { OperatorStreams, apiTokenCredential } from './auth/operator-streams.js'
 import { operatorServerFactory } from './relay/relay-listener.js';
 import { SERVER_VERSION } from './version.js';
 import { ConsoleSessions } from './console/console-session.js';
+import { ServerDrain } from './server-drain.js';
 import { consoleRoutes } from './console/console-routes.js';
 import { ConsoleOidcLogin } from './console/console-oidc.js';
 import { OidcAuthenticator } from './auth/oidc-authenticator.js';
@@ -112,6 +113,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let lock: DataDirLock | undefined;
   let metricsListener: MetricsListener | undefined;
   let retention: AuditRetention | undefined;
+  let drain: ServerDrain | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
@@ -158,6 +160,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       // One registry of live tunnels: admin API, deregistration, drain, relay and metrics read the same one.
       const tunnels = new TunnelRegistry({
         software: `hawser/${SERVER_VERSION}`,
+        drainTimeoutMs: config.drainTimeoutMs,
         admit: (tunnel, peer) => admitAgent(tunnel, peer, store, audit),
         onReady: async (tunnel, peer) => {
           await recordAgentInfo(tunnel, peer, store);
@@ -223,11 +226,12 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         serving: () => (state === 'listening' ? 'serving' : state === 'starting' || state === 'new' ? 'starting' : 'draining'),
       });
       const streams = new OperatorStreams();
+      drain = new ServerDrain({ timeoutMs: config.drainTimeoutMs, log });
       const relay = new ClusterRelay({
         streams,
         authenticate: authenticateOperator,
         findCluster: cachedClusterLookup(store),
-        tunnels,
+        tunnels: drain.directory(tunnels),
         authorization: config.authorization,
         begin: (event) => relayAudit!.relayAudit.begin(event),
         audit: (event) => {
@@ -308,6 +312,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         ...(options.tunnelCloseGraceMs !== undefined ? { closeGraceMs: options.tunnelCloseGraceMs } : {}),
       });
       endpoint.attach(agent.server);
+      drain.guard(operator.server);
+      drain.guard(agent.server);
 
       const ctx: ServerContext = {
         config,
@@ -390,10 +396,18 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         return;
       }
       state = 'closing';
-      // Agents first, with a reason, so they reconnect elsewhere instead of
-      // treating the closed socket as a network failure.
-      await context?.tunnels.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY);
+      // Listeners stay open while draining (server-drain.ts): /readyz says
+      // so, new requests get 503 + Retry-After, agents are told to go away
+      // with a reason, so they reconnect elsewhere instead of treating the
+      // closed socket as a network failure.
+      const tunnels = context?.tunnels;
+      await drain?.drain({
+        goAwayAgents: async () => tunnels?.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY),
+        closeIdleClients: () => (apps[0]?.server as { closeHttp2Sessions?(): void } | undefined)?.closeHttp2Sessions?.(),
+      });
       await endpoint?.close();
+      // What the drain left running was cut by its deadline.
+      for (const app of apps) app.server.closeAllConnections();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.close();
       await retention?.close();

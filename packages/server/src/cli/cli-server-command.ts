@@ -52,6 +52,11 @@ Operators (see docs/operations.md):
   --kubernetes-auth JSON   accept workloads' ServiceAccount tokens, verified by TokenReview
                            (env HAWSER_KUBERNETES_AUTH): {"audience":"...","tiers":{"write":
                            ["system:serviceaccount:NS:NAME"]},"cacheSeconds":10}
+
+Replicas (docs/operations.md, "Several replicas: drain, chart, load balancer"):
+  --drain-timeout DUR      on SIGTERM, how long accepted requests get to finish (env
+                           HAWSER_DRAIN_TIMEOUT; default ${DEFAULTS.drainTimeout}, at most 10m): /readyz says
+                           draining at once, new requests get 503 + Retry-After, agents GOAWAY
   -h, --help               show help
 `;
 
@@ -81,6 +86,7 @@ const OPTIONS = {
   'oidc-groups-claim': { type: 'string' },
   'oidc-jwks-url': { type: 'string' },
   'kubernetes-auth': { type: 'string' },
+  'drain-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -132,6 +138,7 @@ async function runServer(args: readonly string[], io: CliIo): Promise<number> {
   }
   set('agentChart', values['agent-chart'] ?? env.HAWSER_AGENT_CHART);
   set('auditSync', values['audit-sync'] ?? env.HAWSER_AUDIT_SYNC);
+  set('drainTimeout', values['drain-timeout'] ?? env.HAWSER_DRAIN_TIMEOUT);
   set('authorizationMode', values['authz-mode'] ?? env.HAWSER_AUTHZ_MODE);
   set('impersonationPrefix', values['impersonation-prefix'] ?? env.HAWSER_IMPERSONATION_PREFIX);
   const tiers = values.tier ?? [];

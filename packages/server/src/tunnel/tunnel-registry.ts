@@ -31,6 +31,8 @@ export interface TunnelRegistryOptions {
   onReady?(context: TunnelContext, peer: PeerInfo): void | Promise<void>;
   /** Hint sent with a drain's go-away: come back after this many ms. Default 1000. */
   drainRetryAfterMs?: number;
+  /** How long a drain lets the tunnel's open streams finish before they are reset. Default: the session's (30 s). */
+  drainTimeoutMs?: number;
 }
 
 /**
@@ -214,7 +216,8 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
         closeAs = { code, reason };
         if (code === 1001) {
           // Drain: no new streams; open ones get the session's drain deadline.
-          await session.goAway({ retryAfterMs: this.#opts.drainRetryAfterMs ?? 1000, message: reason });
+          const timeoutMs = this.#opts.drainTimeoutMs;
+          await session.goAway({ retryAfterMs: this.#opts.drainRetryAfterMs ?? 1000, message: reason, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
           return;
         }
         session.destroy(new Error(reason));
