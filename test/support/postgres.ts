@@ -12,6 +12,12 @@ export interface TestPostgres {
   readonly port: number;
   /** Creates a fresh database and returns its URL (isolation between tests). */
   createDatabase(name: string): Promise<string>;
+  /**
+   * Stops the server (fast shutdown: every client connection is cut) and
+   * starts it again on the same port and data directory; resolves once it
+   * accepts connections. `downMs` keeps it down that long in between.
+   */
+  restart(options?: { downMs?: number }): Promise<void>;
   /** Stops the server and removes its directory. */
   stop(): Promise<void>;
 }
@@ -104,13 +110,16 @@ export async function startPostgres(options: { timeoutMs?: number } = {}): Promi
   if (user) chownSync(dir, user.uid, user.gid);
   const data = join(dir, 'data');
   let server: ChildProcess | undefined;
-  const cleanup = async (): Promise<void> => {
+  const halt = async (): Promise<void> => {
     if (server && server.exitCode === null) {
       // SIGINT = "fast shutdown": roll back sessions, exit cleanly.
       server.kill('SIGINT');
       const exited = await Promise.race([waitExit(server), new Promise((r) => setTimeout(() => r('timeout'), 5000))]);
       if (exited === 'timeout') server.kill('SIGKILL');
     }
+  };
+  const cleanup = async (): Promise<void> => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -118,18 +127,25 @@ export async function startPostgres(options: { timeoutMs?: number } = {}): Promi
     const initLog = output(init);
     if ((await waitExit(init)) !== 0) throw new Error(`initdb failed: ${initLog()}`);
     const port = await freePort();
-    server = run(
-      join(bin, 'postgres'),
-      ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
-        '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=100'],
-      user,
-    );
-    const log = output(server);
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-    await waitReady(url, server, log, options.timeoutMs ?? 30_000);
+    const launch = async (): Promise<void> => {
+      server = run(
+        join(bin, 'postgres'),
+        ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
+          '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=100'],
+        user,
+      );
+      await waitReady(url, server, output(server), options.timeoutMs ?? 30_000);
+    };
+    await launch();
     return {
       url,
       port,
+      async restart({ downMs = 0 } = {}): Promise<void> {
+        await halt();
+        if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+        await launch();
+      },
       async createDatabase(name: string): Promise<string> {
         if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`database name ${name}: use [a-z0-9_]`);
         const pg = (await import('pg')).default;
