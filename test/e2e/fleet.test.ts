@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { binary } from '../controlplane/binaries.js';
 import { fleetFeatures, startFleet, type Fleet, type Replica } from '../support/fleet.js';
 import { agentReadiness, clusterWithOperator, eventually, type TestAgent } from '../support/hawser.js';
@@ -72,6 +72,11 @@ describe.skipIf(testCluster().external)('three replicas behind HAProxy', () => {
     await ns?.remove();
     await fleet?.stop();
   }, 120_000);
+
+  // A case that failed half-way must not leave the next one a replica short.
+  afterEach(async () => {
+    for (const r of fleet?.replicas ?? []) if (!r.running) await r.start();
+  }, 60_000);
 
   /** One relayed GET on a fresh connection, to the load balancer or straight to one replica. */
   function get(base: string, path: string, timeoutMs = 20_000): Promise<Outcome> {
@@ -169,23 +174,34 @@ describe.skipIf(testCluster().external)('three replicas behind HAProxy', () => {
     expect(res.stdout.trim(), res.stderr).toBe(`namespace/${ns.name}`);
   });
 
-  it('drains a replica on SIGTERM: /readyz 503 at once, new requests 503 with Retry-After, its agent back on another replica, exit 0', async () => {
+  it('drains a replica on SIGTERM: /readyz 503 at once, new requests 503 with Retry-After, an exec session in flight finishes, its agent back on another replica, exit 0', async () => {
     const held = await heldNow();
+    // An exec session in flight: the drain waits for it (up to --drain-timeout, 5 s here).
+    const exec = spawn(await binary('kubectl'), ['--kubeconfig', kubeconfig, '--server', `${held.url}/clusters/${cluster}`, 'exec', '-i', pod, '-n', ns.name, '--', 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    children.push(exec);
+    let echoed = '';
+    exec.stdout!.on('data', (d: Buffer) => (echoed += d));
+    const execExit = new Promise<number | null>((resolve) => exec.once('exit', resolve));
+    exec.stdin!.write('before\n');
+    await eventually(async () => expect(echoed).toBe('before\n'), 20_000);
     const started = Date.now();
     const stopping = held.stop(30_000);
     await eventually(async () => expect(await readyz(held)).toBe(503), 5_000, 20);
-    const refused = await get(held.url, '/api');
-    // Accepted until the moment it is refused: a request racing the drain is answered 503 + Retry-After or served.
-    if (refused.status !== -1) expect(refused).toMatchObject({ status: 503, retryAfter: '1', code: 'HSR_ERR_SERVER_DRAINING' });
+    expect(await get(held.url, '/api')).toMatchObject({ status: 503, retryAfter: '1', code: 'HSR_ERR_SERVER_DRAINING' });
+    // The session accepted before the drain still carries bytes both ways, then ends by itself.
+    exec.stdin!.write('during the drain\n');
+    await eventually(async () => expect(echoed).toBe('before\nduring the drain\n'), 5_000);
+    exec.stdin!.end();
+    expect(await execExit).toBe(0);
     expect(await stopping).toBe(0);
+    const drainedMs = Date.now() - started;
+    expect(held.logs().some((l) => l.msg === 'drained: every accepted request finished')).toBe(true);
     const moved = await eventually(async () => {
       const now = await owner();
       expect(now && now !== held).toBe(true);
       return now!;
     }, 30_000, 100);
-    const movedMs = Date.now() - started;
-    console.log(`drain: agent back on ${moved.name} ${movedMs} ms after SIGTERM to ${held.name}`);
-    expect(held.logs().some((l) => l.msg === 'drained: every accepted request finished')).toBe(true);
+    console.log(`drain: exited ${drainedMs} ms after SIGTERM; agent back on ${moved.name} ${Date.now() - started} ms after SIGTERM to ${held.name}`);
     await held.start();
     await eventually(async () => expect(await readyz(held)).toBe(200), 30_000);
   }, 120_000);

@@ -49,7 +49,8 @@ export function haproxyConfig(backends: readonly Backend[], ports: { operator: n
   const servers = (port: (b: Backend) => number): string =>
     backends.map((b) => `  server ${b.name} 127.0.0.1:${port(b)} ${check}`).join('\n');
   return `global
-  maxconn 20000
+  # Two FDs per proxied connection must fit the test runner's open-file limit.
+  maxconn 4000
 
 defaults
   mode tcp
