@@ -20,6 +20,10 @@ export interface TestPostgres {
   restart(options?: { downMs?: number }): Promise<void>;
   /** Stops the server and removes its directory. */
   stop(): Promise<void>;
+  /** Stops the server (fast shutdown) and keeps its data, to start it again on the same port. */
+  halt(): Promise<void>;
+  /** Starts a halted server again; resolves once it accepts connections. */
+  resume(): Promise<void>;
 }
 
 const MISSING = 'PostgreSQL server binaries (initdb, postgres) were not found; run `apt-get install postgresql`.';
@@ -146,6 +150,8 @@ export async function startPostgres(options: { timeoutMs?: number } = {}): Promi
         if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
         await launch();
       },
+      halt,
+      resume: launch,
       async createDatabase(name: string): Promise<string> {
         if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`database name ${name}: use [a-z0-9_]`);
         const pg = (await import('pg')).default;

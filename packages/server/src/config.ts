@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { LOG_FORMATS, isLogFormat, type LogFormat } from '@hawser/contract';
 import { parseDuration } from './duration.js';
+import { newReplicaId } from './fleet/replica-id.js';
 import { AUDIT_SYNC_MODES, type AuditSync } from './audit/audit-journal.js';
 import type { AuthorizationConfig } from './auth/authorization.js';
 import { ErrorCodes, HawserServerError } from './errors.js';
@@ -72,6 +73,10 @@ export interface ServerConfig {
   readonly agentChart: string | undefined;
   /** How durable a relayed request's audit record is before its stream opens (audit-journal.ts). Default `process`. */
   readonly auditSync: AuditSync;
+  /** This replica's id in the fleet (leases, peers, logs). Default: `r-` and 8 random base32 characters, new at each start. */
+  readonly replicaId: string;
+  /** How long a tunnel lease lives unrenewed (renewed every third of it). Default 15 s. */
+  readonly leaseTtlMs: number;
   /** How long a draining server (SIGTERM) lets accepted requests finish before it cuts them. Default 25 s. */
   readonly drainTimeoutMs: number;
 }
@@ -96,6 +101,9 @@ export interface ServerConfigInput extends OperatorConfigInput {
   /** `HOST:PORT`, a bare `PORT` (loopback), `off`, or `{ host, port }`. */
   metricsListen?: string | ListenAddress;
   operatorMetrics?: boolean;
+  /** A DNS label (the chart passes the pod name). */
+  replicaId?: string;
+  leaseTtl?: string | number;
   drainTimeout?: string | number;
 }
 
@@ -112,6 +120,7 @@ export const DEFAULTS = Object.freeze({
   logLevel: 'info',
   auditSync: 'process',
   logFormat: 'auto',
+  leaseTtl: '15s',
   drainTimeout: '25s',
 } as const);
 
@@ -228,6 +237,20 @@ function metricsAddress(value: unknown): ListenAddress | undefined {
   return parseListenAddress('metricsListen', value);
 }
 
+/** A replica id goes into logs, lease rows and certificate names: a DNS label, as a pod name is. */
+function replicaIdOf(value: unknown): string {
+  const text = nonEmptyString('replicaId', value);
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(text)) invalid('replicaId', 'a DNS label: a-z, 0-9 and -, at most 63 characters', value);
+  return text;
+}
+
+/** Between 1 s (tests) and 10 min: shorter floods the database with renewals, longer leaves dead owners routed to. */
+function leaseTtl(value: string | number): number {
+  const ms = duration('leaseTtl', value);
+  if (ms < 1_000 || ms > 600_000) invalid('leaseTtl', 'a duration from 1s to 10m, such as 15s', value);
+  return ms;
+}
+
 /** Host name of a URL without IPv6 brackets. */
 export function urlHost(url: string): string {
   return new URL(url).hostname.replace(/^\[|\]$/g, '');
@@ -243,6 +266,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     'tokenTtl', 'auditRetention', 'certificateTtl', 'certificateBackdate', 'logLevel', 'agentChart', 'auditSync',
     'authorizationMode', 'impersonationPrefix', 'tierGroups', 'oidc', 'kubernetesAuth',
     'logFormat', 'metricsListen', 'operatorMetrics',
+    'replicaId', 'leaseTtl',
     'drainTimeout',
   ]);
   for (const key of Object.keys(input)) {
@@ -293,6 +317,8 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     kubernetesAuth: resolveKubernetesAuth(input.kubernetesAuth),
     agentChart: agentChart(input.agentChart),
     auditSync: auditSync as AuditSync,
+    replicaId: input.replicaId === undefined ? newReplicaId() : replicaIdOf(input.replicaId),
+    leaseTtlMs: leaseTtl(input.leaseTtl ?? DEFAULTS.leaseTtl),
     drainTimeoutMs: drainTimeout(input.drainTimeout ?? DEFAULTS.drainTimeout),
   };
   return Object.freeze(config);

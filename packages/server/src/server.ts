@@ -49,6 +49,10 @@ import { consoleRoutes } from './console/console-routes.js';
 import { ConsoleOidcLogin } from './console/console-oidc.js';
 import { OidcAuthenticator } from './auth/oidc-authenticator.js';
 import { consoleAssets, findConsoleAssets } from './console/console-assets.js';
+import { openFleet, type Fleet } from './fleet/open-fleet.js';
+import { reactToFleetEvents } from './fleet/fleet-reactions.js';
+import type { TunnelOwnership } from './fleet/tunnel-ownership.js';
+import type { FleetBus } from './fleet/fleet-event.js';
 
 /** The running server's parts, for embedding and tests (`HawserServer.context`). */
 export interface ServerContext {
@@ -65,6 +69,10 @@ export interface ServerContext {
   readonly adminTokenFile: string;
   /** `http://host:port` of the metrics listener, when `metricsListen` is set. */
   readonly metricsUrl: string | undefined;
+  /** Which replica holds each cluster's tunnel (fleet/). */
+  readonly ownership: TunnelOwnership;
+  /** Events every replica acts on within a second (fleet/). */
+  readonly fleetBus: FleetBus;
 }
 
 export interface CreateServerOptions {
@@ -114,6 +122,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let metricsListener: MetricsListener | undefined;
   let retention: AuditRetention | undefined;
   let drain: ServerDrain | undefined;
+  let fleet: Fleet | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
@@ -157,6 +166,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await ensureAdminToken({ store, file: secrets.adminTokenFile, log, audit });
       retention = new AuditRetention({ store, retentionMs: config.auditRetentionMs, log: componentLogger(root, 'audit') });
       retention.start();
+      fleet = await openFleet({ store, databaseUrl: config.databaseUrl, replicaId: config.replicaId, leaseTtlMs: config.leaseTtlMs, log: componentLogger(root, 'fleet') });
       // One registry of live tunnels: admin API, deregistration, drain, relay and metrics read the same one.
       const tunnels = new TunnelRegistry({
         software: `hawser/${SERVER_VERSION}`,
@@ -166,6 +176,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           await recordAgentInfo(tunnel, peer, store);
           await rotation.onAgentReady(tunnel.cluster.id);
         },
+        ownership: fleet.ownership,
       });
       const tokens = new BootstrapTokens(secrets.tokenSigningKey, secrets.tokenIssuer);
       const rotation = new CaRotation({
@@ -199,6 +210,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         agentChart: config.agentChart,
         onIssued: (clusterId) =>
           rotation.reconsider().catch((err: unknown) => log.error({ err, clusterId }, 'could not re-check the CA rotation')),
+        fleetBus: fleet.bus,
       });
       // The chain includes the CA so an agent on first contact can find it by
       // the hash its bootstrap token pins (as kubeadm's discovery does).
@@ -217,7 +229,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         listenTextResolver: (address: string) => `Server listening at ${address.replace(/^http:/, 'https:')}`,
       };
 
-      const sessions = new ConsoleSessions(store);
+      const sessions = new ConsoleSessions(store, undefined, fleet.bus);
       const authenticateOperator = operatorAuthenticator({ store, oidc: config.oidc, kubernetes: config.kubernetesAuth, sessions });
       const relayLog = componentLogger(root, 'relay');
       relayAudit = await openRelayAudit({ store, dataDir: config.dataDir, sync: config.auditSync, audit, log: componentLogger(root, 'audit') });
@@ -227,6 +239,13 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       });
       const streams = new OperatorStreams();
       drain = new ServerDrain({ timeoutMs: config.drainTimeoutMs, log });
+      reactToFleetEvents(fleet.bus, {
+        closeCluster: (id, code, reason) => tunnels.closeCluster(id, code, reason),
+        endStreams: (credentialId, reason) => streams.endAll(credentialId, reason),
+        forgetCredentials: () => authenticateOperator.forget(),
+        endConsoleSession: (idHash) => sessions.ended(idHash),
+        log: componentLogger(root, 'fleet'),
+      });
       const relay = new ClusterRelay({
         streams,
         authenticate: authenticateOperator,
@@ -279,6 +298,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
             authenticateOperator.forget();
             const ended = streams.endAll(apiTokenCredential(id), 'API token revoked');
             if (ended) relayLog.info({ tokenId: id, ended }, 'ended the live requests of a revoked API token');
+            // And on every other replica (fleet-reactions.ts).
+            fleet!.bus.publish({ type: 'credential.revoked', credentialId: apiTokenCredential(id) }).catch((err: unknown) => relayLog.warn({ err, tokenId: id }, 'could not tell the other replicas of a revoked API token'));
           },
         }),
         { prefix: '/api/v1' },
@@ -334,6 +355,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         get metricsUrl() {
           return urls.metricsUrl;
         },
+        ownership: fleet.ownership,
+        fleetBus: fleet.bus,
       };
       context = ctx;
 
@@ -366,6 +389,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.destroy();
       await retention?.close();
+      await fleet?.close().catch(() => undefined);
       await store.close().catch(() => undefined);
       lock.release();
       throw err;
@@ -404,6 +428,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await drain?.drain({
         goAwayAgents: async () => tunnels?.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY),
         closeIdleClients: () => (apps[0]?.server as { closeHttp2Sessions?(): void } | undefined)?.closeHttp2Sessions?.(),
+        releaseLeases: async () => fleet?.ownership.close(),
       });
       await endpoint?.close();
       // What the drain left running was cut by its deadline.
@@ -411,6 +436,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.close();
       await retention?.close();
+      await fleet?.close().catch((err: unknown) => log.warn({ err }, 'could not release the tunnel leases; they expire by themselves'));
       await context?.store.close();
       lock?.release();
       state = 'closed';
@@ -425,6 +451,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       for (const app of apps) app.server.closeAllConnections();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await retention?.close();
+      await fleet?.close().catch(() => undefined);
       await context?.store.close().catch(() => undefined);
       lock?.release();
       state = 'closed';

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { request, type IncomingMessage } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { request } from 'node:https';
 import { decodeRequestHead, encodeResponseHead, REQUEST_HEAD_CAPABILITY } from '@hawser/contract';
 import { fromWebSocket, Session, type GoAwayInfo, type TunnelStream } from '@hawser/protocol';
 import { afterEach, describe, expect, it } from 'vitest';

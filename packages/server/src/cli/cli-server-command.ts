@@ -38,6 +38,10 @@ Options:
                            oci://REGISTRY/PATH/hawser-agent, https://…/hawser-agent-V.tgz, or a
                            local chart directory or .tgz (made absolute); default: this
                            checkout's charts/hawser-agent
+  --replica-id ID          this replica's id among several on one PostgreSQL, a DNS label
+                           (env HAWSER_REPLICA_ID; the chart passes the pod name; default random)
+  --lease-ttl DURATION     how long a tunnel lease lives unrenewed, 1s-10m (env HAWSER_LEASE_TTL;
+                           default ${DEFAULTS.leaseTtl}; docs/operations.md "Several replicas")
 
 Operators (see docs/operations.md):
   --authz-mode MODE        tier (default) | raw | shared (env HAWSER_AUTHZ_MODE)
@@ -88,6 +92,8 @@ const OPTIONS = {
   'kubernetes-auth': { type: 'string' },
   'drain-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  'replica-id': { type: 'string' },
+  'lease-ttl': { type: 'string' },
 } as const;
 
 function stopSignal(): Promise<string> {
@@ -181,6 +187,8 @@ async function runServer(args: readonly string[], io: CliIo): Promise<number> {
       ...((values['oidc-jwks-url'] ?? env.HAWSER_OIDC_JWKS_URL) ? { jwksUrl: values['oidc-jwks-url'] ?? env.HAWSER_OIDC_JWKS_URL } : {}),
     };
   }
+  set('replicaId', values['replica-id'] ?? env.HAWSER_REPLICA_ID);
+  set('leaseTtl', values['lease-ttl'] ?? env.HAWSER_LEASE_TTL);
 
   const server = createServer(input);
   await server.listen();

@@ -134,7 +134,9 @@ export function consoleRoutes(opts: ConsoleRoutesOptions) {
         );
       });
       const keepalive = setInterval(() => res.write(': keepalive\n\n'), EVENT_KEEPALIVE_MS);
+      const untrack = sessions.track(request.raw, () => res.end());
       request.raw.on('close', () => {
+        untrack();
         unwatch();
         clearInterval(keepalive);
       });

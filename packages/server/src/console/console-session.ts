@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { HAWSER_COOKIE_PREFIX } from '@hawser/contract';
 import type { OperatorIdentity } from '../auth/authorization.js';
 import type { Store } from '../store/store.js';
+import type { FleetBus } from '../fleet/fleet-event.js';
 
 /**
  * `__Host-` makes the browser refuse the cookie unless it is Secure, has
@@ -62,10 +63,14 @@ function header(req: SessionRequest, name: string): string | undefined {
 export class ConsoleSessions {
   readonly #store: Store;
   readonly #ttlMs: number;
+  readonly #bus: FleetBus | undefined;
+  /** What this replica serves per session that must stop when it ends (the live event streams). */
+  readonly #live = new Map<string, Set<() => void>>();
 
-  constructor(store: Store, ttlMs = SESSION_TTL_MS) {
+  constructor(store: Store, ttlMs = SESSION_TTL_MS, bus?: FleetBus) {
     this.#store = store;
     this.#ttlMs = ttlMs;
+    this.#bus = bus;
   }
 
   /** Starts a session for an authenticated operator; returns the Set-Cookie value and the CSRF token. */
@@ -117,7 +122,38 @@ export class ConsoleSessions {
   /** Ends the request's session; true when there was one. */
   async end(req: SessionRequest): Promise<boolean> {
     const id = sessionIdFrom(header(req, 'cookie'));
-    return id ? this.#store.deleteConsoleSession(hashId(id)) : false;
+    if (!id) return false;
+    const idHash = hashId(id);
+    const ended = await this.#store.deleteConsoleSession(idHash);
+    this.ended(idHash);
+    // Every replica ends its streams of the session (fleet-reactions.ts); the store already refuses it everywhere.
+    if (ended) await this.#bus?.publish({ type: 'console-session.ended', idHash }).catch(() => undefined);
+    return ended;
+  }
+
+  /**
+   * Ties something long-lived (a live event stream) to the request's
+   * session: `stop` runs when the session ends on any replica. Returns the
+   * untrack function.
+   */
+  track(req: SessionRequest, stop: () => void): () => void {
+    const id = sessionIdFrom(header(req, 'cookie'));
+    if (!id) return () => undefined;
+    const idHash = hashId(id);
+    let set = this.#live.get(idHash);
+    if (!set) this.#live.set(idHash, (set = new Set()));
+    set.add(stop);
+    return () => {
+      set.delete(stop);
+      if (set.size === 0 && this.#live.get(idHash) === set) this.#live.delete(idHash);
+    };
+  }
+
+  /** The session ended (here or on another replica): stops what track() tied to it. */
+  ended(idHash: string): void {
+    const set = this.#live.get(idHash);
+    this.#live.delete(idHash);
+    for (const stop of set ?? []) stop();
   }
 
   /** A Set-Cookie value that makes the browser drop the cookie. */

@@ -53,4 +53,9 @@ export interface TunnelOwnership {
   onLost(fn: (clusterId: string, reason: string) => void): () => void;
   /** Releases every lease this replica holds and stops renewing. */
   close(): Promise<void>;
+  /**
+   * Records where other replicas reach this one (the peer listener, once
+   * bound), so their owner() answers carry it. Absent on one replica.
+   */
+  advertise?(peerUrl: string): Promise<void>;
 }

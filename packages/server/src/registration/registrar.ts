@@ -14,6 +14,7 @@ import { clusterJoinInput, joinInstallCommand, type JoinInput } from './cluster-
 import { TunnelCloseCodes, TunnelCloseReasons } from '@hawser/contract';
 import type { PeerCertificateInfo } from '../tunnel/tunnel-handler.js';
 import type { TunnelRegistry } from '../tunnel/tunnel-registry.js';
+import type { FleetBus } from '../fleet/fleet-event.js';
 
 /** The one message every refused bootstrap token gets; the specific reason goes to logs and audit only. */
 export const TOKEN_REFUSED_MESSAGE =
@@ -62,6 +63,8 @@ export interface RegistrarOptions {
   serviceAccountJoin?: ServiceAccountJoin;
   /** After every certificate issued (the CA rotation moves the serving certificate once nobody needs the old CA). */
   onIssued?: (clusterId: string) => Promise<void>;
+  /** The fleet bus: a deregistration closes the cluster's tunnel on whichever replica holds it. */
+  fleetBus?: FleetBus;
 }
 
 function optionalString(body: Record<string, unknown>, field: string, max = 256): string | undefined {
@@ -179,6 +182,9 @@ export class Registrar {
         details: { serials: result.revokedSerials },
       });
     }
+    // Other replicas hear it within a second; if the NOTIFY fails, the owner's
+    // next lease renewal finds the lease gone (deleted above) and closes the tunnel.
+    await this.#o.fleetBus?.publish({ type: 'cluster.deregistered', clusterId: cluster.id }).catch(() => undefined);
     const tunnelsClosed = await this.#o.tunnels.closeCluster(
       cluster.id,
       TunnelCloseCodes.DEREGISTERED,

@@ -145,6 +145,34 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       ALTER TABLE clusters ADD COLUMN chart_version text;
     `,
   },
+  {
+    version: 6,
+    name: 'server replicas and tunnel leases',
+    // Issue 18 (fleet/lease-ownership.ts). The v1 tunnel_leases table was
+    // never written (only deleted from on deregistration), so it is replaced.
+    // Epochs come from one sequence: a newer claim always has a higher one,
+    // which is what fences a replica that lost its lease.
+    sql: `
+      DROP TABLE tunnel_leases;
+      CREATE SEQUENCE tunnel_lease_epochs;
+      CREATE TABLE server_replicas (
+        id text PRIMARY KEY,
+        peer_url text NOT NULL DEFAULT '',
+        started_at timestamptz NOT NULL DEFAULT now(),
+        heartbeat_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE tunnel_leases (
+        cluster_id uuid PRIMARY KEY REFERENCES clusters (id),
+        replica_id text NOT NULL,
+        connection_id text NOT NULL,
+        epoch bigint NOT NULL,
+        acquired_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL,
+        agent jsonb NOT NULL DEFAULT '{}'::jsonb
+      );
+      CREATE INDEX tunnel_leases_replica ON tunnel_leases (replica_id);
+    `,
+  },
 ]);
 
 /**

@@ -15,7 +15,10 @@ import type {
   ClusterRecord,
   ConsoleSessionRecord,
   ConsumeTokenResult,
+  ServerReplicaRecord,
   Store,
+  TunnelLeaseClaim,
+  TunnelLeaseRecord,
 } from './store.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -461,6 +464,132 @@ export class SqlStore implements Store {
   close(): Promise<void> {
     return this.#db.close();
   }
+
+  upsertServerReplica(id: string, peerUrl: string, channel: string): Promise<void> {
+    return this.#wrap('upsert server replica', async () => {
+      await this.#db.query(
+        `WITH up AS (
+           INSERT INTO server_replicas (id, peer_url) VALUES ($1, $2)
+           ON CONFLICT (id) DO UPDATE SET peer_url = EXCLUDED.peer_url, heartbeat_at = now()
+           RETURNING id, peer_url)
+         SELECT pg_notify($3, json_build_object('k', 'replica', 'r', up.id, 'u', up.peer_url)::text) FROM up`,
+        [id, peerUrl, channel],
+      );
+    });
+  }
+
+  deleteServerReplica(id: string, channel: string): Promise<void> {
+    return this.#wrap('delete server replica', async () => {
+      await this.#db.query(
+        `WITH gone AS (DELETE FROM server_replicas WHERE id = $1 RETURNING id)
+         SELECT pg_notify($2, json_build_object('k', 'replica-gone', 'r', gone.id)::text) FROM gone`,
+        [id, channel],
+      );
+    });
+  }
+
+  listServerReplicas(): Promise<ServerReplicaRecord[]> {
+    return this.#wrap('list server replicas', async () => {
+      const rows = await this.#db.query<{ id: string; peer_url: string; started_at: Date; heartbeat_at: Date }>(
+        'SELECT id, peer_url, started_at, heartbeat_at FROM server_replicas ORDER BY started_at, id',
+      );
+      return rows.map((r) => ({ id: r.id, peerUrl: r.peer_url, startedAt: r.started_at, heartbeatAt: r.heartbeat_at }));
+    });
+  }
+
+  claimTunnelLease(input: TunnelLeaseClaim, channel: string): Promise<TunnelLeaseRecord> {
+    return this.#wrap('claim tunnel lease', async () => {
+      // One statement: the epoch, the upsert and the notification commit together.
+      const rows = await this.#db.query<LeaseRow>(
+        `WITH up AS (
+           INSERT INTO tunnel_leases (cluster_id, replica_id, connection_id, epoch, expires_at, agent)
+           VALUES ($1, $2, $3, nextval('tunnel_lease_epochs'), now() + $4 * interval '1 millisecond', $5::jsonb)
+           ON CONFLICT (cluster_id) DO UPDATE SET replica_id = EXCLUDED.replica_id, connection_id = EXCLUDED.connection_id,
+             epoch = EXCLUDED.epoch, acquired_at = now(), expires_at = EXCLUDED.expires_at, agent = EXCLUDED.agent
+           RETURNING cluster_id, replica_id, connection_id, epoch, expires_at, agent)
+         SELECT up.*, $4::float8 AS remaining_ms,
+           pg_notify($6, json_build_object('k', 'lease', 'c', up.cluster_id, 'r', up.replica_id, 'n', up.connection_id,
+             'e', up.epoch, 'ms', $4::float8, 'a', up.agent)::text) AS notified
+         FROM up`,
+        [input.clusterId, input.replicaId, input.connectionId, input.ttlMs, JSON.stringify(input.agent), channel],
+      );
+      const row = rows[0];
+      if (!row) throw new HawserServerError(ErrorCodes.STORE_FAILED, 'store: the claimed lease vanished');
+      return toLease(row);
+    });
+  }
+
+  renewTunnelLeases(replicaId: string, epochs: readonly number[], ttlMs: number, channel: string): Promise<{ clusterId: string; epoch: number }[]> {
+    return this.#wrap('renew tunnel leases', () =>
+      this.#db.transaction(async (q) => {
+        const rows = await q.query<{ cluster_id: string; epoch: string | number }>(
+          `UPDATE tunnel_leases SET expires_at = now() + $3 * interval '1 millisecond'
+           WHERE replica_id = $1 AND epoch = ANY($2::bigint[]) AND expires_at > now()
+           RETURNING cluster_id, epoch`,
+          [replicaId, [...epochs], ttlMs],
+        );
+        await q.query('UPDATE server_replicas SET heartbeat_at = now() WHERE id = $1', [replicaId]);
+        if (rows.length > 0) {
+          await q.query(`SELECT pg_notify($1, json_build_object('k', 'renewed', 'r', $2::text, 'ms', $3::float8)::text)`, [channel, replicaId, ttlMs]);
+        }
+        return rows.map((r) => ({ clusterId: r.cluster_id, epoch: Number(r.epoch) }));
+      }),
+    );
+  }
+
+  releaseTunnelLease(clusterId: string, replicaId: string, connectionId: string, channel: string): Promise<boolean> {
+    return this.#wrap('release tunnel lease', async () => {
+      const rows = await this.#db.query<{ notified: unknown }>(
+        `WITH gone AS (
+           DELETE FROM tunnel_leases WHERE cluster_id = $1 AND replica_id = $2 AND connection_id = $3
+           RETURNING cluster_id, replica_id, epoch)
+         SELECT pg_notify($4, json_build_object('k', 'released', 'c', gone.cluster_id, 'r', gone.replica_id, 'e', gone.epoch)::text) AS notified
+         FROM gone`,
+        [clusterId, replicaId, connectionId, channel],
+      );
+      return rows.length > 0;
+    });
+  }
+
+  listTunnelLeases(): Promise<TunnelLeaseRecord[]> {
+    return this.#wrap('list tunnel leases', async () => {
+      const rows = await this.#db.query<LeaseRow>(
+        `SELECT cluster_id, replica_id, connection_id, epoch, expires_at, agent,
+           EXTRACT(EPOCH FROM (expires_at - now())) * 1000 AS remaining_ms
+         FROM tunnel_leases WHERE expires_at > now()`,
+      );
+      return rows.map(toLease);
+    });
+  }
+
+  notify(channel: string, payload: string): Promise<void> {
+    return this.#wrap('notify', async () => {
+      await this.#db.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    });
+  }
+}
+
+interface LeaseRow {
+  cluster_id: string;
+  replica_id: string;
+  connection_id: string;
+  /** bigint: pg returns it as a string. */
+  epoch: string | number;
+  expires_at: Date;
+  agent: Record<string, unknown> | null;
+  remaining_ms: string | number;
+}
+
+function toLease(r: LeaseRow): TunnelLeaseRecord {
+  return {
+    clusterId: r.cluster_id,
+    replicaId: r.replica_id,
+    connectionId: r.connection_id,
+    epoch: Number(r.epoch),
+    expiresAt: r.expires_at,
+    remainingMs: Number(r.remaining_ms),
+    agent: r.agent ?? {},
+  };
 }
 
 function toApiToken(r: ApiTokenRow): ApiTokenRecord {

@@ -231,6 +231,67 @@ export interface Store {
   deleteConsoleSession(idHash: string): Promise<boolean>;
 
   close(): Promise<void>;
+
+  // Fleet (issue 18, fleet/lease-ownership.ts). Each write below also
+  // NOTIFYs `channel` in the same statement, with a small JSON payload
+  // (LeaseNotice, fleet/lease-notice.ts), so a notification is sent exactly
+  // when the change commits.
+
+  /** Announces a replica (or updates its peer URL); notifies `{k:'replica', r, u}`. */
+  upsertServerReplica(id: string, peerUrl: string, channel: string): Promise<void>;
+  /** Removes a replica's row (it is closing); notifies `{k:'replica-gone', r}`. */
+  deleteServerReplica(id: string, channel: string): Promise<void>;
+  /** Every replica row, oldest first. */
+  listServerReplicas(): Promise<ServerReplicaRecord[]>;
+  /**
+   * Takes the cluster's lease for `replicaId` whoever held it, with a new
+   * epoch from the sequence, expiring `ttlMs` from now (database clock);
+   * notifies `{k:'lease', c, r, n, e, ms, a}`.
+   */
+  claimTunnelLease(input: TunnelLeaseClaim, channel: string): Promise<TunnelLeaseRecord>;
+  /**
+   * Extends the unexpired leases `replicaId` holds at these epochs by
+   * `ttlMs` and heartbeats its replica row; returns the leases renewed (a
+   * missing one was taken over). Notifies `{k:'renewed', r, ms}` once.
+   */
+  renewTunnelLeases(replicaId: string, epochs: readonly number[], ttlMs: number, channel: string): Promise<{ clusterId: string; epoch: number }[]>;
+  /** Deletes the lease if this replica's connection still holds it; notifies `{k:'released', c, r, e}` then. */
+  releaseTunnelLease(clusterId: string, replicaId: string, connectionId: string, channel: string): Promise<boolean>;
+  /** Unexpired leases, with the time each has left by the database's clock. */
+  listTunnelLeases(): Promise<TunnelLeaseRecord[]>;
+  /** `pg_notify(channel, payload)` (the fleet bus); the payload must stay under 8000 bytes. */
+  notify(channel: string, payload: string): Promise<void>;
+}
+
+/** A server replica as it announced itself (issue 18). */
+export interface ServerReplicaRecord {
+  readonly id: string;
+  /** `https://host:port` of its peer listener; '' before it advertised one. */
+  readonly peerUrl: string;
+  readonly startedAt: Date;
+  readonly heartbeatAt: Date;
+}
+
+/** What a replica records when a tunnel session becomes ready on it. */
+export interface TunnelLeaseClaim {
+  readonly clusterId: string;
+  readonly replicaId: string;
+  readonly connectionId: string;
+  readonly ttlMs: number;
+  /** What forwarding replicas must know of the agent (LeasedAgent); kept small. */
+  readonly agent: Readonly<Record<string, unknown>>;
+}
+
+/** One cluster's tunnel lease. */
+export interface TunnelLeaseRecord {
+  readonly clusterId: string;
+  readonly replicaId: string;
+  readonly connectionId: string;
+  readonly epoch: number;
+  readonly expiresAt: Date;
+  /** Time left by the database's clock when read: readers on other hosts need not trust their clock against expiresAt. */
+  readonly remainingMs: number;
+  readonly agent: Readonly<Record<string, unknown>>;
 }
 
 /** Where the database lives, decided by config.databaseUrl. */

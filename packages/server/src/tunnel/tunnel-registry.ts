@@ -1,6 +1,8 @@
 import { Session, fromWebSocket, type PeerInfo, type Transport } from '@hawser/protocol';
 import type { TunnelDirectory } from '../relay/cluster-relay.js';
 import type { TunnelContext, TunnelHandler, TunnelSession } from './tunnel-handler.js';
+import { LeaseLostClose, leasedAgentOf } from '../fleet/lease-lost.js';
+import type { TunnelOwnership } from '../fleet/tunnel-ownership.js';
 
 /** One live agent tunnel on this replica. */
 export interface TunnelConnection {
@@ -31,6 +33,12 @@ export interface TunnelRegistryOptions {
   onReady?(context: TunnelContext, peer: PeerInfo): void | Promise<void>;
   /** Hint sent with a drain's go-away: come back after this many ms. Default 1000. */
   drainRetryAfterMs?: number;
+  /**
+   * The fleet's leases: a ready session claims its cluster, a closed one
+   * releases it; a lease lost (or a claim refused) closes the tunnel with
+   * 1012 so the agent reconnects to whichever replica the balancer picks.
+   */
+  ownership?: TunnelOwnership;
   /** How long a drain lets the tunnel's open streams finish before they are reset. Default: the session's (30 s). */
   drainTimeoutMs?: number;
 }
@@ -60,6 +68,7 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
 
   constructor(opts: TunnelRegistryOptions = { software: 'hawser' }) {
     this.#opts = opts;
+    opts.ownership?.onLost((clusterId) => void this.closeCluster(clusterId, LeaseLostClose.code, LeaseLostClose.reason));
   }
 
   add(connection: TunnelConnection): void {
@@ -161,6 +170,9 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
     let closeAs: { code: number; reason: string } | undefined;
     // Set once the session serves requests: only losing such a one means a reconnect is due.
     let ready = false;
+    // The lease claim in flight or done: a release must wait for it, or a late claim would outlive the tunnel.
+    let claim: Promise<boolean> | undefined;
+    const ownership = this.#opts.ownership;
     const clusterId = cluster.id;
     const transport = fromWebSocket(ws);
     const wrapped: Transport = {
@@ -191,6 +203,18 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
         }
         this.#sessions.set(connectionId, session);
         ready = true;
+        if (ownership) {
+          claim = ownership.claim(clusterId, connectionId, leasedAgentOf(peer)).then(
+            () => true,
+            (err: unknown) => {
+              log.warn({ err: (err as Error).message, code: (err as { code?: string }).code }, 'could not claim the tunnel lease; closing the tunnel so the agent reconnects');
+              closeAs = LeaseLostClose;
+              session.destroy(new Error(LeaseLostClose.reason));
+              return false;
+            },
+          );
+          if (!(await claim)) return;
+        }
         log.info({ peer: peer.software, version: peer.version, metadata: peer.metadata }, 'tunnel session ready');
         try {
           await this.#opts.onReady?.(context, peer);
@@ -206,7 +230,12 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
       // A ready session that was lost (not one this server ended for good,
       // such as a deregistration) is likely to come back within a heartbeat
       // window: the relay answers "not connected" with Retry-After then.
-      if (ready && (closeAs === undefined || closeAs.code === 1001)) this.#lastLost.set(clusterId, Date.now());
+      if (ready && (closeAs === undefined || closeAs.code === 1001 || closeAs.code === LeaseLostClose.code)) this.#lastLost.set(clusterId, Date.now());
+      if (ownership && claim) {
+        void claim
+          .then((held) => (held ? ownership.release(clusterId, connectionId) : undefined))
+          .catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not release the tunnel lease; it expires by itself'));
+      }
       if (connection) this.remove(connection);
       this.#changed(clusterId);
       log.info({ err: err?.message }, 'tunnel session closed');
