@@ -48,7 +48,8 @@ export async function startServer(opts: { dataDir?: string; databaseUrl?: string
     '--data-dir', dataDir,
     '--listen', `127.0.0.1:${ports.listen}`,
     '--agent-listen', `127.0.0.1:${ports.agent}`,
-    ...(opts.databaseUrl ? ['--database-url', opts.databaseUrl] : []),
+    // With PostgreSQL the replica-to-replica listener is on: a free port, never the shared default.
+    ...(opts.databaseUrl ? ['--database-url', opts.databaseUrl, '--peer-listen', '127.0.0.1:0'] : []),
     ...(opts.args ?? []),
   ];
   const proc = startProcess(process.execPath, args, { ...process.env, HAWSER_LOG_LEVEL: process.env.HAWSER_LOG_LEVEL ?? 'info' });

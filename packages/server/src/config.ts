@@ -79,6 +79,14 @@ export interface ServerConfig {
   readonly leaseTtlMs: number;
   /** How long a draining server (SIGTERM) lets accepted requests finish before it cuts them. Default 25 s. */
   readonly drainTimeoutMs: number;
+  /**
+   * The replica-to-replica (mTLS) listener: unset is none. Default none on
+   * the embedded store (one replica), `127.0.0.1:8445` with a PostgreSQL
+   * `databaseUrl`; `off` turns it off.
+   */
+  readonly peerListen: ListenAddress | undefined;
+  /** `https://host:port` other replicas dial. Default: derived from `peerListen` once bound. */
+  readonly peerAdvertise: string | undefined;
 }
 
 /** What callers pass: every field optional, durations as `1h`-style strings or ms. */
@@ -105,6 +113,9 @@ export interface ServerConfigInput extends OperatorConfigInput {
   replicaId?: string;
   leaseTtl?: string | number;
   drainTimeout?: string | number;
+  /** `HOST:PORT`, `off`, or `{ host, port }`. */
+  peerListen?: string | ListenAddress;
+  peerAdvertise?: string;
 }
 
 /** The one defaults object. */
@@ -122,6 +133,7 @@ export const DEFAULTS = Object.freeze({
   logFormat: 'auto',
   leaseTtl: '15s',
   drainTimeout: '25s',
+  peerListen: '127.0.0.1:8445',
 } as const);
 
 /**
@@ -251,6 +263,13 @@ function leaseTtl(value: string | number): number {
   return ms;
 }
 
+/** The peer listener: off on the embedded store (one replica), on by default with PostgreSQL. */
+function peerAddress(value: unknown, database: string | undefined): ListenAddress | undefined {
+  if (value === 'off') return undefined;
+  if (value === undefined || value === '') return database && /^postgres(ql)?:/.test(database) ? parseListenAddress('peerListen', DEFAULTS.peerListen) : undefined;
+  return parseListenAddress('peerListen', value);
+}
+
 /** Host name of a URL without IPv6 brackets. */
 export function urlHost(url: string): string {
   return new URL(url).hostname.replace(/^\[|\]$/g, '');
@@ -268,6 +287,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     'logFormat', 'metricsListen', 'operatorMetrics',
     'replicaId', 'leaseTtl',
     'drainTimeout',
+    'peerListen', 'peerAdvertise',
   ]);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) invalid(key, `one of the known fields (${[...known].join(', ')})`, 'unknown field');
@@ -282,6 +302,10 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
   const metricsListen = metricsAddress(input.metricsListen);
   if (input.operatorMetrics !== undefined && typeof input.operatorMetrics !== 'boolean') invalid('operatorMetrics', 'true or false', input.operatorMetrics);
 
+  const dbUrl = databaseUrl(input.databaseUrl);
+  const peerListen = peerAddress(input.peerListen, dbUrl);
+  const peerAdvertise = optionalUrl('peerAdvertise', input.peerAdvertise);
+  if (peerAdvertise && !peerListen) invalid('peerAdvertise', 'no value without peerListen (the peer listener is off)', input.peerAdvertise);
   const publicUrl = optionalUrl('publicUrl', input.publicUrl);
   const agentUrl = optionalUrl('agentUrl', input.agentUrl);
   const names = input.serverNames ?? DEFAULTS.serverNames;
@@ -298,7 +322,7 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
 
   const config: ServerConfig = {
     dataDir: nonEmptyString('dataDir', input.dataDir ?? DEFAULTS.dataDir),
-    databaseUrl: databaseUrl(input.databaseUrl),
+    databaseUrl: dbUrl,
     listen: parseListenAddress('listen', input.listen ?? DEFAULTS.listen),
     agentListen: parseListenAddress('agentListen', input.agentListen ?? DEFAULTS.agentListen),
     publicUrl,
@@ -320,6 +344,8 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     replicaId: input.replicaId === undefined ? newReplicaId() : replicaIdOf(input.replicaId),
     leaseTtlMs: leaseTtl(input.leaseTtl ?? DEFAULTS.leaseTtl),
     drainTimeoutMs: drainTimeout(input.drainTimeout ?? DEFAULTS.drainTimeout),
+    peerListen,
+    peerAdvertise,
   };
   return Object.freeze(config);
 }

@@ -6,10 +6,10 @@ import { ErrorCodes, HawserServerError } from './errors.js';
  * the address, what is wrong with it and what to do, instead of Node's
  * "listen EADDRINUSE: address already in use".
  */
-export function listenFailure(err: unknown, flag: '--listen' | '--agent-listen', address: ListenAddress): unknown {
+export function listenFailure(err: unknown, flag: '--listen' | '--agent-listen' | '--peer-listen', address: ListenAddress): unknown {
   const errno = (err as NodeJS.ErrnoException | null)?.code;
   const where = `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
-  const what = flag === '--listen' ? 'operator/admin listener' : 'agent listener';
+  const what = flag === '--listen' ? 'operator/admin listener' : flag === '--peer-listen' ? 'replica-to-replica listener' : 'agent listener';
   let why: string;
   if (errno === 'EADDRINUSE') why = `is already in use by another process: stop that process (ss -ltnp 'sport = :${address.port}' shows it) or choose another port with ${flag} HOST:PORT`;
   else if (errno === 'EACCES') why = `may not be bound by this user (ports below 1024 need privileges): choose a port of 1024 or above with ${flag} HOST:PORT`;

@@ -53,6 +53,7 @@ import { openFleet, type Fleet } from './fleet/open-fleet.js';
 import { reactToFleetEvents } from './fleet/fleet-reactions.js';
 import type { TunnelOwnership } from './fleet/tunnel-ownership.js';
 import type { FleetBus } from './fleet/fleet-event.js';
+import { PeerForwarding } from './fleet/peer-forwarding.js';
 
 /** The running server's parts, for embedding and tests (`HawserServer.context`). */
 export interface ServerContext {
@@ -73,6 +74,8 @@ export interface ServerContext {
   readonly ownership: TunnelOwnership;
   /** Events every replica acts on within a second (fleet/). */
   readonly fleetBus: FleetBus;
+  /** `https://host:port` other replicas dial, when `peerListen` is set. */
+  readonly peerUrl: string | undefined;
 }
 
 export interface CreateServerOptions {
@@ -84,6 +87,8 @@ export interface CreateServerOptions {
   logDestination?: DestinationStream;
   /** Grace for server-initiated tunnel closes. Default 500 ms. */
   tunnelCloseGraceMs?: number;
+  /** Which replica holds each tunnel (fleet/); without one, nothing is forwarded to other replicas. */
+  ownership?: TunnelOwnership;
 }
 
 /** A Hawser server: two HTTPS listeners over one store. */
@@ -123,6 +128,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let retention: AuditRetention | undefined;
   let drain: ServerDrain | undefined;
   let fleet: Fleet | undefined;
+  let forwarding: PeerForwarding | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
@@ -178,6 +184,11 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         },
         ownership: fleet.ownership,
       });
+      // Replica-to-replica forwarding (fleet/peer-forwarding.ts): the relay finds tunnels held by other replicas.
+      if (config.peerListen) {
+        forwarding = new PeerForwarding({ ca: secrets.ca, replicaId: (options.ownership ?? fleet.ownership).replicaId, listen: config.peerListen, advertise: config.peerAdvertise,
+          serverNames: config.serverNames, local: tunnels, software: `hawser/${SERVER_VERSION}`, log: componentLogger(root, 'fleet') });
+      }
       const tokens = new BootstrapTokens(secrets.tokenSigningKey, secrets.tokenIssuer);
       const rotation = new CaRotation({
         ca: secrets.ca,
@@ -195,7 +206,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           agentServer?.setSecureContext({ ...context, ca: [...secrets.ca.bundle] });
         },
       });
-      const urls: { publicUrl: string; agentUrl: string; metricsUrl?: string } = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
+      const urls: { publicUrl: string; agentUrl: string; metricsUrl?: string; peerUrl?: string } = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };
       const registrar = new Registrar({
         store,
         ca: secrets.ca,
@@ -250,7 +261,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         streams,
         authenticate: authenticateOperator,
         findCluster: cachedClusterLookup(store),
-        tunnels: drain.directory(tunnels),
+        tunnels: drain.directory(forwarding?.directory ?? tunnels),
         authorization: config.authorization,
         begin: (event) => relayAudit!.relayAudit.begin(event),
         audit: (event) => {
@@ -357,6 +368,9 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         },
         ownership: fleet.ownership,
         fleetBus: fleet.bus,
+        get peerUrl() {
+          return urls.peerUrl;
+        },
       };
       context = ctx;
 
@@ -364,6 +378,14 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       await agent.listen({ host: config.agentListen.host, port: config.agentListen.port }).catch((err: unknown) => Promise.reject(listenFailure(err, '--agent-listen', config.agentListen)));
       urls.publicUrl ||= listenUrl(config.listen.host, addressOf(operator).port);
       urls.agentUrl ||= listenUrl(config.agentListen.host, addressOf(agent).port);
+      if (forwarding && config.peerListen) {
+        const peerUrl = await forwarding.listen().catch((err: unknown) => Promise.reject(listenFailure(err, '--peer-listen', config.peerListen!)));
+        urls.peerUrl = peerUrl;
+        // Where the other replicas' owner caches say this replica is (fleet-owner's advertise).
+        const ownership = options.ownership ?? fleet.ownership;
+        await ownership.advertise?.(peerUrl);
+        forwarding.attach(ownership);
+      }
       if (metricsListener && config.metricsListen) {
         const bound = await metricsListener.listen(config.metricsListen);
         urls.metricsUrl = listenUrl(config.metricsListen.host, bound.port).replace(/^https:/, 'http:');
@@ -375,6 +397,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           listen: `${config.listen.host}:${addressOf(operator).port}`,
           agentListen: `${config.agentListen.host}:${addressOf(agent).port}`,
           ...(urls.metricsUrl ? { metricsUrl: urls.metricsUrl } : {}),
+          ...(urls.peerUrl ? { peerUrl: urls.peerUrl } : {}),
           operatorMetrics: config.operatorMetrics,
           adminTokenFile: secrets.adminTokenFile,
           caHash: secrets.ca.caHash,
@@ -386,6 +409,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       );
       return { publicUrl: urls.publicUrl, agentUrl: urls.agentUrl };
     } catch (err) {
+      forwarding?.destroy();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.destroy();
       await retention?.close();
@@ -426,7 +450,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       // closed socket as a network failure.
       const tunnels = context?.tunnels;
       await drain?.drain({
-        goAwayAgents: async () => tunnels?.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY),
+        goAwayAgents: () => Promise.all([tunnels?.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY), forwarding?.close()]),
         closeIdleClients: () => (apps[0]?.server as { closeHttp2Sessions?(): void } | undefined)?.closeHttp2Sessions?.(),
         releaseLeases: async () => fleet?.ownership.close(),
       });
@@ -447,6 +471,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       state = 'closing';
       if (err) log.error({ err }, 'hawser server destroyed');
       endpoint?.terminateAll();
+      forwarding?.destroy();
       await relayAudit?.destroy();
       for (const app of apps) app.server.closeAllConnections();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);

@@ -34,6 +34,9 @@ Options:
                            (env HAWSER_METRICS_LISTEN; default off)
   --operator-metrics on|off  /metrics on the operator listener too (default: on unless
                            --metrics-listen is set)
+  --peer-listen ADDR       replica-to-replica mTLS listener, HOST:PORT or off (default off on the
+                           embedded store, 127.0.0.1:8445 with --database-url postgres://…)
+  --peer-advertise URL     https://HOST:PORT other replicas dial (default: from --peer-listen)
   --agent-chart REF        chart the printed helm install line names (env HAWSER_AGENT_CHART):
                            oci://REGISTRY/PATH/hawser-agent, https://…/hawser-agent-V.tgz, or a
                            local chart directory or .tgz (made absolute); default: this
@@ -78,6 +81,8 @@ const OPTIONS = {
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   'metrics-listen': { type: 'string' },
+  'peer-listen': { type: 'string' },
+  'peer-advertise': { type: 'string' },
   'operator-metrics': { type: 'string' },
   'agent-chart': { type: 'string' },
   'audit-sync': { type: 'string' },
@@ -134,6 +139,8 @@ async function runServer(args: readonly string[], io: CliIo): Promise<number> {
   set('logLevel', values['log-level']);
   set('logFormat', values['log-format'] ?? env.HAWSER_LOG_FORMAT);
   set('metricsListen', values['metrics-listen'] ?? env.HAWSER_METRICS_LISTEN);
+  set('peerListen', values['peer-listen'] ?? env.HAWSER_PEER_LISTEN);
+  set('peerAdvertise', values['peer-advertise'] ?? env.HAWSER_PEER_ADVERTISE);
   const operatorMetrics = values['operator-metrics'];
   if (operatorMetrics !== undefined) {
     if (operatorMetrics !== 'on' && operatorMetrics !== 'off') {

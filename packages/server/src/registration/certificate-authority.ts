@@ -17,6 +17,10 @@ import { ErrorCodes, HawserServerError } from '../errors.js';
 
 /** Subject O of every agent certificate; the CN is the cluster id. */
 export const AGENT_ORGANIZATION = 'hawser:agent';
+/** Subject OU of every replica certificate: what marks it for replica-to-replica use only. */
+export const REPLICA_ORGANIZATIONAL_UNIT = 'hawser:replica';
+/** Subject CN prefix of a replica certificate; the replica id follows. */
+export const REPLICA_COMMON_NAME_PREFIX = 'hawser-replica:';
 /** Minimum RSA modulus accepted in a CSR. */
 export const MIN_RSA_BITS = 2048;
 
@@ -313,6 +317,35 @@ export class CertificateAuthority {
       notBefore: new Date(Math.floor(notBefore.getTime() / 1000) * 1000),
       notAfter: new Date(Math.floor(notAfter.getTime() / 1000) * 1000),
     };
+  }
+
+  /**
+   * Issues a replica's peer certificate (fleet/replica-certificate.ts):
+   * CN=hawser-replica:<id>, O=hawser, OU=hawser:replica, serverAuth and
+   * clientAuth (each replica both dials and accepts), the given names as
+   * SANs, from the signing CA. Short-lived and never stored: a replica
+   * issues itself a fresh one with a fresh key at start and before expiry.
+   */
+  issueReplicaCertificate(input: { replicaId: string; names: readonly string[]; ttlMs: number; backdateMs?: number; now?: Date }): KeyedCertificate {
+    const now = input.now ?? new Date();
+    const { privateKeyPem, publicKeyPem } = generateRsaKeyPem(LEAF_RSA_BITS);
+    const notBefore = new Date(now.getTime() - (input.backdateMs ?? 5 * 60_000));
+    const cert = leaf(this.#signer, forge.pki.publicKeyFromPem(publicKeyPem), notBefore, new Date(now.getTime() + input.ttlMs));
+    cert.setSubject([
+      { name: 'commonName', value: `${REPLICA_COMMON_NAME_PREFIX}${input.replicaId}` },
+      { name: 'organizationName', value: 'hawser' },
+      { shortName: 'OU', value: REPLICA_ORGANIZATIONAL_UNIT },
+    ]);
+    cert.setExtensions([
+      { name: 'basicConstraints', cA: false, critical: true },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
+      ...(input.names.length
+        ? [{ name: 'subjectAltName', altNames: input.names.map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n })) }]
+        : []),
+      ...identifiers(this.#signer),
+    ]);
+    return { certPem: sign(cert, this.#signer.keyPem), keyPem: privateKeyPem };
   }
 }
 

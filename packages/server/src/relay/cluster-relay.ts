@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { splice, type Session } from '@hawser/protocol';
+import { splice } from '@hawser/protocol';
 import { ERROR_CODE_HEADER, ERROR_RULE_HEADER, type HeaderPair } from '@hawser/contract';
 import { ErrorCodes } from '../errors.js';
 import { kubeStatus, sendKubeStatus, writeKubeStatus, type Refusal } from './kube-status.js';
@@ -8,9 +8,10 @@ import { admit } from './relay-admission.js';
 import { awaitResponseHead, rawHead, responseHeaders } from './relay-exchange.js';
 import { RELAY_PREFIX } from './relay-route.js';
 import { flushHead, isHttp2, needsDrain, responseEnded, writeBody, responseGone, writeResponseHead, type OperatorRequest, type OperatorResponse } from './operator-http.js';
-import type { ClusterRelayOptions, RelayAuditEvent } from './relay-options.js';
+import type { ClusterRelayOptions, RelayAuditEvent, RelayTunnel } from './relay-options.js';
+import { peerRefusal } from '../fleet/peer-envelope.js';
 
-export type { ClusterRelayOptions, RelayAuditEvent, TunnelDirectory } from './relay-options.js';
+export type { ClusterRelayOptions, RelayAuditEvent, RelayTunnel, TunnelDirectory } from './relay-options.js';
 
 
 /**
@@ -267,8 +268,13 @@ function agentFailed(message: string): Refusal {
 }
 
 /** No response head: the tunnel went away (503, retry), or the agent refused or broke the exchange (502). */
-function failureBefore(name: string, session: Session, err: Error, malformed: boolean, retryAfterSeconds: number): Refusal {
+function failureBefore(name: string, session: RelayTunnel, err: Error, malformed: boolean, retryAfterSeconds: number): Refusal {
   if (malformed) return agentFailed(`the agent of cluster "${name}" sent a malformed response head (${err.message})`);
+  // A forwarded request the owning replica would not take, or could not be reached for: the tunnel moved or is moving.
+  const refused = session.forwardedTo === undefined ? undefined : peerRefusal(err) ?? (session.isClosed ? { why: `the replica holding its tunnel (${session.forwardedTo}) could not be reached` } : undefined);
+  if (refused) {
+    return { status: 503, code: ErrorCodes.RELAY_FORWARD_REFUSED, message: `cluster "${name}": ${refused.why}; retry`, headers: { 'retry-after': String(retryAfterSeconds) } };
+  }
   if (session.isClosed) {
     return { ...agentFailed(`cluster "${name}" disconnected while handling the request (${err.message}); retry`), status: 503, headers: { 'retry-after': String(retryAfterSeconds) } };
   }

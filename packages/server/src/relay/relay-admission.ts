@@ -12,9 +12,9 @@ import {
   type RequestHead,
   type RequestInfo,
 } from '@hawser/contract';
-import { HtnErrorCode, isHtnError, type Session, type TunnelStream } from '@hawser/protocol';
+import { HtnErrorCode, isHtnError, type TunnelStream } from '@hawser/protocol';
 import { authorize, type OperatorIdentity } from '../auth/authorization.js';
-import type { ClusterRelayOptions, RelayAuditEvent } from './relay-options.js';
+import type { ClusterRelayOptions, RelayAuditEvent, RelayTunnel } from './relay-options.js';
 import { ErrorCodes } from '../errors.js';
 import type { Refusal } from './kube-status.js';
 import { isHttp2, type OperatorRequest } from './operator-http.js';
@@ -28,7 +28,7 @@ export type Admission =
   | {
       ok: true;
       stream: TunnelStream;
-      session: Session;
+      session: RelayTunnel;
       cluster: ClusterRecord;
       info: RequestInfo;
       event: RelayAuditEvent;

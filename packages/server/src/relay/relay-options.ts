@@ -1,11 +1,28 @@
-import type { Session } from '@hawser/protocol';
+import type { TunnelStream } from '@hawser/protocol';
 import type { AuthorizationConfig, OperatorIdentity } from '../auth/authorization.js';
 import type { Logger } from '../log.js';
 import type { ClusterRecord } from '../store/store.js';
 
+/**
+ * What the relay needs of a cluster's tunnel: the agent's protocol Session
+ * when this replica holds it, or a peer tunnel that forwards to the replica
+ * that does (fleet/fleet-directory.ts). A Session satisfies it.
+ */
+export interface RelayTunnel {
+  readonly isClosed: boolean;
+  readonly draining: boolean;
+  /** The agent's HELLO (software, capabilities, settings), as far as the relay reads it. */
+  readonly peer:
+    | { readonly software: string; readonly capabilities: readonly string[]; readonly settings: { readonly maxHeaderSize: number } }
+    | undefined;
+  openStream(payload: Uint8Array): TunnelStream;
+  /** Set on a forwarded tunnel: the replica that holds the agent's tunnel. */
+  readonly forwardedTo?: string;
+}
+
 /** Where live tunnels are found by cluster id. */
 export interface TunnelDirectory {
-  session(clusterId: string): Session | undefined;
+  session(clusterId: string): RelayTunnel | undefined;
   /** When the cluster's last tunnel session closed (ms since the epoch), if this process saw one. */
   lastLost?(clusterId: string): number | undefined;
 }

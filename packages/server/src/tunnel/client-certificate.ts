@@ -3,6 +3,7 @@ import { normalizeFingerprint, normalizeSerial } from '../registration/certifica
 import { ErrorCodes, HawserServerError } from '../errors.js';
 import type { ClusterRecord, Store } from '../store/store.js';
 import type { PeerCertificateInfo } from './tunnel-handler.js';
+import { hasReplicaMarker } from '../fleet/replica-certificate.js';
 
 /** An agent proven by its client certificate. */
 export interface AuthenticatedAgent {
@@ -20,6 +21,7 @@ export const CertificateRefusals = {
   REVOKED: 'certificate-revoked',
   SUBJECT_MISMATCH: 'certificate-subject-mismatch',
   CLUSTER_DEREGISTERED: 'cluster-deregistered',
+  REPLICA: 'certificate-replica',
 } as const;
 export type CertificateRefusal = (typeof CertificateRefusals)[keyof typeof CertificateRefusals];
 
@@ -78,6 +80,10 @@ export async function authenticateAgent(socket: TLSSocket, store: Store): Promis
       'certificate-untrusted',
       'client certificate not issued by a CA this server trusts (if its CA was retired after a rotation, register again)',
     );
+  }
+  // A replica's peer certificate chains to the same CA but is never an agent's.
+  if (hasReplicaMarker(peer)) {
+    throw new ClientCertificateError(ErrorCodes.CERTIFICATE_INVALID, 'certificate-replica', 'a replica certificate is for replica-to-replica traffic (the peer listener), not for agents');
   }
   const fingerprint = normalizeFingerprint(peer.fingerprint256);
   const record = await store.getCertificateByFingerprint(fingerprint);

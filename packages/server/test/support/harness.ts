@@ -54,6 +54,8 @@ export async function startServer(
       listen: '127.0.0.1:0',
       agentListen: '127.0.0.1:0',
       logLevel: 'debug',
+      // With PostgreSQL the replica-to-replica listener is on: a free port, never the shared default.
+      ...(config.databaseUrl?.startsWith('postgres') ? { peerListen: '127.0.0.1:0' } : {}),
       ...config,
     },
     { logDestination: logs, tunnelCloseGraceMs: 300, ...options },

@@ -1,0 +1,144 @@
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { Backoff, Session, fromWebSocket, type BackoffOptions, type TunnelStream } from '@hawser/protocol';
+import { WebSocket } from 'ws';
+import type { Logger } from '../log.js';
+import { PEER_CAPABILITY, PEER_SESSION_LIMITS, PEER_TUNNEL_PATH, type PeerSessionOptions } from './peer-session.js';
+import { replicaIdOfCertificate, type ReplicaIdentity } from './replica-certificate.js';
+
+export interface PeerDialerOptions extends PeerSessionOptions {
+  identity: ReplicaIdentity;
+  /** The CA bundle the peer's serving certificate must chain to. */
+  trust: () => readonly string[];
+  log: Logger;
+  /** Redial spacing after a failed or lost peer session. Default: the protocol's (500 ms .. 30 s, full jitter). */
+  backoff?: BackoffOptions;
+}
+
+/** The replica to reach: its id (what its certificate must name) and its peer listener. */
+export interface PeerAddress {
+  readonly replicaId: string;
+  readonly peerUrl: string;
+}
+
+interface PeerLink {
+  url: string;
+  session: Session | undefined;
+  readonly backoff: Backoff;
+  /** No new dial before this time (ms since the epoch). */
+  retryAt: number;
+  /** When the last dial or session failed, while it has not recovered. */
+  failedAt: number | undefined;
+}
+
+/**
+ * One peer Session per other replica, dialed on first need over mTLS with
+ * this replica's certificate. The peer must present a chain to our CA, a
+ * name matching its peer URL, and a replica certificate naming the replica
+ * id the lease names: a certificate of another replica, an agent's or a
+ * serving certificate is refused during the TLS handshake. A lost or
+ * failed session is redialed on the next request after the protocol's
+ * backoff; `close()` drains every session (streams finish, then it ends).
+ */
+export class PeerDialer {
+  readonly #o: PeerDialerOptions;
+  readonly #links = new Map<string, PeerLink>();
+  #closed = false;
+
+  constructor(options: PeerDialerOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * The session to `peer`, dialing when there is none; undefined while a
+   * redial waits out its backoff (or after close). A returned session may
+   * still be in its handshake: streams opened on it wait for it.
+   */
+  session(peer: PeerAddress): Session | undefined {
+    if (this.#closed) return undefined;
+    let link = this.#links.get(peer.replicaId);
+    if (link && link.url !== peer.peerUrl) {
+      // The replica restarted elsewhere under the same id: the old session leads nowhere.
+      link.session?.destroy(new Error('peer moved to a new address'));
+      link.session = undefined;
+      link.url = peer.peerUrl;
+      link.retryAt = 0;
+    }
+    if (!link) {
+      link = { url: peer.peerUrl, session: undefined, backoff: new Backoff(this.#o.backoff), retryAt: 0, failedAt: undefined };
+      this.#links.set(peer.replicaId, link);
+    }
+    const current = link.session;
+    if (current && !current.isClosed && !current.draining) return current;
+    if (Date.now() < link.retryAt) return undefined;
+    return this.#dial(peer.replicaId, link);
+  }
+
+  /** When reaching `replicaId` last failed, while it has not recovered since. */
+  failedAt(replicaId: string): number | undefined {
+    return this.#links.get(replicaId)?.failedAt;
+  }
+
+  #dial(replicaId: string, link: PeerLink): Session {
+    const { certPem, keyPem } = this.#o.identity.current;
+    const url = new URL(PEER_TUNNEL_PATH, link.url);
+    const log = this.#o.log.child({ peerReplica: replicaId, peerUrl: link.url });
+    const ws = new WebSocket(url, {
+      ca: [...this.#o.trust()],
+      cert: certPem,
+      key: keyPem,
+      minVersion: 'TLSv1.2',
+      // The host name as usual, and then who it is: the replica the lease
+      // names. (ws types this option after an old signature; tls.connect gets it as is.)
+      checkServerIdentity: ((host: string, cert: PeerCertificate) =>
+        checkServerIdentity(host, cert) ??
+        (replicaIdOfCertificate(cert, 'server') === replicaId ? undefined : new Error(`peer at ${link.url} is not replica ${replicaId}`))) as never,
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+      maxPayload: 2 * 1024 * 1024,
+      // As the agent does: TLS protects the bytes, a zero mask skips ws's per-byte XOR.
+      generateMask: (mask: Buffer) => void mask.fill(0),
+    });
+    const session = new Session(fromWebSocket(ws), {
+      role: 'client',
+      software: this.#o.software,
+      capabilities: [PEER_CAPABILITY],
+      limits: PEER_SESSION_LIMITS,
+      ...(this.#o.timings ? { timings: this.#o.timings } : {}),
+    });
+    // Streams go from the dialer to the owner only.
+    session.on('stream', (stream: TunnelStream) => stream.destroy(new Error('peer streams are opened by the dialing replica')));
+    link.session = session;
+    let ready = false;
+    void session.ready.then(
+      () => {
+        ready = true;
+        link.backoff.connected();
+        link.failedAt = undefined;
+        log.info('peer session ready');
+      },
+      () => undefined,
+    );
+    void session.closed.then((err) => {
+      if (link.session === session) link.session = undefined;
+      link.backoff.disconnected();
+      if (!ready || err) {
+        link.failedAt ??= Date.now();
+        link.retryAt = Date.now() + link.backoff.next();
+      }
+      log[ready ? 'info' : 'warn']({ err: err?.message }, ready ? 'peer session closed' : 'peer session could not be opened');
+    });
+    return session;
+  }
+
+  /** Drain: open forwarded streams finish (up to the drain deadline); no new dials. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#links.values()].map((l) => l.session?.goAway({ message: 'replica draining' })));
+  }
+
+  /** Abort every peer session at once. */
+  destroy(): void {
+    this.#closed = true;
+    for (const l of this.#links.values()) l.session?.destroy(new Error('replica stopped'));
+  }
+}
