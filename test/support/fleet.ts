@@ -120,7 +120,7 @@ export function fleetFeatures(): FleetFeatures {
   return {
     replicaId: help.includes('--replica-id'),
     peers: help.includes('--peer-listen'),
-    leases: existsSync(migrations) && readFileSync(migrations, 'utf8').includes('tunnel_leases'),
+    leases: existsSync(migrations) && readFileSync(migrations, 'utf8').includes('tunnel_lease_epochs'),
   };
 }
 
