@@ -46,8 +46,13 @@ export interface LoadBalancerOptions {
  */
 export function haproxyConfig(backends: readonly Backend[], ports: { operator: number; agent: number }, checkIntervalMs = 300): string {
   const check = `check check-ssl verify none inter ${checkIntervalMs}ms fall 2 rise 2`;
-  const servers = (port: (b: Backend) => number): string =>
-    backends.map((b) => `  server ${b.name} 127.0.0.1:${port(b)} ${check}`).join('\n');
+  const backend = (name: string, port: (b: Backend) => number): string => `backend ${name}
+  balance roundrobin
+  option httpchk
+  http-check send meth GET uri /readyz
+  http-check expect status 200
+${backends.map((b) => `  server ${b.name} 127.0.0.1:${port(b)} ${check}`).join('\n')}
+`;
   return `global
   # Two FDs per proxied connection must fit the test runner's open-file limit.
   maxconn 4000
@@ -69,20 +74,8 @@ frontend agents
   bind 127.0.0.1:${ports.agent}
   default_backend replicas-agent
 
-backend replicas-operator
-  balance roundrobin
-  option httpchk
-  http-check send meth GET uri /readyz
-  http-check expect status 200
-${servers((b) => b.operatorPort)}
-
-backend replicas-agent
-  balance roundrobin
-  option httpchk
-  http-check send meth GET uri /readyz
-  http-check expect status 200
-${servers((b) => b.agentPort)}
-`;
+${backend('replicas-operator', (b) => b.operatorPort)}
+${backend('replicas-agent', (b) => b.agentPort)}`;
 }
 
 /**
