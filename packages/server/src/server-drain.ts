@@ -31,6 +31,13 @@ export interface DrainSteps {
   closeIdleClients?(): void;
   /** Gives up this replica's tunnel leases so other replicas take them at once. */
   releaseLeases?(): Promise<void>;
+  /**
+   * Keep answering (503 to new requests) at least this long, even when
+   * nothing is left to finish: a load balancer that checks /readyz every
+   * second must see the 503 before the listeners close, or a connection it
+   * sends in that moment is cut. Bounded by the drain timeout. Default 0.
+   */
+  lingerMs?: number;
 }
 
 /** What a drain did, for the log line and tests. */
@@ -181,7 +188,8 @@ export class ServerDrain {
     });
     const idle = this.#inFlight.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#idle = resolve));
     const agents = steps.goAwayAgents().catch((err: unknown) => log.warn({ err }, 'draining: agent go-away failed'));
-    await Promise.race([Promise.all([idle, agents]), deadline]);
+    const linger = new Promise<void>((resolve) => setTimeout(resolve, Math.min(steps.lingerMs ?? 0, this.#opts.timeoutMs)).unref());
+    await Promise.race([Promise.all([idle, agents, linger]), deadline]);
     clearTimeout(timer);
     this.#idle = undefined;
     const cut = this.#inFlight.size;

@@ -98,8 +98,12 @@ export interface HawserServer {
   readonly context: ServerContext;
   /** Loads or creates the data dir secrets, opens and migrates the store, binds both listeners. */
   listen(): Promise<{ publicUrl: string; agentUrl: string }>;
-  /** Drains: tells agents to go away, stops accepting, closes listeners and store. */
-  close(): Promise<void>;
+  /**
+   * Drains: tells agents to go away, stops accepting, closes listeners and
+   * store. `lingerMs`: keep answering 503 at least this long first, for load
+   * balancers to see /readyz (server-drain.ts).
+   */
+  close(options?: { lingerMs?: number }): Promise<void>;
   /** Aborts: terminates tunnels and connections at once, then closes the store. */
   destroy(err?: Error): Promise<void>;
 }
@@ -438,7 +442,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         throw err;
       }
     },
-    async close() {
+    async close(options: { lingerMs?: number } = {}) {
       if (state === 'closing' || state === 'closed' || state === 'new') {
         state = 'closed';
         return;
@@ -453,6 +457,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         goAwayAgents: () => Promise.all([tunnels?.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY), forwarding?.close()]),
         closeIdleClients: () => (apps[0]?.server as { closeHttp2Sessions?(): void } | undefined)?.closeHttp2Sessions?.(),
         releaseLeases: async () => fleet?.ownership.close(),
+        ...(options.lingerMs ? { lingerMs: options.lingerMs } : {}),
       });
       await endpoint?.close();
       // What the drain left running was cut by its deadline.

@@ -63,7 +63,8 @@ Operators (see docs/operations.md):
 Replicas (docs/operations.md, "Several replicas: drain, chart, load balancer"):
   --drain-timeout DUR      on SIGTERM, how long accepted requests get to finish (env
                            HAWSER_DRAIN_TIMEOUT; default ${DEFAULTS.drainTimeout}, at most 10m): /readyz says
-                           draining at once, new requests get 503 + Retry-After, agents GOAWAY
+                           draining at once, new requests get 503 + Retry-After, agents GOAWAY;
+                           it answers so for 3 s at least, for load balancers to notice
   -h, --help               show help
 `;
 
@@ -100,6 +101,9 @@ const OPTIONS = {
   'replica-id': { type: 'string' },
   'lease-ttl': { type: 'string' },
 } as const;
+
+/** How long a stopping server keeps answering 503 at least, for load balancers' health checks to notice. */
+const DRAIN_LINGER_MS = 3_000;
 
 function stopSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -201,6 +205,7 @@ async function runServer(args: readonly string[], io: CliIo): Promise<number> {
   await server.listen();
   const signal = await (io.stopSignal ?? stopSignal());
   server.context.log.info({ component: 'server', signal }, 'shutting down');
-  await server.close();
+  // A load balancer checking /readyz every second sees "draining" before the listeners close.
+  await server.close({ lingerMs: Math.min(DRAIN_LINGER_MS, server.config.drainTimeoutMs) });
   return ExitCodes.OK;
 }
