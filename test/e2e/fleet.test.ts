@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -332,6 +333,32 @@ describe.skipIf(testCluster().external)('three replicas behind HAProxy', () => {
     await eventually(async () => expect(watched).toContain('configmap/seen-through-peer'), 20_000);
     follow.kill('SIGTERM');
     watch.kill('SIGTERM');
+    // port-forward: TCP to what a process in the pod listens on (the test kubelet dials 127.0.0.1).
+    const echo = createServer((socket) => {
+      socket.write('echo:');
+      socket.pipe(socket);
+      socket.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    const forward = spawn(await binary('kubectl'), ['--kubeconfig', kubeconfig, '--server', server, 'port-forward', '-n', ns.name, `pod/${pod}`, `:${(echo.address() as AddressInfo).port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(forward);
+    try {
+      let announced = '';
+      forward.stdout!.on('data', (d: Buffer) => (announced += d));
+      const local = await eventually(async () => Number(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(announced)![1]), 20_000);
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = connect(local, '127.0.0.1', () => socket.end(`through ${other.name}`));
+        let got = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (d: string) => (got += d));
+        socket.on('end', () => resolve(got));
+        socket.on('error', reject);
+      });
+      expect(reply).toBe(`echo:through ${other.name}`);
+    } finally {
+      forward.kill('SIGTERM');
+      await new Promise((resolve) => echo.close(resolve));
+    }
   }, 120_000);
 
   whenLeases('deregistering on one replica cuts the tunnel held by another within 1 s', async () => {
