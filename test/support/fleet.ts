@@ -137,8 +137,7 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
   const cleanups: (() => Promise<unknown>)[] = [() => postgres.stop()];
   try {
     const fleetDatabase = await postgres.createDatabase('fleet');
-    const [lbOperator, lbAgent, ...ports] = await freePorts(2 + 3 * n);
-    const front = { operator: lbOperator!, agent: lbAgent! };
+    const ports = await freePorts(3 * n);
     const features = fleetFeatures();
     const replicas: ReplicaState[] = [];
     for (let i = 0; i < n; i++) {
@@ -149,6 +148,12 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       const databaseUrl = fleetDatabase.replace(`:${postgres.port}/`, `:${port}/`);
       replicas.push({ name: `r${i}`, dataDir, databaseUrl, database: link, ports: { listen: ports[3 * i]!, agent: ports[3 * i + 1]!, peer: ports[3 * i + 2]! }, server: undefined, logs: [] });
     }
+    // The load balancer first, on ports of its own choosing, so the replicas'
+    // public and agent URLs name ports that are really bound; its health
+    // checks keep each replica out until it answers /readyz.
+    const lb = await startLoadBalancer(replicas.map((r) => ({ name: r.name, operatorPort: r.ports.listen, agentPort: r.ports.agent })));
+    cleanups.push(() => lb.stop());
+    const front = lb.ports;
     const argsOf = (r: ReplicaState): string[] => [
       '--public-url', `https://127.0.0.1:${front.operator}`,
       '--agent-url', `https://127.0.0.1:${front.agent}`,
@@ -170,11 +175,6 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       for (const file of SHARED_FILES) await copyFile(join(replicas[0]!.dataDir, file), join(r.dataDir, file));
     }
     await Promise.all(replicas.slice(1).map(launch));
-    const lb = await startLoadBalancer(
-      replicas.map((r) => ({ name: r.name, operatorPort: r.ports.listen, agentPort: r.ports.agent })),
-      { ports: front },
-    );
-    cleanups.push(() => lb.stop());
     const first = replicas[0]!;
     const frontServer: TestServer = {
       get process() {

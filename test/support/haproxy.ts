@@ -84,18 +84,35 @@ ${backend('replicas-agent', (b) => b.agentPort)}`;
  */
 export async function startLoadBalancer(backends: readonly Backend[], opts: LoadBalancerOptions = {}): Promise<LoadBalancer> {
   if (!existsSync(HAPROXY)) throw new Error(MISSING);
-  const [operator, agent] = opts.ports ? [opts.ports.operator, opts.ports.agent] : ((await freePorts(2)) as [number, number]);
-  const ports = { operator: operator!, agent: agent! };
+  // Free ports picked here can be taken before HAProxy binds them (a busy
+  // machine, other suites): with ports of its own choosing it tries others.
+  for (let attempt = 1; ; attempt++) {
+    const [operator, agent] = opts.ports ? [opts.ports.operator, opts.ports.agent] : ((await freePorts(2)) as [number, number]);
+    try {
+      return await launch(backends, { operator: operator!, agent: agent! }, opts.checkIntervalMs);
+    } catch (err) {
+      if (opts.ports || attempt >= 3 || !/Address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function launch(backends: readonly Backend[], ports: { operator: number; agent: number }, checkIntervalMs: number | undefined): Promise<LoadBalancer> {
   const dir = await mkdtemp(join(tmpdir(), 'hawser-haproxy-'));
-  const config = haproxyConfig(backends, ports, opts.checkIntervalMs);
+  const config = haproxyConfig(backends, ports, checkIntervalMs);
   const file = join(dir, 'haproxy.cfg');
   await writeFile(file, config);
   const check = startProcess(HAPROXY, ['-c', '-q', '-f', file], process.env);
   if ((await check.exited) !== 0) throw new Error(`haproxy refused its config:\n${check.lines.join('\n')}\n${config}`);
-  // -db: foreground, no daemon; -W off: one process we can stop by its pid.
+  // -db: foreground, no daemon: one process we can stop by its pid.
   const proc = startProcess(HAPROXY, ['-db', '-f', file], process.env);
-  await waitListening(ports.operator, proc);
-  await waitListening(ports.agent, proc);
+  try {
+    await waitListening(ports.operator, proc);
+    await waitListening(ports.agent, proc);
+  } catch (err) {
+    await proc.stop();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     operatorUrl: `https://127.0.0.1:${ports.operator}`,
     agentUrl: `https://127.0.0.1:${ports.agent}`,
