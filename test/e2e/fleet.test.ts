@@ -411,7 +411,12 @@ describe.skipIf(testCluster().external)('three replicas behind HAProxy', () => {
     // Every 503 says when to retry (kubectl and client-go then retry by themselves),
     // "not connected" on a replica that never held the tunnel included.
     expect(outcomes.filter((o) => o.status === 503 && !o.retryAfter)).toEqual([]);
-    expect(outcomes.filter((o) => o.status === 200).length).toBeGreaterThan(outcomes.length / 2);
+    // The longest stretch without a 200 is how long the cluster was out of reach while its tunnel moved.
+    let gap = 0;
+    let last200 = outcomes[0]?.startedAt ?? 0;
+    for (const o of outcomes) if (o.status === 200) [gap, last200] = [Math.max(gap, o.startedAt - last200), o.startedAt];
+    console.log(`rolling restart: longest stretch without a 200: ${gap} ms`);
+    expect(outcomes.at(-1)?.status).toBe(200);
   }, 300_000);
 
   whenLeases('routes nothing to a replica killed with -9 once its lease expired, with traffic running throughout', async () => {
