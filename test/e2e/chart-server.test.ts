@@ -41,6 +41,7 @@ describe('the hawser-server chart, rendered', () => {
       '--certificate-ttl=30d',
       '--log-level=info',
       '--metrics-listen=0.0.0.0:9090',
+      '--drain-timeout=25s',
       '--server-name=hawser-hawser-server',
       '--server-name=hawser-hawser-server.hawser',
       '--server-name=hawser-hawser-server.hawser.svc',
@@ -104,6 +105,41 @@ describe('the hawser-server chart, rendered', () => {
     expect(peers.spec.clusterIP).toBe('None');
   });
 
+  it('runs replicas with their pod name as replica id, a peer port on the headless Service and the pod DNS name as the peer address', async () => {
+    const { objects } = await render(serverChart, { release: 'hawser', namespace: 'fleet', values: scaled });
+    const deployment = deploymentOf(objects);
+    const container = containerOf(objects);
+    expect(container.args).toEqual(expect.arrayContaining([
+      '--drain-timeout=25s',
+      '--replica-id=$(POD_NAME)',
+      '--peer-listen=0.0.0.0:8445',
+      '--peer-advertise=https://$(POD_NAME).hawser-hawser-server-peers.fleet.svc:8445',
+    ]));
+    expect(envOf(objects).POD_NAME).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
+    expect(container.ports).toContainEqual({ name: 'peer', containerPort: 8445, protocol: 'TCP' });
+    // The pod's subdomain is the headless Service, so its own DNS name resolves to it.
+    expect(deployment.template.spec.subdomain).toBe('hawser-hawser-server-peers');
+    const peers = objects.find((o) => o.metadata.name === 'hawser-hawser-server-peers') as unknown as { spec: Record<string, unknown> };
+    expect(peers.spec).toMatchObject({ clusterIP: 'None', publishNotReadyAddresses: true, ports: [{ name: 'peer', port: 8445, targetPort: 'peer', protocol: 'TCP' }] });
+    expect(objects.find((o) => o.kind === 'PodDisruptionBudget')).toMatchObject({ spec: { maxUnavailable: 1 } });
+    // One replica on the embedded store has no peers to forward to.
+    const single = await render(serverChart, { values: base });
+    expect(containerOf(single.objects).args?.filter((a) => /replica-id|peer-/.test(a))).toEqual([]);
+  });
+
+  it('gives the drain its time: a preStop sleep, then SIGTERM with --drain-timeout, within the termination grace', async () => {
+    const { objects } = await render(serverChart, { values: { ...scaled, 'drain.timeoutSeconds': 40, 'drain.preStopSeconds': 10, terminationGracePeriodSeconds: 55 } });
+    const spec = deploymentOf(objects).template.spec;
+    expect(spec.terminationGracePeriodSeconds).toBe(55);
+    expect(containerOf(objects).lifecycle).toEqual({ preStop: { sleep: { seconds: 10 } } });
+    expect(containerOf(objects).args).toContain('--drain-timeout=40s');
+    const none = await render(serverChart, { values: { ...base, 'drain.preStopSeconds': 0 } });
+    expect(containerOf(none.objects).lifecycle).toBeUndefined();
+    const short = await helmTemplate(serverChart, { values: { ...scaled, terminationGracePeriodSeconds: 20 } });
+    expect(short.code).not.toBe(0);
+    expect(short.stderr).toContain('terminationGracePeriodSeconds (20) must cover the drain: drain.preStopSeconds + drain.timeoutSeconds + 5 = 35');
+  });
+
   it('passes OIDC and the tier mapping to the server', async () => {
     const { objects } = await render(serverChart, { values: { ...base, ...oidc, 'authorization.tierGroups': { admin: ['platform'], read: ['everyone'] } } });
     expect(envOf(objects)).toMatchObject({
@@ -152,6 +188,14 @@ describe('the hawser-server values schema', () => {
   it('refuses an unknown key, naming it', async () => {
     expect(await refused({ ...base, replicas: 2 })).toContain("at '': additional properties 'replicas' not allowed");
     expect(await refused({ ...base, 'oidc.clientSecret': 'x' })).toContain("at '/oidc': additional properties 'clientSecret' not allowed");
+  });
+
+  it('refuses several replicas without PostgreSQL, saying so', async () => {
+    const err = await refused({ ...base, replicaCount: 2, 'pki.existingSecret': 'hawser-pki' });
+    expect(err).toContain("at '/database/existingSecret'");
+    expect(err).toContain('replicaCount > 1 needs PostgreSQL: set database.existingSecret');
+    expect(await refused({ ...base, 'peer.port': 8443 })).toContain("at '/peer/port'");
+    expect(await refused({ ...base, 'drain.timeoutSeconds': 0 })).toContain("at '/drain/timeoutSeconds'");
   });
 
   it('refuses an unknown authorization mode', async () => {

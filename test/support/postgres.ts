@@ -12,6 +12,12 @@ export interface TestPostgres {
   readonly port: number;
   /** Creates a fresh database and returns its URL (isolation between tests). */
   createDatabase(name: string): Promise<string>;
+  /**
+   * Stops the server (fast shutdown: every client connection is cut) and
+   * starts it again on the same port and data directory; resolves once it
+   * accepts connections. `downMs` keeps it down that long in between.
+   */
+  restart(options?: { downMs?: number }): Promise<void>;
   /** Stops the server and removes its directory. */
   stop(): Promise<void>;
   /** Stops the server (fast shutdown) and keeps its data, to start it again on the same port. */
@@ -108,13 +114,16 @@ export async function startPostgres(options: { timeoutMs?: number } = {}): Promi
   if (user) chownSync(dir, user.uid, user.gid);
   const data = join(dir, 'data');
   let server: ChildProcess | undefined;
-  const cleanup = async (): Promise<void> => {
+  const halt = async (): Promise<void> => {
     if (server && server.exitCode === null) {
       // SIGINT = "fast shutdown": roll back sessions, exit cleanly.
       server.kill('SIGINT');
       const exited = await Promise.race([waitExit(server), new Promise((r) => setTimeout(() => r('timeout'), 5000))]);
       if (exited === 'timeout') server.kill('SIGKILL');
     }
+  };
+  const cleanup = async (): Promise<void> => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -136,12 +145,12 @@ export async function startPostgres(options: { timeoutMs?: number } = {}): Promi
     return {
       url,
       port,
-      async halt() {
-        if (!server || server.exitCode !== null) return;
-        const exited = waitExit(server);
-        server.kill('SIGINT');
-        await exited;
+      async restart({ downMs = 0 } = {}): Promise<void> {
+        await halt();
+        if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+        await launch();
       },
+      halt,
       resume: launch,
       async createDatabase(name: string): Promise<string> {
         if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`database name ${name}: use [a-z0-9_]`);

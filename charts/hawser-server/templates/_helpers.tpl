@@ -49,7 +49,16 @@ outside or they vanish on restart.
 {{- fail "without persistence the embedded database is lost on restart: set database.existingSecret or persistence.enabled=true (one replica)" -}}
 {{- end -}}
 {{- end -}}
+{{- $drain := add .Values.drain.preStopSeconds .Values.drain.timeoutSeconds 5 -}}
+{{- if lt (int .Values.terminationGracePeriodSeconds) (int $drain) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must cover the drain: drain.preStopSeconds + drain.timeoutSeconds + 5 = %d; raise it or shorten the drain" (int .Values.terminationGracePeriodSeconds) (int $drain)) -}}
+{{- end -}}
 {{- if and .Values.oidc.enabled (or (not .Values.oidc.issuer) (not .Values.oidc.audience)) -}}
 {{- fail "oidc.enabled needs oidc.issuer and oidc.audience" -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Several replicas: on PostgreSQL, with tunnel leases and forwarding between replicas. */}}
+{{- define "hawser-server.replicated" -}}
+{{- if .Values.database.existingSecret -}}true{{- end -}}
 {{- end -}}

@@ -73,6 +73,12 @@ export interface ServerConfig {
   readonly agentChart: string | undefined;
   /** How durable a relayed request's audit record is before its stream opens (audit-journal.ts). Default `process`. */
   readonly auditSync: AuditSync;
+  /** This replica's id in the fleet (leases, peers, logs). Default: `r-` and 8 random base32 characters, new at each start. */
+  readonly replicaId: string;
+  /** How long a tunnel lease lives unrenewed (renewed every third of it). Default 15 s. */
+  readonly leaseTtlMs: number;
+  /** How long a draining server (SIGTERM) lets accepted requests finish before it cuts them. Default 25 s. */
+  readonly drainTimeoutMs: number;
   /**
    * The replica-to-replica (mTLS) listener: unset is none. Default none on
    * the embedded store (one replica), `127.0.0.1:8445` with a PostgreSQL
@@ -81,10 +87,6 @@ export interface ServerConfig {
   readonly peerListen: ListenAddress | undefined;
   /** `https://host:port` other replicas dial. Default: derived from `peerListen` once bound. */
   readonly peerAdvertise: string | undefined;
-  /** This replica's id in the fleet (leases, peers, logs). Default: `r-` and 8 random base32 characters, new at each start. */
-  readonly replicaId: string;
-  /** How long a tunnel lease lives unrenewed (renewed every third of it). Default 15 s. */
-  readonly leaseTtlMs: number;
 }
 
 /** What callers pass: every field optional, durations as `1h`-style strings or ms. */
@@ -107,12 +109,13 @@ export interface ServerConfigInput extends OperatorConfigInput {
   /** `HOST:PORT`, a bare `PORT` (loopback), `off`, or `{ host, port }`. */
   metricsListen?: string | ListenAddress;
   operatorMetrics?: boolean;
-  /** `HOST:PORT`, `off`, or `{ host, port }`. */
-  peerListen?: string | ListenAddress;
-  peerAdvertise?: string;
   /** A DNS label (the chart passes the pod name). */
   replicaId?: string;
   leaseTtl?: string | number;
+  drainTimeout?: string | number;
+  /** `HOST:PORT`, `off`, or `{ host, port }`. */
+  peerListen?: string | ListenAddress;
+  peerAdvertise?: string;
 }
 
 /** The one defaults object. */
@@ -128,8 +131,9 @@ export const DEFAULTS = Object.freeze({
   logLevel: 'info',
   auditSync: 'process',
   logFormat: 'auto',
-  peerListen: '127.0.0.1:8445',
   leaseTtl: '15s',
+  drainTimeout: '25s',
+  peerListen: '127.0.0.1:8445',
 } as const);
 
 /**
@@ -213,6 +217,15 @@ function auditRetention(value: string | number): number {
   return ms;
 }
 
+/** Longer than a pod's usual grace would only postpone the SIGKILL that ends it anyway. */
+const MAX_DRAIN_TIMEOUT_MS = 10 * 60_000;
+
+function drainTimeout(value: string | number): number {
+  const ms = duration('drainTimeout', value);
+  if (ms > MAX_DRAIN_TIMEOUT_MS) invalid('drainTimeout', 'a duration of at most 10m, such as 25s', value);
+  return ms;
+}
+
 function databaseUrl(value: unknown): string | undefined {
   if (value === undefined || value === '') return undefined;
   const text = nonEmptyString('databaseUrl', value);
@@ -236,13 +249,6 @@ function metricsAddress(value: unknown): ListenAddress | undefined {
   return parseListenAddress('metricsListen', value);
 }
 
-/** The peer listener: off on the embedded store (one replica), on by default with PostgreSQL. */
-function peerAddress(value: unknown, database: string | undefined): ListenAddress | undefined {
-  if (value === 'off') return undefined;
-  if (value === undefined || value === '') return database && /^postgres(ql)?:/.test(database) ? parseListenAddress('peerListen', DEFAULTS.peerListen) : undefined;
-  return parseListenAddress('peerListen', value);
-}
-
 /** A replica id goes into logs, lease rows and certificate names: a DNS label, as a pod name is. */
 function replicaIdOf(value: unknown): string {
   const text = nonEmptyString('replicaId', value);
@@ -255,6 +261,13 @@ function leaseTtl(value: string | number): number {
   const ms = duration('leaseTtl', value);
   if (ms < 1_000 || ms > 600_000) invalid('leaseTtl', 'a duration from 1s to 10m, such as 15s', value);
   return ms;
+}
+
+/** The peer listener: off on the embedded store (one replica), on by default with PostgreSQL. */
+function peerAddress(value: unknown, database: string | undefined): ListenAddress | undefined {
+  if (value === 'off') return undefined;
+  if (value === undefined || value === '') return database && /^postgres(ql)?:/.test(database) ? parseListenAddress('peerListen', DEFAULTS.peerListen) : undefined;
+  return parseListenAddress('peerListen', value);
 }
 
 /** Host name of a URL without IPv6 brackets. */
@@ -272,8 +285,9 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     'tokenTtl', 'auditRetention', 'certificateTtl', 'certificateBackdate', 'logLevel', 'agentChart', 'auditSync',
     'authorizationMode', 'impersonationPrefix', 'tierGroups', 'oidc', 'kubernetesAuth',
     'logFormat', 'metricsListen', 'operatorMetrics',
-    'peerListen', 'peerAdvertise',
     'replicaId', 'leaseTtl',
+    'drainTimeout',
+    'peerListen', 'peerAdvertise',
   ]);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) invalid(key, `one of the known fields (${[...known].join(', ')})`, 'unknown field');
@@ -327,10 +341,11 @@ export function resolveConfig(input: ServerConfigInput = {}): ServerConfig {
     kubernetesAuth: resolveKubernetesAuth(input.kubernetesAuth),
     agentChart: agentChart(input.agentChart),
     auditSync: auditSync as AuditSync,
-    peerListen,
-    peerAdvertise,
     replicaId: input.replicaId === undefined ? newReplicaId() : replicaIdOf(input.replicaId),
     leaseTtlMs: leaseTtl(input.leaseTtl ?? DEFAULTS.leaseTtl),
+    drainTimeoutMs: drainTimeout(input.drainTimeout ?? DEFAULTS.drainTimeout),
+    peerListen,
+    peerAdvertise,
   };
   return Object.freeze(config);
 }

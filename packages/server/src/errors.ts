@@ -67,6 +67,7 @@ export const ErrorCodes = {
   OIDC_NOT_CONFIGURED: 'HSR_ERR_OIDC_NOT_CONFIGURED',
   OIDC_LOGIN_FAILED: 'HSR_ERR_OIDC_LOGIN_FAILED',
   OIDC_LOGIN_REQUIRED: 'HSR_ERR_OIDC_LOGIN_REQUIRED',
+  SERVER_DRAINING: 'HSR_ERR_SERVER_DRAINING',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -139,6 +140,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   HSR_ERR_OIDC_NOT_CONFIGURED: 404,
   HSR_ERR_OIDC_LOGIN_FAILED: 401,
   HSR_ERR_OIDC_LOGIN_REQUIRED: 401,
+  HSR_ERR_SERVER_DRAINING: 503,
 };
 
 /**

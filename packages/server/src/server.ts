@@ -44,6 +44,7 @@ import { OperatorStreams, apiTokenCredential } from './auth/operator-streams.js'
 import { operatorServerFactory } from './relay/relay-listener.js';
 import { SERVER_VERSION } from './version.js';
 import { ConsoleSessions } from './console/console-session.js';
+import { ServerDrain } from './server-drain.js';
 import { consoleRoutes } from './console/console-routes.js';
 import { consoleAdminRoutes } from './console/console-admin-routes.js';
 import { ConsoleOidcLogin } from './console/console-oidc.js';
@@ -96,8 +97,12 @@ export interface HawserServer {
   readonly context: ServerContext;
   /** Loads or creates the data dir secrets, opens and migrates the store, binds both listeners. */
   listen(): Promise<{ publicUrl: string; agentUrl: string }>;
-  /** Drains: tells agents to go away, stops accepting, closes listeners and store. */
-  close(): Promise<void>;
+  /**
+   * Drains: tells agents to go away, stops accepting, closes listeners and
+   * store. `lingerMs`: keep answering 503 at least this long first, for load
+   * balancers to see /readyz (server-drain.ts).
+   */
+  close(options?: { lingerMs?: number }): Promise<void>;
   /** Aborts: terminates tunnels and connections at once, then closes the store. */
   destroy(err?: Error): Promise<void>;
 }
@@ -126,6 +131,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
   let retention: AuditRetention | undefined;
   let forwarding: PeerForwarding | undefined;
   let fleet: Fleet | undefined;
+  let drain: ServerDrain | undefined;
   let state: 'new' | 'starting' | 'listening' | 'closing' | 'closed' = 'new';
 
   async function start(): Promise<{ publicUrl: string; agentUrl: string }> {
@@ -173,6 +179,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       // One registry of live tunnels: admin API, deregistration, drain, relay and metrics read the same one.
       const tunnels = new TunnelRegistry({
         software: `hawser/${SERVER_VERSION}`,
+        drainTimeoutMs: config.drainTimeoutMs,
         admit: (tunnel, peer) => admitAgent(tunnel, peer, store, audit),
         onReady: async (tunnel, peer) => {
           await recordAgentInfo(tunnel, peer, store);
@@ -185,6 +192,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         forwarding = new PeerForwarding({ ca: secrets.ca, replicaId: config.replicaId, listen: config.peerListen, advertise: config.peerAdvertise,
           serverNames: config.serverNames, local: tunnels, software: `hawser/${SERVER_VERSION}`, log: componentLogger(root, 'fleet') });
       }
+      drain = new ServerDrain({ timeoutMs: config.drainTimeoutMs, log });
       const tokens = new BootstrapTokens(secrets.tokenSigningKey, secrets.tokenIssuer);
       const rotation = new CaRotation({
         ca: secrets.ca,
@@ -268,7 +276,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         streams,
         authenticate: authenticateOperator,
         findCluster: clusters,
-        tunnels: forwarding?.directory ?? tunnels,
+        tunnels: drain.directory(forwarding?.directory ?? tunnels),
         authorization: config.authorization,
         begin: (event) => relayAudit!.relayAudit.begin(event),
         audit: (event) => {
@@ -357,6 +365,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         ...(options.tunnelCloseGraceMs !== undefined ? { closeGraceMs: options.tunnelCloseGraceMs } : {}),
       });
       endpoint.attach(agent.server);
+      drain.guard(operator.server);
+      drain.guard(agent.server);
 
       const ctx: ServerContext = {
         config,
@@ -448,16 +458,26 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         throw err;
       }
     },
-    async close() {
+    async close(options: { lingerMs?: number } = {}) {
       if (state === 'closing' || state === 'closed' || state === 'new') {
         state = 'closed';
         return;
       }
       state = 'closing';
-      // Agents first, with a reason, so they reconnect elsewhere instead of
-      // treating the closed socket as a network failure.
-      await Promise.all([context?.tunnels.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY), forwarding?.close()]);
+      // Listeners stay open while draining (server-drain.ts): /readyz says
+      // so, new requests get 503 + Retry-After, agents are told to go away
+      // with a reason, so they reconnect elsewhere instead of treating the
+      // closed socket as a network failure.
+      const tunnels = context?.tunnels;
+      await drain?.drain({
+        goAwayAgents: () => Promise.all([tunnels?.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY), forwarding?.close()]),
+        closeIdleClients: () => (apps[0]?.server as { closeHttp2Sessions?(): void } | undefined)?.closeHttp2Sessions?.(),
+        releaseLeases: async () => fleet?.ownership.close(),
+        ...(options.lingerMs ? { lingerMs: options.lingerMs } : {}),
+      });
       await endpoint?.close();
+      // What the drain left running was cut by its deadline.
+      for (const app of apps) app.server.closeAllConnections();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.close();
       await retention?.close();

@@ -59,6 +59,12 @@ Operators (see docs/operations.md):
   --kubernetes-auth JSON   accept workloads' ServiceAccount tokens, verified by TokenReview
                            (env HAWSER_KUBERNETES_AUTH): {"audience":"...","tiers":{"write":
                            ["system:serviceaccount:NS:NAME"]},"cacheSeconds":10}
+
+Replicas (docs/operations.md, "Several replicas: drain, chart, load balancer"):
+  --drain-timeout DUR      on SIGTERM, how long accepted requests get to finish (env
+                           HAWSER_DRAIN_TIMEOUT; default ${DEFAULTS.drainTimeout}, at most 10m): /readyz says
+                           draining at once, new requests get 503 + Retry-After, agents GOAWAY;
+                           it answers so for 3 s at least, for load balancers to notice
   -h, --help               show help
 `;
 
@@ -90,10 +96,14 @@ const OPTIONS = {
   'oidc-groups-claim': { type: 'string' },
   'oidc-jwks-url': { type: 'string' },
   'kubernetes-auth': { type: 'string' },
+  'drain-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   'replica-id': { type: 'string' },
   'lease-ttl': { type: 'string' },
 } as const;
+
+/** How long a stopping server keeps answering 503 at least, for load balancers' health checks to notice. */
+const DRAIN_LINGER_MS = 3_000;
 
 function stopSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -145,6 +155,7 @@ async function runServer(args: readonly string[], io: CliIo): Promise<number> {
   }
   set('agentChart', values['agent-chart'] ?? env.HAWSER_AGENT_CHART);
   set('auditSync', values['audit-sync'] ?? env.HAWSER_AUDIT_SYNC);
+  set('drainTimeout', values['drain-timeout'] ?? env.HAWSER_DRAIN_TIMEOUT);
   set('authorizationMode', values['authz-mode'] ?? env.HAWSER_AUTHZ_MODE);
   set('impersonationPrefix', values['impersonation-prefix'] ?? env.HAWSER_IMPERSONATION_PREFIX);
   const tiers = values.tier ?? [];
@@ -194,6 +205,7 @@ async function runServer(args: readonly string[], io: CliIo): Promise<number> {
   await server.listen();
   const signal = await (io.stopSignal ?? stopSignal());
   server.context.log.info({ component: 'server', signal }, 'shutting down');
-  await server.close();
+  // A load balancer checking /readyz every second sees "draining" before the listeners close.
+  await server.close({ lingerMs: Math.min(DRAIN_LINGER_MS, server.config.drainTimeoutMs) });
   return ExitCodes.OK;
 }

@@ -8,7 +8,7 @@ import type { TunnelOwner, TunnelOwnership } from './tunnel-ownership.js';
 export interface FleetDirectoryOptions {
   /** This replica's own agent tunnels (the tunnel registry). */
   local: TunnelDirectory;
-  ownership: Pick<TunnelOwnership, 'replicaId' | 'owner'>;
+  ownership: Pick<TunnelOwnership, 'replicaId' | 'owner' | 'lastGone'>;
   dialer: { session(peer: PeerAddress): Session | undefined; failedAt(replicaId: string): number | undefined };
 }
 
@@ -83,6 +83,8 @@ export class FleetDirectory implements TunnelDirectory {
     const lost = this.#o.local.lastLost?.(clusterId);
     if (lost !== undefined) return lost;
     const owner = this.#o.ownership.owner(clusterId);
-    return owner && owner.replicaId !== this.#o.ownership.replicaId ? this.#o.dialer.failedAt(owner.replicaId) : undefined;
+    if (owner && owner.replicaId !== this.#o.ownership.replicaId) return this.#o.dialer.failedAt(owner.replicaId);
+    // No owner: the lease was released or expired elsewhere a moment ago, and the agent is on its way back.
+    return this.#o.ownership.lastGone?.(clusterId);
   }
 }

@@ -97,6 +97,10 @@ export class LeaseOwnership implements TunnelOwnership {
     return this.#cache.owner(clusterId);
   }
 
+  lastGone(clusterId: string): number | undefined {
+    return this.#cache.goneAt(clusterId);
+  }
+
   holds(clusterId: string): boolean {
     const h = this.#held.get(clusterId);
     return h !== undefined && h.until > performance.now();

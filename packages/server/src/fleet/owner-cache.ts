@@ -34,6 +34,8 @@ export class OwnerCache {
   readonly #leases = new Map<string, CachedLease>();
   readonly #byReplica = new Map<string, Set<string>>();
   readonly #peers = new Map<string, string>();
+  /** When each cluster's lease was last released (local clock), for lastGone. */
+  readonly #gone = new Map<string, number>();
   /** Notices seen while a reload runs; undefined when none runs. */
   #buffer: { notice: LeaseNotice; at: number }[] | undefined;
 
@@ -48,6 +50,13 @@ export class OwnerCache {
       expiresAt: l.expiresAt,
       agent: l.agent,
     };
+  }
+
+  /** When the cluster's lease was released or expired, while nobody holds it; undefined while it is held or was never seen. */
+  goneAt(clusterId: string, now = Date.now()): number | undefined {
+    const l = this.#leases.get(clusterId);
+    if (l) return l.expiresAt <= now ? l.expiresAt : undefined;
+    return this.#gone.get(clusterId);
   }
 
   /** The newest epoch known for the cluster, expired or not (0: none). */
@@ -73,7 +82,11 @@ export class OwnerCache {
         return;
       case 'released': {
         const l = this.#leases.get(notice.c);
-        if (l && l.replicaId === notice.r && l.epoch <= notice.e) this.#drop(l);
+        if (l && l.replicaId === notice.r && l.epoch <= notice.e) {
+          this.#drop(l);
+          if (this.#gone.size > 10_000) this.#gone.clear();
+          this.#gone.set(notice.c, now);
+        }
         return;
       }
       case 'renewed':

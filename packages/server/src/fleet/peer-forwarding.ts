@@ -36,7 +36,7 @@ export class PeerForwarding {
   readonly #identity: ReplicaIdentity;
   readonly #listener: PeerListener;
   readonly #dialer: PeerDialer;
-  #ownership: Pick<TunnelOwnership, 'holds' | 'owner'> | undefined;
+  #ownership: Pick<TunnelOwnership, 'holds' | 'owner' | 'lastGone'> | undefined;
   /** What the relay uses as its TunnelDirectory. */
   readonly directory: TunnelDirectory;
 
@@ -53,6 +53,7 @@ export class PeerForwarding {
       replicaId: options.replicaId,
       holds: (clusterId: string): boolean => this.#ownership?.holds(clusterId) ?? false,
       owner: (clusterId: string): TunnelOwner | undefined => this.#ownership?.owner(clusterId),
+      lastGone: (clusterId: string): number | undefined => this.#ownership?.lastGone?.(clusterId),
     };
     this.#listener = new PeerListener({ identity: this.#identity, trust, ownership: view, tunnels: options.local, software: options.software, log });
     this.#dialer = new PeerDialer({ identity: this.#identity, trust, software: options.software, log });
@@ -65,7 +66,7 @@ export class PeerForwarding {
     return this.#o.advertise ?? listenUrl(this.#o.listen.host, port);
   }
 
-  attach(ownership: Pick<TunnelOwnership, 'holds' | 'owner'>): void {
+  attach(ownership: Pick<TunnelOwnership, 'holds' | 'owner' | 'lastGone'>): void {
     this.#ownership = ownership;
   }
 

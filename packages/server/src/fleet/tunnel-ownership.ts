@@ -58,4 +58,11 @@ export interface TunnelOwnership {
    * bound), so their owner() answers carry it. Absent on one replica.
    */
   advertise?(peerUrl: string): Promise<void>;
+  /**
+   * When this replica last saw the cluster's lease released or expired (ms
+   * since the epoch), while nobody holds it: a reconnect is then due, so the
+   * relay's "not connected" says Retry-After on every replica, not only on
+   * the one that lost the tunnel.
+   */
+  lastGone?(clusterId: string): number | undefined;
 }

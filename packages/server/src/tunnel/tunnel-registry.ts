@@ -39,6 +39,8 @@ export interface TunnelRegistryOptions {
    * 1012 so the agent reconnects to whichever replica the balancer picks.
    */
   ownership?: TunnelOwnership;
+  /** How long a drain lets the tunnel's open streams finish before they are reset. Default: the session's (30 s). */
+  drainTimeoutMs?: number;
 }
 
 /**
@@ -243,7 +245,8 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
         closeAs = { code, reason };
         if (code === 1001) {
           // Drain: no new streams; open ones get the session's drain deadline.
-          await session.goAway({ retryAfterMs: this.#opts.drainRetryAfterMs ?? 1000, message: reason });
+          const timeoutMs = this.#opts.drainTimeoutMs;
+          await session.goAway({ retryAfterMs: this.#opts.drainRetryAfterMs ?? 1000, message: reason, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
           return;
         }
         session.destroy(new Error(reason));
