@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TunnelStream } from '@hawser/protocol';
+import { HtnError, HtnErrorCode, type TunnelStream } from '@hawser/protocol';
 import { rawExchange, startRelayPair, type RawResponse } from './support/relay-pair.js';
 
 /**
@@ -203,6 +203,15 @@ describe('ClusterRelay: identity travels only in the stream head', () => {
     expect(res.headers['x-hawser-error']).toBe('HSR_ERR_AGENT_OUTDATED');
     expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', code: 503 });
     expect(p.agentStreams).toHaveLength(0);
+  });
+
+  it('answers 503 with Retry-After, not 502, when the agent refuses the stream unprocessed (its session going away during a drain)', async () => {
+    const p = await startRelayPair(cleanup, { onStream: (s: TunnelStream) => s.destroy(new HtnError(HtnErrorCode.STREAM_REFUSED, 'peer is going away')) });
+    const res = await get(p.port, PODS);
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBeDefined();
+    expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', code: 503 });
+    expect(JSON.parse(res.body).message).toContain('the request was not processed');
   });
 
   it('answers 504 as a Status when the agent takes a request and never answers, and resets the stream', async () => {

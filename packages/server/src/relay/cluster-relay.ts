@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { splice } from '@hawser/protocol';
+import { HtnErrorCode, isHtnError, splice } from '@hawser/protocol';
 import { ERROR_CODE_HEADER, ERROR_RULE_HEADER, type HeaderPair } from '@hawser/contract';
 import { ErrorCodes } from '../errors.js';
 import { kubeStatus, sendKubeStatus, writeKubeStatus, type Refusal } from './kube-status.js';
@@ -277,6 +277,12 @@ function failureBefore(name: string, session: RelayTunnel, err: Error, malformed
   }
   if (session.isClosed) {
     return { ...agentFailed(`cluster "${name}" disconnected while handling the request (${err.message}); retry`), status: 503, headers: { 'retry-after': String(retryAfterSeconds) } };
+  }
+  // The agent refused the stream unprocessed (its session was going away: a
+  // drain, a rolling restart), as HTTP/2's REFUSED_STREAM: nothing reached
+  // the cluster, so the client may safely retry.
+  if (session.draining || (isHtnError(err) && (err.code === HtnErrorCode.STREAM_REFUSED || err.code === HtnErrorCode.GOING_AWAY))) {
+    return { ...agentFailed(`the tunnel to cluster "${name}" is moving (the request was not processed: ${err.message}); retry`), status: 503, headers: { 'retry-after': String(retryAfterSeconds) } };
   }
   return agentFailed(`the agent of cluster "${name}" did not answer the request: ${err.message}`);
 }
