@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HtnError, HtnErrorCode, type TunnelStream } from '@hawser/protocol';
-import { rawExchange, startRelayPair, type RawResponse } from './support/relay-pair.js';
+import { getAs, rawExchange, startRelayPair, type Answer, type RawResponse } from './support/relay-pair.js';
 
 /**
  * The relay end to end in one process: ClusterRelay -> tunnel over the
@@ -17,18 +17,7 @@ afterEach(async () => {
 const PODS = '/clusters/prod/api/v1/namespaces/default/pods';
 const REVIEW = '/apis/authentication.k8s.io/v1/selfsubjectreviews';
 
-function get(port: number, path: string, token = 'mallory'): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${token}` }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (port: number, path: string, token = 'mallory'): Promise<Answer> => getAs(port, path, token);
 
 /** The request an attacker hides in a body: an identity in headers the old agent trusted. */
 function smuggledRequest(): string {

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeResponseHead } from '@hawser/contract';
 import type { TunnelStream } from '@hawser/protocol';
 import { ClusterRelay } from '../src/relay/cluster-relay.js';
-import { cluster, operators, startRelayPair } from './support/relay-pair.js';
+import { cluster, getAs, operators, startRelayPair, type Answer } from './support/relay-pair.js';
 
 /**
  * What kubectl reads from the relay's own answers: a complete Status with
@@ -18,20 +18,7 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-type Answer = { status: number; headers: Record<string, string | string[] | undefined>; body: string };
-
-function get(port: number, path: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { authorization: 'Bearer alice', ...headers }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (port: number, path: string, headers: Record<string, string> = {}): Promise<Answer> => getAs(port, path, 'alice', headers);
 
 /** A relay for a cluster with no live tunnel; `lostAt` is when its last one closed. */
 async function disconnected(lostAt: number | undefined): Promise<number> {

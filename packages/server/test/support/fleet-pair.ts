@@ -1,4 +1,4 @@
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { REQUEST_HEAD_CAPABILITY } from '@hawser/contract';
@@ -77,25 +77,8 @@ function defaultIdentity(replicaId: string): ReplicaIdentity {
   return identity;
 }
 
-export interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
+export { getAs, type Answer } from './relay-pair.js';
 
-/** One GET on a fresh connection to the forwarding replica's relay, as the operator `token` names. */
-export function getAs(port: number, path: string, token = 'alice'): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${token}` }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 export interface FleetPair {
   /** The forwarding replica's relay (plain HTTP on 127.0.0.1). */

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { Policy, Relay } from '@hawser/agent';
@@ -149,4 +149,21 @@ export async function startRelayPair(cleanup: (() => unknown)[], opts: RelayPair
     http.close(resolve);
   }));
   return { port: (http.address() as AddressInfo).port, upstream, audit, agentStreams };
+}
+
+/** What a GET on the relay answered. */
+export type Answer = { status: number; headers: Record<string, string | string[] | undefined>; body: string };
+
+/** One GET on a fresh connection to a relay, as the operator `token` names, with extra headers. */
+export function getAs(port: number, path: string, token = 'alice', headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${token}`, ...headers }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
