@@ -13,7 +13,7 @@ import { connect, createSecureContext, type ConnectionOptions, type SecureContex
 import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
 import { fromWebSocket, Reconnector, type Session, type TunnelStream } from '../../packages/protocol/src/index.js';
-import { TunnelDialer } from '../../packages/agent/src/tunnel-dialer.js';
+import { TunnelDialer, upgradeRefusal } from '../../packages/agent/src/tunnel-dialer.js';
 import type { AgentState } from '../../packages/agent/src/state-store.js';
 import { encodeResponseHead } from '../../packages/contract/src/stream-head.js';
 
@@ -52,7 +52,7 @@ export class SwarmAgent {
       config: { proxy: undefined, mode: 'read-only', chartVersion: undefined } as never,
       facts: () => ({ kubernetesVersion: 'v1.36.0', clusterUID: undefined }) as never,
       log: quietLog as never,
-      dialTransport: (url) => this.#transport(url),
+      dialTransport: (url, _state, refuse) => this.#transport(url, refuse),
       onDeregistered: () => this.#events.failure('deregistered (4403)'),
       onStream: (stream) => answer(stream),
     });
@@ -86,7 +86,7 @@ export class SwarmAgent {
   }
 
   /** The WebSocket as TunnelDialer makes it, from this agent's source address. */
-  #transport(url: URL) {
+  #transport(url: URL, refuse: (err: Error) => void) {
     const ws = new WebSocket(url, {
       // localAddress passes through to net.connect (the tls typings leave it out).
       createConnection: () => connect({ host: url.hostname, port: Number(url.port), secureContext: this.#context, localAddress: this.#localAddress } as ConnectionOptions),
@@ -99,7 +99,9 @@ export class SwarmAgent {
     ws.on('unexpected-response', (_req: unknown, res: IncomingMessage) => {
       const retryAfter = res.headers['retry-after'];
       this.#events.failure(`refused ${res.statusCode} ${String(res.headers['x-hawser-error'] ?? '')}${retryAfter ? ` Retry-After ${String(retryAfter)}` : ' (no Retry-After)'}`);
+      // As TunnelDialer does: the refusal (and its retry hint) ends the dial.
       res.resume();
+      refuse(upgradeRefusal(res.statusCode, res.headers, ''));
       ws.terminate();
     });
     return fromWebSocket(ws);

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { Session, fromWebSocket, type Transport, type TunnelStream } from '@hawser/protocol';
+import { HtnError, HtnErrorCode, Session, fromWebSocket, type Transport, type TunnelStream } from '@hawser/protocol';
 import { AgentPaths, ERROR_CODE_HEADER, REQUEST_HEAD_CAPABILITY, TunnelCloseCodes, meansDeregistered } from '@hawser/contract';
 import { WebSocket } from 'ws';
 import { AGENT_VERSION } from './agent-version.js';
@@ -9,8 +9,35 @@ import type { AgentFacts } from './registration.js';
 import { serverConnector } from './server-connection.js';
 import type { AgentState } from './state-store.js';
 
-/** Opens the tunnel's transport to `url` (tests hand over one end of an in-memory pair). */
-export type DialTransport = (url: URL, state: AgentState) => Transport;
+/**
+ * Opens the tunnel's transport to `url` (tests hand over one end of an
+ * in-memory pair). `refuse` ends the dial with an error, such as the one
+ * {@link upgradeRefusal} makes of a refused upgrade.
+ */
+export type DialTransport = (url: URL, state: AgentState, refuse: (err: Error) => void) => Transport;
+
+/** The server's hint to the millisecond (tunnel-endpoint.ts); Retry-After (seconds) is the fallback. */
+const RETRY_AFTER_MS_HEADER = 'x-hawser-retry-after-ms';
+/** A hint longer than this is read as this: a wrong header must not park the agent for hours. */
+const MAX_HINT_MS = 300_000;
+
+/**
+ * The error a refused tunnel upgrade ends the dial with. A 503 with a
+ * retry hint (the server's admission gate in a reconnect storm) carries it
+ * as `retryAfterMs`, which the Reconnector waits out instead of backing off.
+ */
+export function upgradeRefusal(status: number | undefined, headers: IncomingMessage['headers'], body: string): HtnError {
+  const code = String(headers[ERROR_CODE_HEADER] ?? '');
+  let retryAfterMs: number | undefined;
+  if (status === 503 || status === 429) {
+    const ms = Number(headers[RETRY_AFTER_MS_HEADER]);
+    const seconds = Number(headers['retry-after']);
+    if (Number.isFinite(ms) && ms > 0) retryAfterMs = ms;
+    else if (Number.isFinite(seconds) && seconds > 0) retryAfterMs = seconds * 1000;
+    if (retryAfterMs !== undefined) retryAfterMs = Math.min(MAX_HINT_MS, Math.round(retryAfterMs));
+  }
+  return new HtnError(HtnErrorCode.TRANSPORT, `server refused the tunnel: ${status} ${code} ${body.slice(0, 200)}`, retryAfterMs === undefined ? {} : { retryAfterMs });
+}
 
 export interface TunnelDialerOptions {
   config: Pick<AgentConfig, 'proxy' | 'mode' | 'chartVersion'>;
@@ -42,7 +69,7 @@ export class TunnelDialer {
     url.protocol = 'wss:';
     // Set once the session exists: a refused upgrade destroys it.
     let refuse = (_err: Error): void => {};
-    const transport = this.#opts.dialTransport?.(url, state) ?? this.#webSocket(url, state, (err) => refuse(err));
+    const transport = this.#opts.dialTransport?.(url, state, (err) => refuse(err)) ?? this.#webSocket(url, state, (err) => refuse(err));
     const facts = this.#opts.facts();
     const session = new Session(this.#watchCloseCode(transport), {
       role: 'client',
@@ -112,7 +139,7 @@ export class TunnelDialer {
       res.on('data', (d: string) => (body += d));
       res.on('end', () => {
         if (meansDeregistered(code)) this.#opts.onDeregistered();
-        refuse(new Error(`server refused the tunnel: ${res.statusCode} ${code} ${body.slice(0, 200)}`));
+        refuse(upgradeRefusal(res.statusCode, res.headers, body));
       });
     });
     return fromWebSocket(ws);

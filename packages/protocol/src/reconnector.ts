@@ -73,6 +73,7 @@ export class Reconnector extends EventEmitter {
     while (!signal.aborted) {
       let failure: unknown;
       let hint: number | undefined;
+      let wasReady = false;
       try {
         const session = await this.#connect(signal);
         let goAway: GoAwayInfo | undefined;
@@ -81,6 +82,7 @@ export class Reconnector extends EventEmitter {
         });
         this.#session = session;
         await session.ready;
+        wasReady = true;
         this.#backoff.connected();
         this.emit('session', session);
         failure = await session.closed;
@@ -96,7 +98,12 @@ export class Reconnector extends EventEmitter {
         this.emit('stopped', failure);
         return;
       }
-      const delay = this.#backoff.next(hint);
+      // A dial refused with a hint (the server's admission gate in a
+      // reconnect storm) is an appointment the server already spread out:
+      // wait exactly that, and do not grow the backoff, or a busy server
+      // would push its fleet to the 30 s cap. A GOAWAY hint ends a session
+      // that was up: hint plus the jittered backoff, as before.
+      const delay = !wasReady && hint !== undefined && hint > 0 ? hint : this.#backoff.next(hint);
       this.emit('retry', failure, delay);
       try {
         await this.#sleep(delay, signal);
