@@ -23,7 +23,7 @@ const MAX_HINT_MS = 300_000;
 
 /**
  * The error a refused tunnel upgrade ends the dial with. A 503 with a
- * retry hint (the server's admission gate in a reconnect storm) carries it
+ * retry hint (a draining server: HSR_ERR_SERVER_DRAINING, Retry-After) carries it
  * as `retryAfterMs`, which the Reconnector waits out instead of backing off.
  */
 export function upgradeRefusal(status: number | undefined, headers: IncomingMessage['headers'], body: string): HtnError {

@@ -98,12 +98,13 @@ export class Reconnector extends EventEmitter {
         this.emit('stopped', failure);
         return;
       }
-      // A dial refused with a hint (the server's admission gate in a
-      // reconnect storm) is an appointment the server already spread out:
-      // wait exactly that, and do not grow the backoff, or a busy server
-      // would push its fleet to the 30 s cap. A GOAWAY hint ends a session
-      // that was up: hint plus the jittered backoff, as before.
-      const delay = !wasReady && hint !== undefined && hint > 0 ? hint : this.#backoff.next(hint);
+      // A dial refused with a hint (503 + Retry-After on the upgrade: a
+      // draining server, a busy one) says when to come back: wait that, plus
+      // up to a tenth more so a fleet told the same second does not return
+      // in step, and do not grow the backoff (a busy server would otherwise
+      // push its fleet to the 30 s cap). A GOAWAY hint ends a session that
+      // was up: hint plus the jittered backoff, as before.
+      const delay = !wasReady && hint !== undefined && hint > 0 ? hint + Math.floor(Math.random() * hint * 0.1) : this.#backoff.next(hint);
       this.emit('retry', failure, delay);
       try {
         await this.#sleep(delay, signal);
