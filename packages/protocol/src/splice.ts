@@ -15,7 +15,9 @@ export interface SpliceOptions {
  * - pipe() carries a clean end each way after what is queued, so the exit
  *   status the API server writes last still reaches kubectl.
  * - An error on either side, or `upstream` closing before its end was read,
- *   destroys the other side: an abrupt close is passed on, not waited out.
+ *   destroys the other side: an abrupt close is passed on, not waited out;
+ *   except an error on `upstream` after its clean end, which cannot cut
+ *   what it already said.
  * - When `client` has closed, nothing more can reach it. If it ended
  *   cleanly and bytes it sent last are still queued toward `upstream`, they
  *   get `flushMs` to leave; then (or on 'finish') `upstream` is destroyed.
@@ -29,7 +31,14 @@ export function splice(client: Duplex, upstream: Duplex, opts: SpliceOptions = {
   upstream.pipe(client);
   client.pipe(upstream);
   client.on('error', () => upstream.destroy());
-  upstream.on('error', () => client.destroy());
+  // An error after `upstream` ended its side cleanly (EPIPE or ECONNRESET on
+  // a write to a peer that already said all it had, such as a terminal
+  // resize reaching an API server that has sent the exit status) concerns
+  // only bytes toward it: the end pipe() queued after its last bytes still
+  // reaches `client`. Destroying `client` then could drop that status.
+  upstream.on('error', () => {
+    if (!upstream.readableEnded) client.destroy();
+  });
   upstream.on('close', () => {
     if (!upstream.readableEnded) client.destroy();
   });

@@ -33,6 +33,23 @@ describe('splice', () => {
     expect(client.duplex.destroyed).toBe(false);
   });
 
+  it('still ends the client cleanly, status included, when the upstream errors after its own clean end (a write to an API server that already closed)', async () => {
+    const client = end({ hold: true });
+    const upstream = end();
+    splice(client.duplex, upstream.duplex);
+    upstream.duplex.push('exit 3');
+    upstream.duplex.push(null);
+    await once(upstream.duplex, 'end');
+    // The status is still queued toward the client when the upstream fails.
+    const closed = new Promise((resolve) => upstream.duplex.once('close', resolve));
+    upstream.duplex.destroy(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    await closed;
+    expect(client.duplex.destroyed).toBe(false);
+    client.release();
+    await once(client.duplex, 'finish');
+    expect(client.written.join('')).toBe('exit 3');
+  });
+
   it('destroys the client when the upstream closes before its end was read', async () => {
     const client = end();
     const upstream = end();
