@@ -17,6 +17,10 @@ export function runCommand(cmd: string, args: string[], opts: { env?: NodeJS.Pro
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    // A command that exits without reading its stdin (most do) closes the
+    // pipe first: EPIPE on the write is then expected, and must not become
+    // an uncaught exception in the test runner.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }
