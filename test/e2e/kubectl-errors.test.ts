@@ -181,6 +181,13 @@ describe('kubectl through Hawser says why when something goes wrong', () => {
     );
     try {
       for (const run of runs) await eventually(async () => expect(run.out).toContain(marker), 10_000);
+      // `get -w` prints the list before it opens its watch. A drop in between
+      // answers the watch request with 503 + Retry-After, which client-go
+      // retries for up to 50 s: a different case. An object created now shows
+      // only once both watches are open.
+      const second = uniqueName('cm');
+      await adminCore().createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name: second } } });
+      for (const run of runs) await eventually(async () => expect(run.out).toContain(second), 10_000);
       await agents[1]!.kill();
       const [table, raw] = runs as [(typeof runs)[0], (typeof runs)[0]];
       await Promise.all(runs.map((r) => r.exited));
