@@ -10,6 +10,8 @@ export interface FleetDirectoryOptions {
   local: TunnelDirectory;
   ownership: Pick<TunnelOwnership, 'replicaId' | 'owner' | 'lastGone'>;
   dialer: { session(peer: PeerAddress): Session | undefined; failedAt(replicaId: string): number | undefined };
+  /** When this replica began routing (Date.now()); default: construction. */
+  startedAt?: number;
 }
 
 /**
@@ -60,8 +62,11 @@ export class PeerTunnel implements RelayTunnel {
 export class FleetDirectory implements TunnelDirectory {
   readonly #o: FleetDirectoryOptions;
 
+  readonly #startedAt: number;
+
   constructor(options: FleetDirectoryOptions) {
     this.#o = options;
+    this.#startedAt = options.startedAt ?? Date.now();
   }
 
   session(clusterId: string): RelayTunnel | undefined {
@@ -85,6 +90,11 @@ export class FleetDirectory implements TunnelDirectory {
     const owner = this.#o.ownership.owner(clusterId);
     if (owner && owner.replicaId !== this.#o.ownership.replicaId) return this.#o.dialer.failedAt(owner.replicaId);
     // No owner: the lease was released or expired elsewhere a moment ago, and the agent is on its way back.
-    return this.#o.ownership.lastGone?.(clusterId);
+    const gone = this.#o.ownership.lastGone?.(clusterId);
+    if (gone !== undefined || owner) return gone;
+    // No owner and no release seen: a replica that started a moment ago saw
+    // no release because it was not listening yet (a rolling restart moves
+    // tunnels while replicas come up), so its start counts as the last news.
+    return this.#startedAt;
   }
 }
