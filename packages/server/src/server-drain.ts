@@ -78,7 +78,8 @@ export class ServerDrain {
   readonly #live = new Set<Endless>();
   readonly #inFlight = new Set<OperatorResponse | Duplex>();
   #draining = false;
-  #idle: (() => void) | undefined;
+  /** Called once when the last accepted request finishes. */
+  readonly #idleWaiters = new Set<() => void>();
 
   constructor(opts: ServerDrainOptions) {
     this.#opts = opts;
@@ -186,12 +187,11 @@ export class ServerDrain {
       timer = setTimeout(resolve, this.#opts.timeoutMs);
       timer.unref();
     });
-    const idle = this.#inFlight.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#idle = resolve));
+    const idle = this.#whenIdle();
     const agents = steps.goAwayAgents().catch((err: unknown) => log.warn({ err }, 'draining: agent go-away failed'));
     const linger = new Promise<void>((resolve) => setTimeout(resolve, Math.min(steps.lingerMs ?? 0, this.#opts.timeoutMs)).unref());
     await Promise.race([Promise.all([idle, agents, linger]), deadline]);
     clearTimeout(timer);
-    this.#idle = undefined;
     const cut = this.#inFlight.size;
     await steps.releaseLeases?.().catch((err: unknown) => log.warn({ err }, 'draining: releasing the leases failed; they expire by themselves'));
     const report: DrainReport = { ended, cut, durationMs: Math.round(performance.now() - started) };
@@ -199,11 +199,31 @@ export class ServerDrain {
     return report;
   }
 
+  /**
+   * Resolves once no accepted request is left, or after `ms`. The close
+   * path calls it between ending the tunnels and closing the connections:
+   * a request whose tunnel just ended gets its 503 + Retry-After written in
+   * a moment, and closing its connection first would turn that into a cut
+   * (a load balancer answers a cut with 502).
+   */
+  settled(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)).unref());
+    return Promise.race([this.#whenIdle(), deadline]).finally(() => clearTimeout(timer));
+  }
+
+  #whenIdle(): Promise<void> {
+    if (this.#inFlight.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#idleWaiters.add(resolve));
+  }
+
   #track(target: OperatorResponse | Duplex): void {
     this.#inFlight.add(target);
     const done = (): void => {
       if (!this.#inFlight.delete(target)) return;
-      if (this.#inFlight.size === 0) this.#idle?.();
+      if (this.#inFlight.size > 0) return;
+      for (const wake of this.#idleWaiters) wake();
+      this.#idleWaiters.clear();
     };
     target.once('close', done);
     target.once('finish', done);

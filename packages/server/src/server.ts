@@ -470,13 +470,20 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       // closed socket as a network failure.
       const tunnels = context?.tunnels;
       await drain?.drain({
-        goAwayAgents: () => Promise.all([tunnels?.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY), forwarding?.close()]),
+        goAwayAgents: () => Promise.all([tunnels?.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY), forwarding?.close(config.drainTimeoutMs)]),
         closeIdleClients: () => (apps[0]?.server as { closeHttp2Sessions?(): void } | undefined)?.closeHttp2Sessions?.(),
         releaseLeases: async () => fleet?.ownership.close(),
         ...(options.lingerMs ? { lingerMs: options.lingerMs } : {}),
       });
+      // What the drain left running is cut by its deadline: the tunnels end
+      // first, so requests that had no answer yet get 503 + Retry-After
+      // (cluster-relay.ts) before their connections close.
+      if (drain && drain.inFlight > 0) {
+        endpoint?.terminateAll();
+        forwarding?.destroy();
+        await drain.settled(1_000);
+      }
       await endpoint?.close();
-      // What the drain left running was cut by its deadline.
       for (const app of apps) app.server.closeAllConnections();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);
       await relayAudit?.close();

@@ -22,12 +22,13 @@ describe('two server replicas forwarding over their peer listeners', () => {
   let b: Harness;
   let upstream: RecordingUpstream;
   let operatorToken = '';
+  let databaseUrl = '';
   const dirB = tempDir();
   const cleanup: (() => unknown)[] = [];
 
   beforeAll(async () => {
     postgres = await startPostgres();
-    const url = await postgres.createDatabase('fleet_forward');
+    const url = (databaseUrl = await postgres.createDatabase('fleet_forward'));
     a = await startServer({ databaseUrl: url, replicaId: 'fwd-a', tierGroups: { read: ['ops'] } });
     cpSync(a.dataDir, dirB.path, { recursive: true });
     b = await startServer({ dataDir: dirB.path, databaseUrl: url, replicaId: 'fwd-b', tierGroups: { read: ['ops'] } });
@@ -101,5 +102,43 @@ describe('two server replicas forwarding over their peer listeners', () => {
       rows = await a.server.context.store.listAuditEvents({ type: 'request.relayed' });
     }
     expect(rows.filter((r) => r.clusterId === registered.clusterId)).toHaveLength(1);
+  }, 60_000);
+
+  it('answers a forwarded request still unanswered at the drain deadline with 503 + Retry-After, not a cut connection', async () => {
+    // A third replica with a short drain: its peer session to A must end by
+    // that deadline too, so the relay answers before the connection closes.
+    const dirC = tempDir();
+    cleanup.push(() => dirC.remove());
+    cpSync(a.dataDir, dirC.path, { recursive: true });
+    const c = await startServer({ dataDir: dirC.path, databaseUrl, replicaId: 'fwd-c', drainTimeout: 300, tierGroups: { read: ['ops'] } });
+    cleanup.push(() => c.stop());
+    const registered = await registeredAgent(a, 'fleet-stuck');
+    const out = await openTunnel(a, { cert: registered.certificate, key: registered.keyPem });
+    if (out.kind !== 'open') throw new Error(`tunnel refused: ${out.status}`);
+    const agent = new Session(fromWebSocket(out.ws), { role: 'client', software: 'hawser-agent/0.1.0', capabilities: [REQUEST_HEAD_CAPABILITY] });
+    cleanup.push(() => agent.destroy());
+    // The agent takes the request and never answers it.
+    const taken = new Promise<TunnelStream>((resolve) => agent.on('stream', resolve));
+    const ownership = c.server.context.ownership as LeaseOwnership;
+    await new Promise<void>((resolve) => {
+      const check = (): boolean => ownership.owner(registered.clusterId)?.peerUrl === a.server.context.peerUrl;
+      if (check()) return resolve();
+      const off = ownership.onOwnerChange(() => {
+        if (!check()) return;
+        off();
+        resolve();
+      });
+    });
+    const answered = new Promise<{ status: number; retryAfter: string | undefined }>((resolve, reject) => {
+      const req = request(`${c.publicUrl}/clusters/fleet-stuck/api/v1/nodes`, { ca: c.ca, agent: false, headers: { authorization: `Bearer ${operatorToken}` } }, (r) => {
+        r.resume();
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, retryAfter: r.headers['retry-after'] }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    await taken;
+    await c.server.close();
+    expect(await answered).toMatchObject({ status: 503, retryAfter: expect.any(String) as unknown });
   }, 60_000);
 });

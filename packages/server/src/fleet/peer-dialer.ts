@@ -132,10 +132,10 @@ export class PeerDialer {
     return session;
   }
 
-  /** Drain: open forwarded streams finish (up to the drain deadline); no new dials. */
-  async close(): Promise<void> {
+  /** Drain: open forwarded streams finish (within `timeoutMs`, default the session's drain deadline); no new dials. */
+  async close(timeoutMs?: number): Promise<void> {
     this.#closed = true;
-    await Promise.all([...this.#links.values()].map((l) => l.session?.goAway({ message: 'replica draining' })));
+    await Promise.all([...this.#links.values()].map((l) => l.session?.goAway({ message: 'replica draining', ...(timeoutMs !== undefined ? { timeoutMs } : {}) })));
   }
 
   /** Abort every peer session at once. */

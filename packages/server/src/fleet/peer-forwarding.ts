@@ -70,9 +70,9 @@ export class PeerForwarding {
     this.#ownership = ownership;
   }
 
-  /** Drain: forwarded streams both ways get the sessions' drain deadline. */
-  async close(): Promise<void> {
-    await Promise.all([this.#dialer.close(), this.#listener.close()]);
+  /** Drain: forwarded streams both ways get `timeoutMs` (the server's `--drain-timeout`) to finish. */
+  async close(timeoutMs?: number): Promise<void> {
+    await Promise.all([this.#dialer.close(timeoutMs), this.#listener.close(timeoutMs)]);
     this.#identity.close();
   }
 

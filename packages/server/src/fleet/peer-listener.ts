@@ -140,11 +140,11 @@ export class PeerListener {
     joinForwarded(stream, upstream);
   }
 
-  /** Drain: peers open no new streams; open ones get the session's drain deadline. */
-  async close(): Promise<void> {
+  /** Drain: peers open no new streams; open ones get `timeoutMs` (default: the session's drain deadline). */
+  async close(timeoutMs?: number): Promise<void> {
     this.#unrenew();
     const closing = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    await Promise.all([...this.#sessions].map((s) => s.goAway({ message: 'replica draining' })));
+    await Promise.all([...this.#sessions].map((s) => s.goAway({ message: 'replica draining', ...(timeoutMs !== undefined ? { timeoutMs } : {}) })));
     this.#server.closeAllConnections();
     await closing;
   }
