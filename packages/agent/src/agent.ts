@@ -232,6 +232,12 @@ export class Agent {
       this.#log.info({ server: this.#state?.serverUrl, peer: session.peer?.software }, 'tunnel up');
       void session.closed.then((err) => {
         if (this.#lifecycle.stopping) return;
+        // A session told to go away closes once its streams finished; by then
+        // the next one may be up (Reconnector hands over on GOAWAY).
+        if (reconnector.session?.peer && reconnector.session !== session) {
+          this.#log.info({ err: err?.message }, 'drained tunnel closed');
+          return;
+        }
         // Only from CONNECTED: a 4403 close has already moved the phase on.
         if (this.#lifecycle.phase === AgentPhases.CONNECTED) this.#lifecycle.to(AgentPhases.RECONNECTING);
         this.#health.set({ ready: false, status: 'disconnected', ...(err ? { detail: err.message } : {}) });

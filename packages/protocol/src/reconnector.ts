@@ -20,6 +20,11 @@ export interface ReconnectorOptions {
  * Keeps one session alive on the agent side: connect, wait for the session
  * to end, back off (honouring a GOAWAY "come back after" hint), repeat.
  *
+ * A GOAWAY hands over rather than waits: the old session keeps serving the
+ * streams it has until the peer closes it, while the next session is dialed
+ * after the hint (a draining server's requests in flight finish there, and
+ * new ones reach the next server without waiting for the slowest of them).
+ *
  * Events: `'session' (session)` each time one is ready;
  * `'retry' (err: unknown, delayMs: number)` before each wait;
  * `'stopped' (err?: unknown)` the loop ended (close(), or shouldRetry said no).
@@ -31,6 +36,8 @@ export class Reconnector extends EventEmitter {
   #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   #abort = new AbortController();
   #session: Session | undefined;
+  /** Sessions told to go away, still finishing their streams. */
+  readonly #draining = new Set<Session>();
   #running: Promise<void> | undefined;
 
   constructor(options: ReconnectorOptions) {
@@ -40,6 +47,11 @@ export class Reconnector extends EventEmitter {
     this.#backoff = options.backoff instanceof Backoff ? options.backoff : new Backoff(options.backoff);
     this.#shouldRetry = options.shouldRetry ?? alwaysRetry;
     this.#sleep = options.sleep ?? sleep;
+  }
+
+  /** Sessions that got a GOAWAY and still finish their open streams. */
+  get drainingCount(): number {
+    return this.#draining.size;
   }
 
   /** The live session, if any. */
@@ -58,7 +70,7 @@ export class Reconnector extends EventEmitter {
   /** Stop reconnecting and drain the live session. */
   async close(): Promise<void> {
     this.#abort.abort();
-    await this.#session?.close();
+    await Promise.all([this.#session?.close(), ...[...this.#draining].map((s) => s.close())]);
     await this.#running;
   }
 
@@ -66,6 +78,7 @@ export class Reconnector extends EventEmitter {
   destroy(err?: Error): void {
     this.#abort.abort();
     this.#session?.destroy(err);
+    for (const s of this.#draining) s.destroy(err);
   }
 
   async #run(): Promise<void> {
@@ -77,15 +90,22 @@ export class Reconnector extends EventEmitter {
       try {
         const session = await this.#connect(signal);
         let goAway: GoAwayInfo | undefined;
-        session.on('goaway', (info: GoAwayInfo) => {
-          goAway = info;
-        });
+        const goneAway = new Promise<undefined>((resolve) =>
+          session.on('goaway', (info: GoAwayInfo) => {
+            goAway = info;
+            resolve(undefined);
+          }),
+        );
         this.#session = session;
         await session.ready;
         wasReady = true;
         this.#backoff.connected();
         this.emit('session', session);
-        failure = await session.closed;
+        failure = await Promise.race([session.closed, goneAway]);
+        if (goAway && !session.isClosed) {
+          this.#draining.add(session);
+          void session.closed.then(() => this.#draining.delete(session));
+        }
         this.#backoff.disconnected();
         hint = goAway?.retryAfterMs;
       } catch (err) {

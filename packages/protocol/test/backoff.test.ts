@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Backoff, HtnError, HtnErrorCode, Reconnector } from '../src/index.js';
-import type { Session } from '../src/index.js';
+import type { Session, TunnelStream } from '../src/index.js';
 import { createSessionPair } from './helpers.js';
 
 describe('Backoff', () => {
@@ -78,6 +78,50 @@ describe('Reconnector', () => {
     await servers[0]!.goAway({ retryAfterMs: 1234 });
     await second;
     expect(delays).toEqual([1234]);
+    await reconnector.close();
+    servers.forEach((s) => s.destroy());
+  });
+
+  it('hands over on GOAWAY: the next session is up while the old one still finishes its open stream', async () => {
+    const servers: Session[] = [];
+    const reconnector = new Reconnector({
+      connect: async () => {
+        const pair = createSessionPair();
+        servers.push(pair.server);
+        return pair.client;
+      },
+      backoff: { baseMs: 100, random: () => 0 },
+      sleep: async () => undefined,
+    });
+    const sessions: Session[] = [];
+    const second = new Promise<void>((resolve) => {
+      reconnector.on('session', (s: Session) => {
+        sessions.push(s);
+        if (sessions.length === 2) resolve();
+      });
+    });
+    reconnector.start();
+    await new Promise((r) => reconnector.once('session', r));
+    // A request in flight on the first session when its server goes away.
+    const taken = new Promise<TunnelStream>((resolve) => sessions[0]!.once('stream', resolve));
+    const request = servers[0]!.openStream(new Uint8Array([1]));
+    const agentSide = await taken;
+    const drained = servers[0]!.goAway({ retryAfterMs: 0, timeoutMs: 30_000 });
+    await second;
+    expect(sessions[0]!.isClosed).toBe(false);
+    expect(reconnector.drainingCount).toBe(1);
+    // The old session still carries its stream to the end, then closes.
+    const body: Buffer[] = [];
+    request.on('data', (d: Buffer) => body.push(d));
+    const ended = new Promise((r) => request.once('end', r));
+    agentSide.end('answered after the handover');
+    request.end();
+    await ended;
+    expect(Buffer.concat(body).toString()).toBe('answered after the handover');
+    await drained;
+    await sessions[0]!.closed;
+    expect(reconnector.drainingCount).toBe(0);
+    expect(reconnector.session).toBe(sessions[1]);
     await reconnector.close();
     servers.forEach((s) => s.destroy());
   });

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { Session, fromWebSocket } from '@hawser/protocol';
+import { Session, fromWebSocket, type TunnelStream } from '@hawser/protocol';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -12,7 +12,7 @@ import type { LeasedAgent, TunnelOwnership } from '../src/fleet/tunnel-ownership
 const cluster = { id: 'c-1', name: 'one' } as ClusterRecord;
 
 /** A real WebSocket on 127.0.0.1 admitted as TunnelEndpoint does, with an agent Session; resolves with the agent's close code. */
-async function connect(registry: TunnelRegistry, wss: WebSocketServer, id: string): Promise<{ agent: Session; closed: Promise<number> }> {
+async function connect(registry: TunnelRegistry, wss: WebSocketServer, id: string): Promise<{ agent: Session; closed: Promise<number>; close(code: number, reason: string): Promise<void> }> {
   const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
   const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
   const closed = new Promise<number>((resolve) => client.once('close', resolve));
@@ -25,12 +25,14 @@ async function connect(registry: TunnelRegistry, wss: WebSocketServer, id: strin
     connectedAt: new Date(),
     remoteAddress: '127.0.0.1',
     certificateFingerprint: 'fp',
-    close: async (code: number, reason: string) => void ws.close(code, reason),
+    close: async (code: number, reason: string): Promise<void> => void ws.close(code, reason),
   };
   registry.add(connection);
   ws.once('close', () => registry.remove(connection));
-  registry.open({ socket: ws, cluster, connectionId: id, log: pino({ level: 'silent' }) } as unknown as TunnelContext);
-  return { agent, closed };
+  const tunnel = registry.open({ socket: ws, cluster, connectionId: id, log: pino({ level: 'silent' }) } as unknown as TunnelContext);
+  // What the endpoint's connection.close does: the registry's own close (drain, lease loss).
+  connection.close = async (code: number, reason: string) => tunnel.close(code, reason);
+  return { agent, closed, close: async (code, reason) => tunnel.close(code, reason) };
 }
 
 /** LocalOwnership whose claims can be refused and whose leases can be taken away, as on PostgreSQL. */
@@ -95,6 +97,28 @@ describe('the tunnel registry with leases', () => {
     ownership.lose('c-1');
     expect(await closed).toBe(1012);
     await expect.poll(() => registry.isConnected('c-1')).toBe(false);
+  });
+
+  it('lets a draining tunnel finish its open stream when the lease moves to the agent\'s next tunnel elsewhere', async () => {
+    const { registry, ownership, ready } = await setUp();
+    const isReady = ready();
+    const { agent, closed } = await connect(registry, wss!, 'conn-1');
+    await isReady;
+    const taken = new Promise<TunnelStream>((resolve) => agent.once('stream', resolve));
+    const request = registry.session('c-1')!.openStream(new Uint8Array([1]));
+    const agentSide = await taken;
+    const drained = registry.closeAll(1001, 'going away');
+    // The agent dialed its next tunnel at the GOAWAY; that replica took the lease.
+    ownership.lose('c-1');
+    const body: Buffer[] = [];
+    request.on('data', (d: Buffer) => body.push(d));
+    const ended = new Promise((r) => request.once('end', r));
+    request.end();
+    agentSide.end('finished on the draining tunnel');
+    await ended;
+    expect(Buffer.concat(body).toString()).toBe('finished on the draining tunnel');
+    await drained;
+    expect(await closed).toBe(1001);
   });
 
   it('closes the tunnel with 1012 when the lease cannot be claimed, and never serves it', async () => {

@@ -242,6 +242,10 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
     });
     return {
       close: async (code: number, reason: string) => {
+        // A draining tunnel takes no new streams, and its agent's next tunnel
+        // (on another replica) takes the lease: that must not cut the
+        // requests still finishing here, which were admitted while it held it.
+        if (closeAs?.code === 1001 && code === LeaseLostClose.code) return;
         closeAs = { code, reason };
         if (code === 1001) {
           // Drain: no new streams; open ones get the session's drain deadline.
