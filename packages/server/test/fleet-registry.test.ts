@@ -130,3 +130,32 @@ describe('the tunnel registry with leases', () => {
     expect(ownership.releases).toEqual([]);
   });
 });
+
+describe('the tunnel registry when its store fails', () => {
+  let wss: WebSocketServer | undefined;
+  afterEach(() => new Promise<void>((resolve) => (wss ? wss.close(() => resolve()) : resolve())));
+
+  // A rejection nobody handled used to end the whole server process (PostgreSQL restarting under an agent's connect).
+  it('closes a tunnel it cannot admit with 1011, so the agent reconnects, and keeps one whose bookkeeping failed', async () => {
+    wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => wss!.once('listening', resolve));
+    const refusing = new TunnelRegistry({ software: 'hawser/test', admit: () => Promise.reject(new Error('connection terminated')) });
+    const first = await connect(refusing, wss, 'conn-1');
+    expect(await first.closed).toBe(1011);
+
+    let recorded!: () => void;
+    const failedBookkeeping = new Promise<void>((resolve) => (recorded = resolve));
+    const forgetful = new TunnelRegistry({
+      software: 'hawser/test',
+      onReady: () => {
+        recorded();
+        return Promise.reject(new Error('connection terminated'));
+      },
+    });
+    const second = await connect(forgetful, wss, 'conn-2');
+    await failedBookkeeping;
+    await expect.poll(() => forgetful.session('c-1')).toBeDefined();
+    second.agent.destroy();
+    await second.closed;
+  });
+});

@@ -43,6 +43,9 @@ export interface TunnelRegistryOptions {
   drainTimeoutMs?: number;
 }
 
+/** The server could not decide on a tunnel (its store failed): 1011, and the agent reconnects with backoff. */
+const AdmissionFailedClose = { code: 1011, reason: 'the server could not admit this tunnel now; reconnect' } as const;
+
 /**
  * The one registry of live agent tunnels on this replica: the admin API
  * (`cluster list`), deregistration and drain, the relay and the metrics all
@@ -190,7 +193,15 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
     session.on('stream', (stream: { destroy(err?: Error): void }) => stream.destroy(new Error('agents may not open streams')));
     session.ready.then(
       async (peer) => {
-        const refusal = await this.#opts.admit?.(context, peer);
+        let refusal: { code: number; reason: string } | undefined;
+        try {
+          refusal = await this.#opts.admit?.(context, peer);
+        } catch (err) {
+          // The store failed (PostgreSQL restarting): this tunnel cannot be
+          // admitted now, and a rejection here would be nobody's to handle.
+          log.error({ err: (err as Error).message }, 'could not admit the tunnel; closing it so the agent reconnects');
+          refusal = AdmissionFailedClose;
+        }
         if (refusal) {
           closeAs = refusal;
           session.destroy(new Error(refusal.reason));
@@ -218,6 +229,9 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
         log.info({ peer: peer.software, version: peer.version, metadata: peer.metadata }, 'tunnel session ready');
         try {
           await this.#opts.onReady?.(context, peer);
+        } catch (err) {
+          // Bookkeeping (what the agent said of itself): the tunnel serves without it.
+          log.warn({ err: (err as Error).message }, 'could not record the agent\'s information; the tunnel serves anyway');
         } finally {
           this.#changed(clusterId);
         }
