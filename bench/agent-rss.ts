@@ -6,7 +6,9 @@
  *
  *   dist       node packages/agent/dist/cli.js (the unbundled build)
  *   bundle     node dist-pack/hawser-agent/bin/hawser-agent (npm run pack:agent)
- *   image      the bundle with the environment the image sets (Dockerfile.agent)
+ *   image      the bundle as the image runs it (Dockerfile.agent): its
+ *              environment and node's --lite-mode (AGENT_NODE_ARGS)
+ *   image-jit  the same without --lite-mode (the image's hawser-agent-jit)
  *
  * For each: wait until /readyz says connected, let it sit idle for the
  * settle time, then sample VmRSS from /proc/<pid>/status once a second for
@@ -44,7 +46,7 @@ import { ControlPlane } from '../test/controlplane/control-plane.js';
 import { AGENT_CLI, addCluster, agentReadiness, deployAgent, eventually, startServer } from '../test/support/hawser.js';
 import { adminCore, createNamespace } from '../test/support/kube.js';
 import { useCluster } from '../test/support/test-cluster.js';
-import { AGENT_IMAGE_ENV } from './lib/agent-image-env.js';
+import { AGENT_IMAGE_ENV, AGENT_NODE_ARGS } from './lib/agent-image-env.js';
 import { smapsSummary } from './lib/smaps-summary.js';
 
 
@@ -78,10 +80,11 @@ function rssKiB(pid: number): number {
   return Number(m[1]);
 }
 
-const allVariants: { name: string; cli: string; env: Record<string, string> }[] = [
+const allVariants: { name: string; cli: string; env: Record<string, string>; nodeArgs?: string[] }[] = [
   { name: 'dist', cli: AGENT_CLI, env: {} },
   { name: 'bundle', cli: bundle, env: {} },
-  { name: 'image', cli: bundle, env: { ...AGENT_IMAGE_ENV } },
+  { name: 'image', cli: bundle, env: { ...AGENT_IMAGE_ENV }, nodeArgs: [...AGENT_NODE_ARGS] },
+  { name: 'image-jit', cli: bundle, env: { ...AGENT_IMAGE_ENV } },
 ];
 // --variant NAME (repeatable) picks some; --env 'K=V|K2=V2' (repeatable) adds a
 // bundle run with that environment (NODE_OPTIONS, MALLOC_ARENA_MAX, ...).
@@ -103,10 +106,15 @@ function bundleWithV8Flags(flags: string): string {
   writeFileSync(join(dir, 'bin/hawser-agent'), lines.join('\n'), { mode: 0o755 });
   return join(dir, 'bin/hawser-agent');
 }
+// --node-args 'FLAGS' (repeatable): the bundle with the image's environment,
+// FLAGS given to node on its command line (where V8 reads them before the
+// isolate exists; an image would put them in its ENTRYPOINT).
+const nodeArgFlags = process.argv.flatMap((a, i) => (a === '--node-args' ? [process.argv[i + 1]!] : []));
 const envOf = (e: string): Record<string, string> => Object.fromEntries(e.split('|').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-const variants = [
+const variants: { name: string; cli: string; env: Record<string, string>; nodeArgs?: string[] }[] = [
   ...allVariants.filter((v) => picked.length === 0 || picked.includes(v.name)),
   ...v8Flags.map((f) => ({ name: `image+v8 ${f}`, cli: bundleWithV8Flags(f), env: { ...AGENT_IMAGE_ENV } })),
+  ...nodeArgFlags.map((f) => ({ name: `image+node ${f}`, cli: bundle, env: { ...AGENT_IMAGE_ENV }, nodeArgs: f.split(' ').filter(Boolean) })),
   ...extra.map((e, i) => ({ name: `bundle+env${i + 1}`, cli: bundle, env: envOf(e) })),
   // --cli NAME=PATH[|K=V|...]: another bundle, with the image's environment or the one given.
   ...clis.map((c) => {
@@ -180,7 +188,7 @@ async function main(): Promise<void> {
     for (const v of variants) {
       const ns = await createNamespace(`rss-${v.name.replace(/\W/g, '')}`);
       const { token } = await addCluster(server, `rss-${v.name.replace(/\W/g, '')}`);
-      const agent = await deployAgent({ namespace: ns.name, server, token, cli: v.cli, env: v.env, values: { set: ['tierBindings.enabled=true'] } });
+      const agent = await deployAgent({ namespace: ns.name, server, token, cli: v.cli, env: v.env, nodeArgs: v.nodeArgs, values: { set: ['tierBindings.enabled=true'] } });
       try {
         await eventually(async () => {
           const r = await agentReadiness(agent);

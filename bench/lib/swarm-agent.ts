@@ -13,7 +13,7 @@ import { connect, createSecureContext, type ConnectionOptions, type SecureContex
 import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
 import { fromWebSocket, Reconnector, type Session, type TunnelStream } from '../../packages/protocol/src/index.js';
-import { TunnelDialer, upgradeRefusal } from '../../packages/agent/src/tunnel-dialer.js';
+import { DIAL_TIMEOUT_MS, TunnelDialer, upgradeRefusal } from '../../packages/agent/src/tunnel-dialer.js';
 import type { AgentState } from '../../packages/agent/src/state-store.js';
 import { encodeResponseHead } from '../../packages/contract/src/stream-head.js';
 
@@ -92,7 +92,7 @@ export class SwarmAgent {
       createConnection: () => connect({ host: url.hostname, port: Number(url.port), secureContext: this.#context, localAddress: this.#localAddress } as ConnectionOptions),
       perMessageDeflate: false,
       generateMask: (mask: Buffer) => void mask.fill(0),
-      handshakeTimeout: 15_000,
+      handshakeTimeout: DIAL_TIMEOUT_MS,
       maxPayload: 2 * 1024 * 1024,
       headers: { 'user-agent': 'hawser-agent/bench-swarm' },
     } as never);

@@ -208,8 +208,10 @@ describe('the hawser-agent chart, rendered', () => {
       securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
     });
     const container = spec.containers[0]!;
+    // The image's hawser-agent runs node --lite-mode; agent.jit picks the one with the compilers.
     expect(container.command).toEqual(['hawser-agent']);
     expect(container.args).toBeUndefined();
+    expect(podSpec((await render(agentChart, { values: { ...base, 'agent.jit': true } })).objects).containers[0]!.command).toEqual(['hawser-agent-jit']);
     expect(container.securityContext).toEqual({
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,

@@ -155,6 +155,8 @@ export async function deployAgent(opts: {
   env?: Record<string, string>;
   /** The agent entry point to run. Default: the built packages/agent/dist/cli.js. */
   cli?: string;
+  /** Options for node itself, before the entry point (V8 flags NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
 }): Promise<TestAgent> {
   const manifest = await renderAgentChart(opts.namespace, opts.server.agentUrl, opts.token, opts.values);
   const objects = parseAllDocuments(manifest)
@@ -197,7 +199,7 @@ export async function deployAgent(opts: {
   };
 
   const launch = async (): Promise<TestAgent> => {
-    const proc = startProcess(process.execPath, [opts.cli ?? AGENT_CLI], fullEnv);
+    const proc = startProcess(process.execPath, [...(opts.nodeArgs ?? []), opts.cli ?? AGENT_CLI], fullEnv);
     const started = await proc.waitForLog((e) => typeof e.health === 'string', 30_000);
     const port = (started.health as string).split(':').pop();
     const agent: TestAgent = {

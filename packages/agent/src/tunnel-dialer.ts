@@ -39,6 +39,16 @@ export function upgradeRefusal(status: number | undefined, headers: IncomingMess
   return new HtnError(HtnErrorCode.TRANSPORT, `server refused the tunnel: ${status} ${code} ${body.slice(0, 200)}`, retryAfterMs === undefined ? {} : { retryAfterMs });
 }
 
+/**
+ * How long a dial may take, from the first byte to the server's HELLO (the
+ * TLS handshake, the upgrade, the server's admission and its HELLO). Longer
+ * than the protocol's 10 s because a fleet reconnecting at once queues on
+ * the server: an agent that gives up at 10 s wastes the handshake the server
+ * already paid for and comes back only after a longer backoff (the storm of
+ * docs/fleet-capacity.md lost 6,795 such attempts at 10 s).
+ */
+export const DIAL_TIMEOUT_MS = 30_000;
+
 export interface TunnelDialerOptions {
   config: Pick<AgentConfig, 'proxy' | 'mode' | 'chartVersion'>;
   facts: () => AgentFacts;
@@ -73,6 +83,7 @@ export class TunnelDialer {
     const facts = this.#opts.facts();
     const session = new Session(this.#watchCloseCode(transport), {
       role: 'client',
+      timings: { handshakeTimeoutMs: DIAL_TIMEOUT_MS },
       software: `hawser-agent/${AGENT_VERSION}`,
       // The server relays only to agents that read request heads (stream-head.ts).
       capabilities: [REQUEST_HEAD_CAPABILITY],
@@ -128,7 +139,7 @@ export class TunnelDialer {
       // is no browser and the tunnel is TLS, and ws skips the per-byte XOR
       // for an all-zero key (docs/protocol.md: 50 MB body 92 -> 159 MB/s).
       generateMask: (mask: Buffer) => void mask.fill(0),
-      handshakeTimeout: 15_000,
+      handshakeTimeout: DIAL_TIMEOUT_MS,
       maxPayload: 2 * 1024 * 1024,
       headers: { 'user-agent': `hawser-agent/${AGENT_VERSION}` },
     });
