@@ -208,6 +208,7 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
           const context = { ...tls, key: serving.keyPem, cert: serving.certPem + secrets.ca.servingCaPem };
           operatorServer?.setSecureContext(context);
           agentServer?.setSecureContext({ ...context, ca: [...secrets.ca.bundle] });
+          forwarding?.refreshTls();
         },
       });
       const urls: { publicUrl: string; agentUrl: string; metricsUrl?: string; peerUrl?: string } = { publicUrl: config.publicUrl ?? '', agentUrl: config.agentUrl ?? '' };

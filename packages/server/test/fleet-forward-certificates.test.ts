@@ -104,6 +104,21 @@ describe('the peer listener', () => {
   });
 });
 
+describe('the peer listener after a CA rotation', () => {
+  it('trusts a CA added to the bundle once the TLS is refreshed, without waiting for its own certificate\'s half-life', async () => {
+    let trusted = [...testCa().bundle];
+    const ownerIdentity = new ReplicaIdentity(testCa(), OWNER, ['127.0.0.1']);
+    cleanup.push(() => ownerIdentity.close());
+    const p = await startFleetPair(cleanup, { ownerIdentity, ownerTrust: () => trusted });
+    const rotated = foreignCa().issueReplicaCertificate({ replicaId: 'r-rotated', names: [], ttlMs: 60_000 });
+    const url = `${p.peerUrl}${PEER_TUNNEL_PATH}`;
+    expect(await upgradeWith(url, testCa().bundle, rotated.certPem, rotated.keyPem)).toMatchObject({ status: 0 });
+    trusted = [...trusted, ...foreignCa().bundle];
+    ownerIdentity.renew();
+    expect(await upgradeWith(url, testCa().bundle, rotated.certPem, rotated.keyPem)).toMatchObject({ status: 101 });
+  });
+});
+
 describe('the peer dialer', () => {
   it('refuses an owner whose serving certificate comes from another CA', async () => {
     const p = await startFleetPair(cleanup, { ownerIdentity: new ReplicaIdentity(foreignCa(), OWNER, ['127.0.0.1']) });

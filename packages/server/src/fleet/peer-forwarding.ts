@@ -70,6 +70,11 @@ export class PeerForwarding {
     this.#ownership = ownership;
   }
 
+  /** The CA bundle changed (a rotation): a new replica certificate, and the listener trusts the bundle as it is now. */
+  refreshTls(): void {
+    this.#identity.renew();
+  }
+
   /** Drain: forwarded streams both ways get `timeoutMs` (the server's `--drain-timeout`) to finish. */
   async close(timeoutMs?: number): Promise<void> {
     await Promise.all([this.#dialer.close(timeoutMs), this.#listener.close(timeoutMs)]);

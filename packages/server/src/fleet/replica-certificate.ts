@@ -76,7 +76,7 @@ export class ReplicaIdentity {
     this.replicaId = replicaId;
     this.#issue = () => ca.issueReplicaCertificate({ replicaId, names, ttlMs });
     this.#current = this.#issue();
-    this.#timer = setInterval(() => this.#renew(), Math.max(1000, Math.floor(ttlMs / 2)));
+    this.#timer = setInterval(() => this.renew(), Math.max(1000, Math.floor(ttlMs / 2)));
     this.#timer.unref();
   }
 
@@ -90,7 +90,13 @@ export class ReplicaIdentity {
     return () => this.#renewers.delete(fn);
   }
 
-  #renew(): void {
+  /**
+   * A new certificate now, and every `onRenew` listener reinstalls its TLS
+   * with it (and with the trust bundle as it is now: a CA rotation calls
+   * this so new handshakes trust the new CA, and this replica's certificate
+   * comes from it, without waiting for the half-life).
+   */
+  renew(): void {
     this.#current = this.#issue();
     for (const fn of this.#renewers) fn(this.#current);
   }

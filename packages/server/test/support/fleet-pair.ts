@@ -104,6 +104,8 @@ export interface FleetPairOptions {
   frontIdentity?: ReplicaIdentity;
   /** The owner's identity (default: a replica certificate of the shared CA). */
   ownerIdentity?: ReplicaIdentity;
+  /** What the owner's peer listener trusts (default: the shared CA's bundle). */
+  ownerTrust?: () => readonly string[];
 }
 
 /**
@@ -121,7 +123,7 @@ export async function startFleetPair(cleanup: (() => unknown)[], opts: FleetPair
   const ownerIdentity = opts.ownerIdentity ?? defaultIdentity(OWNER);
   const listener = new PeerListener({
     identity: ownerIdentity,
-    trust: () => ca.bundle,
+    trust: opts.ownerTrust ?? (() => ca.bundle),
     ownership: ownerView,
     tunnels: { session: (id) => (id === cluster.id && agentPresent.value ? agentTunnel : undefined) },
     software: 'hawser/test',
