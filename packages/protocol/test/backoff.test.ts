@@ -52,8 +52,8 @@ describe('Backoff', () => {
 });
 
 describe('Reconnector', () => {
-  it('reconnects after a session ends, honouring the GOAWAY retry hint', async () => {
-    const delays: number[] = [];
+  /** A Reconnector over in-memory session pairs: the server ends, the client sessions in order, and a promise for the second. */
+  function reconnecting(delays: number[] = []): { reconnector: Reconnector; servers: Session[]; sessions: Session[]; second: Promise<void> } {
     const servers: Session[] = [];
     const reconnector = new Reconnector({
       connect: async () => {
@@ -73,6 +73,12 @@ describe('Reconnector', () => {
         if (sessions.length === 2) resolve();
       });
     });
+    return { reconnector, servers, sessions, second };
+  }
+
+  it('reconnects after a session ends, honouring the GOAWAY retry hint', async () => {
+    const delays: number[] = [];
+    const { reconnector, servers, second } = reconnecting(delays);
     reconnector.start();
     await new Promise((r) => reconnector.once('session', r));
     await servers[0]!.goAway({ retryAfterMs: 1234 });
@@ -83,23 +89,7 @@ describe('Reconnector', () => {
   });
 
   it('hands over on GOAWAY: the next session is up while the old one still finishes its open stream', async () => {
-    const servers: Session[] = [];
-    const reconnector = new Reconnector({
-      connect: async () => {
-        const pair = createSessionPair();
-        servers.push(pair.server);
-        return pair.client;
-      },
-      backoff: { baseMs: 100, random: () => 0 },
-      sleep: async () => undefined,
-    });
-    const sessions: Session[] = [];
-    const second = new Promise<void>((resolve) => {
-      reconnector.on('session', (s: Session) => {
-        sessions.push(s);
-        if (sessions.length === 2) resolve();
-      });
-    });
+    const { reconnector, servers, sessions, second } = reconnecting();
     reconnector.start();
     await new Promise((r) => reconnector.once('session', r));
     // A request in flight on the first session when its server goes away.

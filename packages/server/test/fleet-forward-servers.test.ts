@@ -10,6 +10,19 @@ import { startRecordingUpstream, type RecordingUpstream } from '../../agent/test
 import type { LeaseOwnership } from '../src/fleet/lease-ownership.js';
 import { httpsJson, openTunnel, registeredAgent, startServer, tempDir, type Harness } from './support/harness.js';
 
+/** Resolves once `ownership` names the replica at `peerUrl` as the cluster's owner (it hears by notification). */
+function ownerKnown(ownership: LeaseOwnership, clusterId: string, peerUrl: string | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const check = (): boolean => ownership.owner(clusterId)?.peerUrl === peerUrl;
+    if (check()) return resolve();
+    const off = ownership.onOwnerChange(() => {
+      if (!check()) return;
+      off();
+      resolve();
+    });
+  });
+}
+
 /**
  * Two real servers in one process on one PostgreSQL, sharing the data
  * directory's CA (as replicas share one Secret): the agent's tunnel is on
@@ -71,15 +84,7 @@ describe('two server replicas forwarding over their peer listeners', () => {
     });
     // B hears of A's lease by notification, with the peer URL A advertised.
     const ownership = b.server.context.ownership as LeaseOwnership;
-    await new Promise<void>((resolve) => {
-      const check = (): boolean => ownership.owner(registered.clusterId)?.peerUrl === a.server.context.peerUrl;
-      if (check()) return resolve();
-      const off = ownership.onOwnerChange(() => {
-        if (!check()) return;
-        off();
-        resolve();
-      });
-    });
+    await ownerKnown(ownership, registered.clusterId, a.server.context.peerUrl);
     expect(ownership.owner(registered.clusterId)).toMatchObject({ replicaId: 'fwd-a' });
     expect(b.server.context.tunnels.session(registered.clusterId)).toBeUndefined();
 
@@ -119,16 +124,7 @@ describe('two server replicas forwarding over their peer listeners', () => {
     cleanup.push(() => agent.destroy());
     // The agent takes the request and never answers it.
     const taken = new Promise<TunnelStream>((resolve) => agent.on('stream', resolve));
-    const ownership = c.server.context.ownership as LeaseOwnership;
-    await new Promise<void>((resolve) => {
-      const check = (): boolean => ownership.owner(registered.clusterId)?.peerUrl === a.server.context.peerUrl;
-      if (check()) return resolve();
-      const off = ownership.onOwnerChange(() => {
-        if (!check()) return;
-        off();
-        resolve();
-      });
-    });
+    await ownerKnown(c.server.context.ownership as LeaseOwnership, registered.clusterId, a.server.context.peerUrl);
     const answered = new Promise<{ status: number; retryAfter: string | undefined }>((resolve, reject) => {
       const req = request(`${c.publicUrl}/clusters/fleet-stuck/api/v1/nodes`, { ca: c.ca, agent: false, headers: { authorization: `Bearer ${operatorToken}` } }, (r) => {
         r.resume();
