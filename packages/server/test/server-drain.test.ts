@@ -111,6 +111,9 @@ describe('server drain (SIGTERM)', () => {
     const again = await openTunnel(h, identity);
     expect(again).toMatchObject({ kind: 'refused', status: 503 });
     expect((again as { body: string }).body).toContain('HSR_ERR_SERVER_DRAINING');
+    // A drain's deadline is --drain-timeout, not the 300 ms grace of other
+    // server-initiated closes (which once cut every draining tunnel there).
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     answer(stream, '{}', 'application/json');
     expect((await inFlight).statusCode).toBe(200);
     expect(await agent.session.closed).toBeUndefined();

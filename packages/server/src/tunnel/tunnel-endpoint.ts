@@ -132,7 +132,10 @@ export class TunnelEndpoint {
       certificateFingerprint: certificate.fingerprint,
       close(code: number, reason: string): Promise<void> {
         closing ??= (async () => {
-          const timer = setTimeout(() => ws.terminate(), grace);
+          // A drain (1001) ends by the session's own deadline (--drain-timeout);
+          // any other close gets `grace` for the agent to answer it.
+          const drain = code === TunnelCloseCodes.GOING_AWAY && session !== undefined;
+          const timer = drain ? undefined : setTimeout(() => ws.terminate(), grace);
           try {
             if (session) await session.close(code, reason);
             else ws.close(code, reason);
