@@ -2,7 +2,7 @@ import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeResponseHead } from '@hawser/contract';
-import type { TunnelStream } from '@hawser/protocol';
+import { WireCode, type TunnelStream } from '@hawser/protocol';
 import { resolveConfig } from '../src/config.js';
 import { getAs as get, startFleetPair, testCa, type Answer, type FleetPair } from './support/fleet-pair.js';
 
@@ -51,6 +51,11 @@ describe('forwarding a request to the replica that holds the tunnel', () => {
     // A second request rides the same peer session.
     expect((await get(p.port, PODS, 'mallory')).status).toBe(200);
     expect(p.listener.sessionCount).toBe(1);
+  });
+
+  it('answers 503 + Retry-After when the agent refuses the forwarded stream unprocessed (its tunnel is moving), not 502', async () => {
+    const p = await startFleetPair(cleanup, { onStream: (s) => void s.reset(WireCode.REFUSED, 'session is draining') });
+    await refusedWith(p);
   });
 
   it('streams a watch: each event reaches the operator while the watch is still open', async () => {

@@ -1,4 +1,4 @@
-import { APPLICATION_WIRE_CODE_BASE, Session, fromWebSocket, isHtnError, splice, type SessionLimits, type SessionRole, type SessionTimings, type TunnelStream, type WebSocketLike } from '@hawser/protocol';
+import { APPLICATION_WIRE_CODE_BASE, HtnErrorCode, Session, fromWebSocket, isHtnError, splice, type SessionLimits, type SessionRole, type SessionTimings, type TunnelStream, type WebSocketLike } from '@hawser/protocol';
 import { PeerResetCodes } from './peer-envelope.js';
 
 /** Where a replica's peer listener takes the peer tunnel's WebSocket. */
@@ -52,6 +52,10 @@ function passReset(err: Error, to: TunnelStream, localCode?: number): void {
   if (to.destroyed) return;
   if (isHtnError(err) && err.remote && err.wireCode >= APPLICATION_WIRE_CODE_BASE) {
     to.reset(err.wireCode, err.message.replace(/^HTN_ERR_\w+: stream \d+ reset by peer: /, ''));
+  } else if (localCode !== undefined && isHtnError(err) && err.code === HtnErrorCode.STREAM_REFUSED) {
+    // The agent did not take the stream (its tunnel is moving or draining):
+    // nothing reached the cluster, so the forwarding replica may say retry.
+    to.reset(localCode, "the agent's tunnel is moving; the request was not processed");
   } else if (!(isHtnError(err) && err.remote) && localCode !== undefined) {
     // Our side of the agent's tunnel failed (session closed, heartbeat lost).
     to.reset(localCode, "the agent's tunnel closed");
