@@ -10,7 +10,7 @@ export interface PeerDialerOptions extends PeerSessionOptions {
   /** The CA bundle the peer's serving certificate must chain to. */
   trust: () => readonly string[];
   log: Logger;
-  /** Redial spacing after a failed or lost peer session. Default: the protocol's (500 ms .. 30 s, full jitter). */
+  /** Redial spacing after a failed or lost peer session. Default {@link PEER_BACKOFF}. */
   backoff?: BackoffOptions;
 }
 
@@ -39,6 +39,15 @@ interface PeerLink {
  * failed session is redialed on the next request after the protocol's
  * backoff; `close()` drains every session (streams finish, then it ends).
  */
+/**
+ * Redial spacing between replicas: 100 ms doubling to 2 s, full jitter.
+ * Not the agents' 30 s cap: a fleet has a handful of replicas, and a peer
+ * that restarted (a rolling restart, a kill -9) must be reachable again at
+ * once, or requests for the tunnels it now holds are answered "not
+ * connected" for as long as the backoff has grown.
+ */
+export const PEER_BACKOFF: BackoffOptions = Object.freeze({ baseMs: 100, maxMs: 2_000 });
+
 export class PeerDialer {
   readonly #o: PeerDialerOptions;
   readonly #links = new Map<string, PeerLink>();
@@ -64,7 +73,7 @@ export class PeerDialer {
       link.retryAt = 0;
     }
     if (!link) {
-      link = { url: peer.peerUrl, session: undefined, backoff: new Backoff(this.#o.backoff), retryAt: 0, failedAt: undefined };
+      link = { url: peer.peerUrl, session: undefined, backoff: new Backoff(this.#o.backoff ?? PEER_BACKOFF), retryAt: 0, failedAt: undefined };
       this.#links.set(peer.replicaId, link);
     }
     const current = link.session;
