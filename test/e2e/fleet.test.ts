@@ -412,6 +412,11 @@ describe.skipIf(testCluster().external)('three replicas behind HAProxy', () => {
     // "not connected" on a replica that never held the tunnel or started a
     // moment ago (and saw no release) included.
     expect(outcomes.filter((o) => o.status === 503 && !o.retryAfter)).toEqual([]);
+    // Make-before-break: the draining replica asks the agent to MOVE and
+    // keeps relaying on its tunnel until the next one is up, so the cluster
+    // is never "not connected" on the way (the 503s left are the draining
+    // replica's own, before the balancer sees its /readyz).
+    expect(outcomes.filter((o) => o.code === 'HSR_ERR_CLUSTER_NOT_CONNECTED')).toEqual([]);
     // The longest stretch without a 200 is how long the cluster was out of reach while its tunnel moved.
     let gap = 0;
     let last200 = outcomes[0]?.startedAt ?? 0;

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { HtnError, HtnErrorCode, Session, fromWebSocket, type Transport, type TunnelStream } from '@hawser/protocol';
+import { HtnError, HtnErrorCode, MOVE_CAPABILITY, Session, fromWebSocket, type Transport, type TunnelStream } from '@hawser/protocol';
 import { AgentPaths, ERROR_CODE_HEADER, REQUEST_HEAD_CAPABILITY, TunnelCloseCodes, meansDeregistered } from '@hawser/contract';
 import { WebSocket } from 'ws';
 import { AGENT_VERSION } from './agent-version.js';
@@ -85,8 +85,9 @@ export class TunnelDialer {
       role: 'client',
       timings: { handshakeTimeoutMs: DIAL_TIMEOUT_MS },
       software: `hawser-agent/${AGENT_VERSION}`,
-      // The server relays only to agents that read request heads (stream-head.ts).
-      capabilities: [REQUEST_HEAD_CAPABILITY],
+      // The server relays only to agents that read request heads (stream-head.ts);
+      // a draining server asks agents that understand MOVE to move before it stops serving them.
+      capabilities: [REQUEST_HEAD_CAPABILITY, MOVE_CAPABILITY],
       metadata: {
         ...(facts.clusterUID ? { clusterUid: facts.clusterUID } : {}),
         ...(facts.kubernetesVersion ? { kubernetesVersion: facts.kubernetesVersion } : {}),

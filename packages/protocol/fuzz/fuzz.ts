@@ -52,13 +52,14 @@ process.on('unhandledRejection', (err) => crash('process (unhandled rejection)',
 
 function randomFrame(): Frame {
   const streamId = rnd() < 0.7 ? 1 + 2 * int(8) : int(0x8000_0000);
-  switch (int(7)) {
+  switch (int(8)) {
     case 0: return { type: FrameType.OPEN, streamId, payload: bytes(int(40)) };
     case 1: return { type: FrameType.DATA, streamId, fin: rnd() < 0.3, payload: bytes(int(rnd() < 0.1 ? 70_000 : 200)) };
     case 2: return { type: FrameType.WINDOW_UPDATE, streamId, increment: 1 + int(0x7fff_fffe) };
     case 3: return { type: FrameType.RESET, streamId, code: int(20), message: 'x'.repeat(int(20)) };
     case 4: return { type: FrameType.PING, streamId: 0, ack: rnd() < 0.5, payload: bytes(8) };
     case 5: return { type: FrameType.GOAWAY, streamId: 0, lastStreamId: int(100), code: int(3), retryAfterMs: rnd() < 0.5 ? undefined : int(10_000), message: 'bye' };
+    case 6: return { type: FrameType.MOVE, streamId: 0, retryAfterMs: rnd() < 0.5 ? undefined : int(10_000), message: 'move' };
     default: return { type: FrameType.HELLO, streamId: 0, minVersion: 1, maxVersion: 1, body: Buffer.from('{}') };
   }
 }

@@ -19,6 +19,12 @@ export const FrameType = {
   RESET: 0x4,
   PING: 0x5,
   GOAWAY: 0x6,
+  /**
+   * Server to client, only to a peer whose HELLO announced
+   * {@link MOVE_CAPABILITY}: open a new session (elsewhere), this one keeps
+   * serving until you do. Make-before-break for a draining server.
+   */
+  MOVE: 0x7,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -35,6 +41,8 @@ export const MAX_REASON_BYTES = 256;
 export const PING_PAYLOAD_SIZE = 8;
 /** GOAWAY retryAfterMs value meaning "no hint". */
 export const NO_RETRY_HINT = 0xffff_ffff;
+/** The HELLO capability of a client that handles MOVE (a peer without it gets none). */
+export const MOVE_CAPABILITY = 'move';
 
 export interface HelloFrame { type: typeof FrameType.HELLO; streamId: 0; minVersion: number; maxVersion: number; body: Uint8Array }
 export interface OpenFrame { type: typeof FrameType.OPEN; streamId: number; payload: Uint8Array }
@@ -47,7 +55,12 @@ export interface GoAwayFrame {
   /** Come back after this many ms; undefined = no hint. */
   retryAfterMs: number | undefined; message: string;
 }
-export type Frame = HelloFrame | OpenFrame | DataFrame | WindowUpdateFrame | ResetFrame | PingFrame | GoAwayFrame;
+export interface MoveFrame {
+  type: typeof FrameType.MOVE; streamId: 0;
+  /** Dial the new session after this many ms (spreads a fleet); undefined = at once. */
+  retryAfterMs: number | undefined; message: string;
+}
+export type Frame = HelloFrame | OpenFrame | DataFrame | WindowUpdateFrame | ResetFrame | PingFrame | GoAwayFrame | MoveFrame;
 
 const MAX_STREAM_ID = 0x7fff_ffff;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -134,6 +147,14 @@ export function encodeFrame(frame: Frame): Buffer {
       buf.writeUInt32BE(frame.code, 13);
       buf.writeUInt32BE(frame.retryAfterMs ?? NO_RETRY_HINT, 17);
       buf.set(reason, 21);
+      return buf;
+    }
+    case FrameType.MOVE: {
+      const reason = encodeReason(frame.message);
+      const buf = Buffer.allocUnsafe(FRAME_HEADER_SIZE + 4 + reason.length);
+      header(buf, 4 + reason.length, frame.type, 0, 0);
+      buf.writeUInt32BE(frame.retryAfterMs ?? NO_RETRY_HINT, 9);
+      buf.set(reason, 13);
       return buf;
     }
   }
@@ -234,6 +255,13 @@ function decodeOne(type: number, flags: number, streamId: number, p: Buffer): Fr
         type, streamId: 0, lastStreamId, code: p.readUInt32BE(4),
         retryAfterMs: retry === NO_RETRY_HINT ? undefined : retry, message: decodeReason(p.subarray(12)),
       };
+    }
+    case FrameType.MOVE: {
+      expectFlags(flags, 0, 'MOVE');
+      expectStream(streamId, true, 'MOVE');
+      if (p.length < 4) throw malformed('MOVE shorter than 4 bytes');
+      const retry = p.readUInt32BE(0);
+      return { type, streamId: 0, retryAfterMs: retry === NO_RETRY_HINT ? undefined : retry, message: decodeReason(p.subarray(4)) };
     }
     default:
       throw malformed(`unknown frame type 0x${type.toString(16)}`);

@@ -2,8 +2,8 @@ export { HtnError, HtnErrorCode, WireCode, APPLICATION_WIRE_CODE_BASE, isHtnErro
 export type { HtnErrorDetails } from './errors.js';
 export { defaultLimits, defaultTimings, resolveLimits, resolveTimings, PROTOCOL_VERSION_MIN, PROTOCOL_VERSION_MAX } from './options.js';
 export type { SessionLimits, SessionTimings } from './options.js';
-export { decodeFrames, encodeFrame, FrameType, FrameFlag, FRAME_HEADER_SIZE, MAX_REASON_BYTES } from './frame.js';
-export type { Frame, HelloFrame, OpenFrame, DataFrame, WindowUpdateFrame, ResetFrame, PingFrame, GoAwayFrame } from './frame.js';
+export { decodeFrames, encodeFrame, FrameType, FrameFlag, FRAME_HEADER_SIZE, MAX_REASON_BYTES, MOVE_CAPABILITY } from './frame.js';
+export type { Frame, HelloFrame, OpenFrame, DataFrame, WindowUpdateFrame, ResetFrame, PingFrame, GoAwayFrame, MoveFrame } from './frame.js';
 export { negotiateVersion } from './handshake.js';
 export type { HelloInfo, PeerInfo, PeerSettings } from './handshake.js';
 export { CLOSE_NORMAL, CLOSE_CODE_BASE, CLOSE_CODE_SPAN } from './transport.js';
@@ -15,7 +15,7 @@ export type { MemoryTransport, MemoryTransportOptions } from './memory-transport
 export { TunnelStream } from './stream.js';
 export type { StreamAddress } from './stream.js';
 export { Session, SessionRole } from './session.js';
-export type { SessionOptions, GoAwayOptions, GoAwayInfo } from './session.js';
+export type { SessionOptions, GoAwayOptions, GoAwayInfo, MoveOptions, MoveInfo } from './session.js';
 export { Backoff } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { Reconnector } from './reconnector.js';

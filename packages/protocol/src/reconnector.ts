@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
 import { HtnError, HtnErrorCode, isHtnError } from './errors.js';
-import type { GoAwayInfo, Session } from './session.js';
+import type { GoAwayInfo, MoveInfo, Session } from './session.js';
 
 /** Options of {@link Reconnector}. */
 export interface ReconnectorOptions {
@@ -24,6 +24,9 @@ export interface ReconnectorOptions {
  * streams it has until the peer closes it, while the next session is dialed
  * after the hint (a draining server's requests in flight finish there, and
  * new ones reach the next server without waiting for the slowest of them).
+ * A MOVE (announce MOVE_CAPABILITY to get them) is make-before-break: the
+ * old session keeps taking new streams until the next one is up, then this
+ * side retires it with its own GOAWAY.
  *
  * Events: `'session' (session)` each time one is ready;
  * `'retry' (err: unknown, delayMs: number)` before each wait;
@@ -36,8 +39,10 @@ export class Reconnector extends EventEmitter {
   #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   #abort = new AbortController();
   #session: Session | undefined;
-  /** Sessions told to go away, still finishing their streams. */
+  /** Sessions told to go away or to move, still finishing their streams. */
   readonly #draining = new Set<Session>();
+  /** A session asked to move: it serves until the next one is ready, then is retired. */
+  #moving: Session | undefined;
   #running: Promise<void> | undefined;
 
   constructor(options: ReconnectorOptions) {
@@ -81,33 +86,54 @@ export class Reconnector extends EventEmitter {
     for (const s of this.#draining) s.destroy(err);
   }
 
+  /** The next session is up: the one asked to move takes no new streams now and closes once its own are done. */
+  #retireMoved(): void {
+    const old = this.#moving;
+    this.#moving = undefined;
+    old?.goAway({ message: 'moved to a new session' }).catch(() => undefined);
+  }
+
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
     while (!signal.aborted) {
       let failure: unknown;
       let hint: number | undefined;
       let wasReady = false;
+      let asked = false;
       try {
         const session = await this.#connect(signal);
         let goAway: GoAwayInfo | undefined;
-        const goneAway = new Promise<undefined>((resolve) =>
+        let moved: MoveInfo | undefined;
+        const handOver = new Promise<undefined>((resolve) => {
           session.on('goaway', (info: GoAwayInfo) => {
             goAway = info;
             resolve(undefined);
-          }),
-        );
+          });
+          session.on('move', (info: MoveInfo) => {
+            moved = info;
+            resolve(undefined);
+          });
+        });
         this.#session = session;
         await session.ready;
         wasReady = true;
         this.#backoff.connected();
         this.emit('session', session);
-        failure = await Promise.race([session.closed, goneAway]);
-        if (goAway && !session.isClosed) {
+        this.#retireMoved();
+        failure = await Promise.race([session.closed, handOver]);
+        if ((goAway || moved) && !session.isClosed) {
           this.#draining.add(session);
-          void session.closed.then(() => this.#draining.delete(session));
+          void session.closed.then(() => {
+            this.#draining.delete(session);
+            if (this.#moving === session) this.#moving = undefined;
+          });
+          if (moved && !goAway) {
+            this.#moving = session;
+            asked = true;
+          }
         }
         this.#backoff.disconnected();
-        hint = goAway?.retryAfterMs;
+        hint = goAway?.retryAfterMs ?? moved?.retryAfterMs;
       } catch (err) {
         failure = err;
       }
@@ -123,8 +149,17 @@ export class Reconnector extends EventEmitter {
       // up to a tenth more so a fleet told the same second does not return
       // in step, and do not grow the backoff (a busy server would otherwise
       // push its fleet to the 30 s cap). A GOAWAY hint ends a session that
-      // was up: hint plus the jittered backoff, as before.
-      const delay = !wasReady && hint !== undefined && hint > 0 ? hint + Math.floor(Math.random() * hint * 0.1) : this.#backoff.next(hint);
+      // was up: hint plus the jittered backoff, as before. A MOVE is no
+      // failure either, and the old session serves until the next is up:
+      // the server's hint already spreads its agents, so the hint plus up
+      // to a tenth (at least 100 ms of jitter), never the grown backoff
+      // (which after a few moves within a minute outlasted the server's
+      // patience, and the server had to send GOAWAY after all).
+      const delay = asked
+        ? (hint ?? 0) + Math.floor(Math.random() * Math.max(100, (hint ?? 0) * 0.1))
+        : !wasReady && hint !== undefined && hint > 0
+          ? hint + Math.floor(Math.random() * hint * 0.1)
+          : this.#backoff.next(hint);
       this.emit('retry', failure, delay);
       try {
         await this.#sleep(delay, signal);

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { HtnError, HtnErrorCode, WireCode, htnCodeOf, isHtnError } from './errors.js';
-import { decodeFrames, encodeFrame, FrameType, MAX_STREAM_ID_VALUE } from './frame.js';
+import { decodeFrames, encodeFrame, FrameType, MAX_STREAM_ID_VALUE, MOVE_CAPABILITY } from './frame.js';
 import type { DataFrame, Frame, GoAwayFrame, OpenFrame, ResetFrame, WindowUpdateFrame } from './frame.js';
 import { encodeHello, negotiateVersion, parseHello } from './handshake.js';
 import type { HelloInfo, PeerInfo } from './handshake.js';
@@ -49,6 +49,21 @@ export interface GoAwayOptions {
   timeoutMs?: number;
 }
 
+/** What a server's MOVE said; emitted as 'move'. */
+export interface MoveInfo {
+  message: string;
+  /** Dial the new session after this many ms; undefined = at once. */
+  retryAfterMs: number | undefined;
+}
+
+/** Options of {@link Session.move}. */
+export interface MoveOptions {
+  /** Dial the new session no sooner than this, in ms (spreads a fleet). Default: at once. */
+  retryAfterMs?: number;
+  /** Short reason, logged by the peer. Default "moving". */
+  message?: string;
+}
+
 /** What a peer's GOAWAY said; emitted as 'goaway'. */
 export interface GoAwayInfo {
   code: number;
@@ -68,6 +83,8 @@ type State = (typeof State)[keyof typeof State];
  * - `'stream' (stream: TunnelStream)` the peer opened a stream. With no
  *   listener, incoming streams are refused.
  * - `'goaway' (info: GoAwayInfo)` the peer is draining; open no new streams.
+ * - `'move' (info: MoveInfo)` (client) the server asks for a new session;
+ *   this one keeps serving until the client retires it (make-before-break).
  * - `'close' (err?: HtnError)` the session is over; `err` is unset after a
  *   clean close. The session never emits 'error'.
  */
@@ -299,6 +316,25 @@ export class Session extends EventEmitter {
     return done;
   }
 
+  /**
+   * Server only: ask the client to open a new session (through the load
+   * balancer, to another server) while this one keeps serving; the client
+   * retires this one with its own GOAWAY once the new one is up. Sent only
+   * to a client whose HELLO announced {@link MOVE_CAPABILITY}, on an open
+   * session nobody is draining yet; returns whether it was sent (false: use
+   * goAway()).
+   */
+  move(options: MoveOptions = {}): boolean {
+    if (this.role !== 'server') throw new HtnError(HtnErrorCode.INVALID_OPTION, 'only a server session asks its client to move');
+    const retry = options.retryAfterMs;
+    if (retry !== undefined && (!Number.isInteger(retry) || retry < 0 || retry >= 0xffff_ffff)) {
+      throw new HtnError(HtnErrorCode.INVALID_OPTION, 'option "retryAfterMs" must be an integer in [0, 4294967294]');
+    }
+    if (this.#state !== State.OPEN || this.draining || !this.#peer?.capabilities.includes(MOVE_CAPABILITY)) return false;
+    this.#scheduler.control(encodeFrame({ type: FrameType.MOVE, streamId: 0, retryAfterMs: retry, message: options.message ?? 'moving' }));
+    return true;
+  }
+
   /** Drain with the default deadline, then close. Same as `goAway()`. */
   close(): Promise<void> {
     return this.goAway();
@@ -386,6 +422,11 @@ export class Session extends EventEmitter {
         return;
       case FrameType.GOAWAY:
         return this.#onGoAway(frame);
+      case FrameType.MOVE:
+        // Only a server asks, and only a client that said it understands.
+        if (this.role !== 'client' || !this.#local.capabilities.includes(MOVE_CAPABILITY)) throw protocolError('unexpected MOVE');
+        this.emit('move', { message: frame.message, retryAfterMs: frame.retryAfterMs } satisfies MoveInfo);
+        return;
     }
   }
 

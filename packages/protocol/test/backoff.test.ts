@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff, HtnError, HtnErrorCode, Reconnector } from '../src/index.js';
-import type { Session, TunnelStream } from '../src/index.js';
+import { Backoff, HtnError, HtnErrorCode, MOVE_CAPABILITY, Reconnector } from '../src/index.js';
+import type { BackoffOptions, Session, TunnelStream } from '../src/index.js';
 import { createSessionPair } from './helpers.js';
 
 describe('Backoff', () => {
@@ -53,17 +53,18 @@ describe('Backoff', () => {
 
 describe('Reconnector', () => {
   /** A Reconnector over in-memory session pairs: the server ends, the client sessions in order, and a promise for the second. */
-  function reconnecting(delays: number[] = []): { reconnector: Reconnector; servers: Session[]; sessions: Session[]; second: Promise<void> } {
+  function reconnecting(delays: number[] = [], opts: { capabilities?: string[]; sleep?: () => Promise<void>; backoff?: BackoffOptions } = {}): { reconnector: Reconnector; servers: Session[]; sessions: Session[]; second: Promise<void> } {
     const servers: Session[] = [];
     const reconnector = new Reconnector({
       connect: async () => {
-        const pair = createSessionPair();
+        const pair = createSessionPair({ capabilities: opts.capabilities ?? [] });
         servers.push(pair.server);
         return pair.client;
       },
-      backoff: { baseMs: 100, random: () => 0 },
+      backoff: opts.backoff ?? { baseMs: 100, random: () => 0 },
       sleep: async (ms) => {
         delays.push(ms);
+        await opts.sleep?.();
       },
     });
     const sessions: Session[] = [];
@@ -111,6 +112,34 @@ describe('Reconnector', () => {
     await drained;
     await sessions[0]!.closed;
     expect(reconnector.drainingCount).toBe(0);
+    expect(reconnector.session).toBe(sessions[1]);
+    await reconnector.close();
+    servers.forEach((s) => s.destroy());
+  });
+
+  it('moves make-before-break on MOVE: the old session takes new streams until the next one is up, then this side retires it', async () => {
+    let dial!: () => void;
+    const dialed = new Promise<void>((resolve) => (dial = resolve));
+    const delays: number[] = [];
+    // A backoff that would wait 10 s: a move waits the server's hint and a little jitter, never that.
+    const backoff = { baseMs: 10_000, maxMs: 10_000, random: () => 0.999 };
+    const { reconnector, servers, sessions, second } = reconnecting(delays, { capabilities: [MOVE_CAPABILITY], sleep: () => dialed, backoff });
+    reconnector.start();
+    await new Promise((r) => reconnector.once('session', r));
+    expect(servers[0]!.move({ retryAfterMs: 40 })).toBe(true);
+    await expect.poll(() => delays.length).toBe(1);
+    expect(delays[0]).toBeGreaterThanOrEqual(40);
+    expect(delays[0]).toBeLessThan(140);
+    // Before the next session: the moving one still takes a new stream.
+    const taken = new Promise<TunnelStream>((resolve) => sessions[0]!.once('stream', resolve));
+    const request = servers[0]!.openStream(new Uint8Array([1]));
+    (await taken).end('served while moving');
+    request.end();
+    const retired = new Promise((r) => servers[0]!.once('goaway', r));
+    dial();
+    await second;
+    expect(await retired).toMatchObject({ message: 'moved to a new session' });
+    await sessions[0]!.closed;
     expect(reconnector.session).toBe(sessions[1]);
     await reconnector.close();
     servers.forEach((s) => s.destroy());

@@ -22,6 +22,10 @@ export const frameArb: fc.Arbitrary<Frame> = fc.oneof(
     type: fc.constant(FrameType.GOAWAY), streamId: fc.constant(0 as const), lastStreamId: fc.integer({ min: 0, max: 0x7fff_ffff }),
     code: fc.nat({ max: 0xffff_ffff }), retryAfterMs: fc.option(fc.nat({ max: 0xffff_fffe }), { nil: undefined }), message: reason,
   }),
+  fc.record({
+    type: fc.constant(FrameType.MOVE), streamId: fc.constant(0 as const),
+    retryAfterMs: fc.option(fc.nat({ max: 0xffff_fffe }), { nil: undefined }), message: reason,
+  }),
 ) as fc.Arbitrary<Frame>;
 
 function normalise(f: Frame): unknown {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { encodeFrame, FrameType, HtnError, HtnErrorCode, Session, WireCode, createMemoryTransportPair } from '../src/index.js';
+import { encodeFrame, FrameType, HtnError, HtnErrorCode, MOVE_CAPABILITY, Session, WireCode, createMemoryTransportPair } from '../src/index.js';
 import type { TunnelStream } from '../src/index.js';
 import { barrier, closePair, createSessionPair, nextStream, patternBytes, readAll, readyPair, until } from './helpers.js';
 import type { Pair } from './helpers.js';
@@ -377,6 +377,33 @@ describe('drain', () => {
     await drained;
     expect(await pair.server.closed).toBeUndefined();
     expect(await pair.client.closed).toBeUndefined();
+  });
+
+  it('move asks a client that announced it for a new session while this one keeps serving; to any other it is not sent', async () => {
+    pair = await readyPair({ capabilities: [MOVE_CAPABILITY] });
+    const moved = new Promise((r) => pair!.client.once('move', r));
+    expect(pair.server.move({ retryAfterMs: 250, message: 'replica draining' })).toBe(true);
+    expect(await moved).toEqual({ retryAfterMs: 250, message: 'replica draining' });
+    // Nothing is draining: the server still opens streams on it.
+    expect(pair.server.draining).toBe(false);
+    const incoming = nextStream(pair.client);
+    pair.server.openStream().end('still here');
+    expect((await readAll(await incoming)).toString()).toBe('still here');
+    expect(() => pair!.client.move()).toThrow(expect.objectContaining({ code: HtnErrorCode.INVALID_OPTION }));
+    await closePair(pair);
+
+    pair = await readyPair();
+    let heard = false;
+    pair.client.once('move', () => (heard = true));
+    expect(pair.server.move()).toBe(false);
+    await pair.server.goAway();
+    expect(heard).toBe(false);
+  });
+
+  it('fails a client that gets a MOVE it never announced, with a protocol error', async () => {
+    pair = await readyPair();
+    pair.serverTransport.send(encodeFrame({ type: FrameType.MOVE, streamId: 0, retryAfterMs: undefined, message: 'x' }), () => undefined);
+    expect(await pair.client.closed).toMatchObject({ code: HtnErrorCode.PROTOCOL });
   });
 
   it('resets streams still open at the drain deadline with HTN_ERR_DRAIN_TIMEOUT', async () => {

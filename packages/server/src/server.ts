@@ -56,6 +56,14 @@ import { reactToFleetEvents } from './fleet/fleet-reactions.js';
 import type { TunnelOwnership } from './fleet/tunnel-ownership.js';
 import type { FleetBus } from './fleet/fleet-event.js';
 
+/**
+ * How long a draining replica waits for its agents to move to another one
+ * (make-before-break, tunnel-registry.ts) before telling the rest to go away;
+ * at most half the drain timeout. Moving takes the dial after the spread
+ * hint plus one handshake.
+ */
+const MOVE_WINDOW_MS = 5_000;
+
 /** The running server's parts, for embedding and tests (`HawserServer.context`). */
 export interface ServerContext {
   readonly config: ServerConfig;
@@ -180,6 +188,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       const tunnels = new TunnelRegistry({
         software: `hawser/${SERVER_VERSION}`,
         drainTimeoutMs: config.drainTimeoutMs,
+        // With peers to move to (a fleet on PostgreSQL), a drain moves agents before it stops serving them.
+        moveWindowMs: config.peerListen ? Math.min(MOVE_WINDOW_MS, Math.floor(config.drainTimeoutMs / 2)) : 0,
         admit: (tunnel, peer) => admitAgent(tunnel, peer, store, audit),
         onReady: async (tunnel, peer) => {
           await recordAgentInfo(tunnel, peer, store);
@@ -471,7 +481,13 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
       // closed socket as a network failure.
       const tunnels = context?.tunnels;
       await drain?.drain({
-        goAwayAgents: () => Promise.all([tunnels?.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY), forwarding?.close(config.drainTimeoutMs)]),
+        // Agents first: while they move (make-before-break), the peer
+        // listener keeps taking other replicas' requests for the tunnels
+        // still here; it drains once they are gone.
+        goAwayAgents: async () => {
+          await tunnels?.closeAll(TunnelCloseCodes.GOING_AWAY, TunnelCloseReasons.GOING_AWAY);
+          await forwarding?.close(config.drainTimeoutMs);
+        },
         closeIdleClients: () => (apps[0]?.server as { closeHttp2Sessions?(): void } | undefined)?.closeHttp2Sessions?.(),
         releaseLeases: async () => fleet?.ownership.close(),
         ...(options.lingerMs ? { lingerMs: options.lingerMs } : {}),
@@ -484,6 +500,8 @@ export function createServer(input: ServerConfig | ServerConfigInput = {}, optio
         forwarding?.destroy();
         await drain.settled(1_000);
       }
+      // Forwarded streams still open at the deadline (another replica's requests) end here.
+      forwarding?.destroy();
       await endpoint?.close();
       for (const app of apps) app.server.closeAllConnections();
       await Promise.allSettled([...apps.map((a) => a.close()), metricsListener?.close()]);

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { Session, fromWebSocket, type TunnelStream } from '@hawser/protocol';
+import { MOVE_CAPABILITY, Session, fromWebSocket, type TunnelStream } from '@hawser/protocol';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -12,11 +12,11 @@ import type { LeasedAgent, TunnelOwnership } from '../src/fleet/tunnel-ownership
 const cluster = { id: 'c-1', name: 'one' } as ClusterRecord;
 
 /** A real WebSocket on 127.0.0.1 admitted as TunnelEndpoint does, with an agent Session; resolves with the agent's close code. */
-async function connect(registry: TunnelRegistry, wss: WebSocketServer, id: string): Promise<{ agent: Session; closed: Promise<number>; close(code: number, reason: string): Promise<void> }> {
+async function connect(registry: TunnelRegistry, wss: WebSocketServer, id: string, capabilities = ['request-head']): Promise<{ agent: Session; closed: Promise<number>; close(code: number, reason: string): Promise<void> }> {
   const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
   const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
   const closed = new Promise<number>((resolve) => client.once('close', resolve));
-  const agent = new Session(fromWebSocket(client), { role: 'client', software: 'hawser-agent/test', capabilities: ['request-head'] });
+  const agent = new Session(fromWebSocket(client), { role: 'client', software: 'hawser-agent/test', capabilities });
   const ws = await accepted;
   const connection = {
     id,
@@ -157,5 +157,62 @@ describe('the tunnel registry when its store fails', () => {
     await expect.poll(() => forgetful.session('c-1')).toBeDefined();
     second.agent.destroy();
     await second.closed;
+  });
+});
+
+describe('the tunnel registry draining a fleet replica (make-before-break)', () => {
+  let wss: WebSocketServer | undefined;
+  afterEach(() => new Promise<void>((resolve) => (wss ? wss.close(() => resolve()) : resolve())));
+
+  async function moving(moveWindowMs: number): Promise<{ registry: TunnelRegistry; agent: Session; closed: Promise<number> }> {
+    wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => wss!.once('listening', resolve));
+    let readied!: () => void;
+    const ready = new Promise<void>((resolve) => (readied = resolve));
+    const registry = new TunnelRegistry({ software: 'hawser/test', moveWindowMs, onReady: () => readied() });
+    const { agent, closed } = await connect(registry, wss, 'conn-1', ['request-head', MOVE_CAPABILITY]);
+    await ready;
+    return { registry, agent, closed };
+  }
+
+  it('asks an agent that can move to move, keeps relaying on its tunnel until the agent retires it, then is done', async () => {
+    const { registry, agent, closed } = await moving(10_000);
+    const moved = new Promise((resolve) => agent.once('move', resolve));
+    const drained = registry.closeAll(1001, 'server shutting down');
+    expect(await moved).toMatchObject({ message: 'server shutting down' });
+    // The agent dials its next tunnel elsewhere; meanwhile requests still come through this one.
+    const taken = new Promise<TunnelStream>((resolve) => agent.once('stream', resolve));
+    const request = registry.session('c-1')!.openStream(new Uint8Array([1]));
+    (await taken).end('served while moving');
+    const body: Buffer[] = [];
+    request.on('data', (d: Buffer) => body.push(d));
+    await new Promise((r) => request.once('end', r));
+    request.end();
+    expect(Buffer.concat(body).toString()).toBe('served while moving');
+    // Its next tunnel is up: the agent retires this one.
+    await agent.goAway({ message: 'moved to a new session' });
+    await drained;
+    // The server's side closes the socket, with the drain's code.
+    expect(await closed).toBe(1001);
+  });
+
+  it('tells an agent that did not move within the window to go away', async () => {
+    const { registry, agent } = await moving(200);
+    const goaway = new Promise((resolve) => agent.once('goaway', resolve));
+    void registry.closeAll(1001, 'server shutting down');
+    expect(await goaway).toMatchObject({ message: 'server shutting down', retryAfterMs: 1000 });
+  });
+
+  it('sends GOAWAY at once to an agent that cannot move', async () => {
+    wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => wss!.once('listening', resolve));
+    const registry = new TunnelRegistry({ software: 'hawser/test', moveWindowMs: 10_000 });
+    const { agent } = await connect(registry, wss, 'conn-1');
+    await expect.poll(() => registry.session('c-1')).toBeDefined();
+    const started = Date.now();
+    const goaway = new Promise((resolve) => agent.once('goaway', resolve));
+    void registry.closeAll(1001, 'server shutting down');
+    await goaway;
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

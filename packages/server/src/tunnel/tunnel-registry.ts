@@ -41,7 +41,17 @@ export interface TunnelRegistryOptions {
   ownership?: TunnelOwnership;
   /** How long a drain lets the tunnel's open streams finish before they are reset. Default: the session's (30 s). */
   drainTimeoutMs?: number;
+  /**
+   * Make-before-break on a drain (a fleet: another replica can take the
+   * tunnel): agents that announced MOVE are asked to dial their next tunnel
+   * while this one keeps serving, and get this long to do it before the
+   * GOAWAY. 0 (the default: one server, nowhere to move to) sends GOAWAY at once.
+   */
+  moveWindowMs?: number;
 }
+
+/** Spread of the agents' next dials when a drain moves many at once: one per this many ms, within 80% of the move window. */
+const MOVE_SPREAD_PER_TUNNEL_MS = 5;
 
 /** The server could not decide on a tunnel (its store failed): 1011, and the agent reconnects with backoff. */
 const AdmissionFailedClose = { code: 1011, reason: 'the server could not admit this tunnel now; reconnect' } as const;
@@ -68,6 +78,8 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
   readonly #lastLost = new Map<string, number>();
   /** Who wants to hear that a cluster's tunnel state changed (the console's live fleet view). */
   readonly #watchers = new Set<(clusterId: string) => void>();
+
+  #moveSpreadMs = 0;
 
   constructor(opts: TunnelRegistryOptions = { software: 'hawser' }) {
     this.#opts = opts;
@@ -160,6 +172,7 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
   /** Closes every tunnel (drain). */
   async closeAll(code: number, reason: string): Promise<number> {
     const connections = this.list();
+    this.#moveSpreadMs = Math.min(Math.floor((this.#opts.moveWindowMs ?? 0) * 0.8), connections.length * MOVE_SPREAD_PER_TUNNEL_MS);
     await Promise.all(connections.map((c) => c.close(code, reason)));
     return connections.length;
   }
@@ -262,6 +275,18 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
         if (closeAs?.code === 1001 && code === LeaseLostClose.code) return;
         closeAs = { code, reason };
         if (code === 1001) {
+          const window = this.#opts.moveWindowMs ?? 0;
+          if (window > 0 && session.move({ retryAfterMs: Math.floor(Math.random() * this.#moveSpreadMs), message: reason })) {
+            // It keeps serving; the agent retires it (its own GOAWAY) once
+            // its next tunnel is up elsewhere, and it closes when its
+            // streams are done. One that has not moved in time gets GOAWAY.
+            let timer: NodeJS.Timeout | undefined;
+            const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, window, false)));
+            const moved = await Promise.race([session.closed.then(() => true), late]);
+            clearTimeout(timer);
+            if (moved) return;
+            log.info({ windowMs: window }, 'the agent did not move in time; telling it to go away');
+          }
           // Drain: no new streams; open ones get the session's drain deadline.
           const timeoutMs = this.#opts.drainTimeoutMs;
           await session.goAway({ retryAfterMs: this.#opts.drainRetryAfterMs ?? 1000, message: reason, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
