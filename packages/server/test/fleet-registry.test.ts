@@ -203,6 +203,21 @@ describe('the tunnel registry draining a fleet replica (make-before-break)', () 
     expect(await goaway).toMatchObject({ message: 'server shutting down', retryAfterMs: 1000 });
   });
 
+  it('sends GOAWAY at once when no other replica is there to move to', async () => {
+    wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => wss!.once('listening', resolve));
+    const alone = Object.assign(new ScriptedOwnership('r-alone'), { otherReplicas: () => 0 });
+    const registry = new TunnelRegistry({ software: 'hawser/test', moveWindowMs: 10_000, ownership: alone as TunnelOwnership });
+    const { agent } = await connect(registry, wss, 'conn-1', ['request-head', MOVE_CAPABILITY]);
+    await expect.poll(() => registry.session('c-1')).toBeDefined();
+    let moved = false;
+    agent.once('move', () => (moved = true));
+    const goaway = new Promise((resolve) => agent.once('goaway', resolve));
+    void registry.closeAll(1001, 'server shutting down');
+    await goaway;
+    expect(moved).toBe(false);
+  });
+
   it('sends GOAWAY at once to an agent that cannot move', async () => {
     wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise((resolve) => wss!.once('listening', resolve));

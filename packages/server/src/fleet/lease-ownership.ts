@@ -101,6 +101,10 @@ export class LeaseOwnership implements TunnelOwnership {
     return this.#cache.goneAt(clusterId);
   }
 
+  otherReplicas(): number {
+    return this.#cache.replicasOtherThan(this.replicaId);
+  }
+
   holds(clusterId: string): boolean {
     const h = this.#held.get(clusterId);
     return h !== undefined && h.until > performance.now();

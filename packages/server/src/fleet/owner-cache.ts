@@ -69,6 +69,11 @@ export class OwnerCache {
     return this.#peers.get(replicaId);
   }
 
+  /** Replicas that advertised a peer listener, other than `self`. */
+  replicasOtherThan(self: string): number {
+    return [...this.#peers.keys()].filter((id) => id !== self).length;
+  }
+
   /** Number of cached leases (expired ones included until replaced or released). */
   get size(): number {
     return this.#leases.size;

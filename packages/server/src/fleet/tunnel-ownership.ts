@@ -65,4 +65,9 @@ export interface TunnelOwnership {
    * the one that lost the tunnel.
    */
   lastGone?(clusterId: string): number | undefined;
+  /**
+   * How many other replicas have advertised a peer listener (a drain moves
+   * its agents only when there is somewhere to move to). Absent on one replica.
+   */
+  otherReplicas?(): number;
 }

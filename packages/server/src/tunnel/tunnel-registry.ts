@@ -80,6 +80,8 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
   readonly #watchers = new Set<(clusterId: string) => void>();
 
   #moveSpreadMs = 0;
+  /** The move window of the drain under way (0: GOAWAY at once). */
+  #moveWindowMs = 0;
 
   constructor(opts: TunnelRegistryOptions = { software: 'hawser' }) {
     this.#opts = opts;
@@ -172,7 +174,10 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
   /** Closes every tunnel (drain). */
   async closeAll(code: number, reason: string): Promise<number> {
     const connections = this.list();
-    this.#moveSpreadMs = Math.min(Math.floor((this.#opts.moveWindowMs ?? 0) * 0.8), connections.length * MOVE_SPREAD_PER_TUNNEL_MS);
+    // Moving needs another replica to move to: a lone one (a single server on PostgreSQL) says GOAWAY at once.
+    const others = this.#opts.ownership?.otherReplicas?.() ?? 1;
+    this.#moveWindowMs = others > 0 ? (this.#opts.moveWindowMs ?? 0) : 0;
+    this.#moveSpreadMs = Math.min(Math.floor(this.#moveWindowMs * 0.8), connections.length * MOVE_SPREAD_PER_TUNNEL_MS);
     await Promise.all(connections.map((c) => c.close(code, reason)));
     return connections.length;
   }
@@ -275,7 +280,7 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
         if (closeAs?.code === 1001 && code === LeaseLostClose.code) return;
         closeAs = { code, reason };
         if (code === 1001) {
-          const window = this.#opts.moveWindowMs ?? 0;
+          const window = this.#moveWindowMs;
           if (window > 0 && session.move({ retryAfterMs: Math.floor(Math.random() * this.#moveSpreadMs), message: reason })) {
             // It keeps serving; the agent retires it (its own GOAWAY) once
             // its next tunnel is up elsewhere, and it closes when its
