@@ -208,6 +208,17 @@ describe('tunnel leases on PostgreSQL', () => {
     expect((await c!.store.listTunnelLeases()).filter((l) => l.clusterId === id)).toEqual([]);
   });
 
+  it('counts the other replicas alive with a peer listener, not the row a killed one left behind', async () => {
+    const [a, b] = await replicas(2, 300);
+    await a!.ownership.advertise('https://127.0.0.1:1');
+    await b!.ownership.advertise('https://127.0.0.1:2');
+    // As kill -9 leaves it: a row nobody heartbeats any more.
+    await a!.store.upsertServerReplica('r-killed', 'https://127.0.0.1:3', FLEET_CHANNEL);
+    expect(await a!.ownership.otherReplicas()).toBe(2);
+    await expect.poll(() => a!.ownership.otherReplicas(), { timeout: 10_000 }).toBe(1);
+    expect(await b!.ownership.otherReplicas()).toBe(1);
+  });
+
   it('delivers bus events to every replica, the publisher included', async () => {
     const rs = await replicas(3);
     const event: FleetEvent = { type: 'credential.revoked', credentialId: 'api-token:abc' };

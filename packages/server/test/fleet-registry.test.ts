@@ -206,7 +206,7 @@ describe('the tunnel registry draining a fleet replica (make-before-break)', () 
   it('sends GOAWAY at once when no other replica is there to move to', async () => {
     wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise((resolve) => wss!.once('listening', resolve));
-    const alone = Object.assign(new ScriptedOwnership('r-alone'), { otherReplicas: () => 0 });
+    const alone = Object.assign(new ScriptedOwnership('r-alone'), { otherReplicas: () => Promise.resolve(0) });
     const registry = new TunnelRegistry({ software: 'hawser/test', moveWindowMs: 10_000, ownership: alone as TunnelOwnership });
     const { agent } = await connect(registry, wss, 'conn-1', ['request-head', MOVE_CAPABILITY]);
     await expect.poll(() => registry.session('c-1')).toBeDefined();

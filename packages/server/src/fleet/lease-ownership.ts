@@ -101,8 +101,22 @@ export class LeaseOwnership implements TunnelOwnership {
     return this.#cache.goneAt(clusterId);
   }
 
-  otherReplicas(): number {
-    return this.#cache.replicasOtherThan(this.replicaId);
+  /**
+   * Other replicas with a peer listener whose heartbeat (every renewal tick)
+   * is within two lease TTLs of the newest one: a killed replica's row stays
+   * in the table, and a lone survivor must not wait for agents to move to it.
+   * Measured against the newest heartbeat, not this clock, so clock skew
+   * between the replicas and PostgreSQL does not count. When the store
+   * cannot answer, the replicas the notifications announced.
+   */
+  async otherReplicas(): Promise<number> {
+    try {
+      const rows = await this.#o.store.listServerReplicas();
+      const newest = Math.max(...rows.map((r) => r.heartbeatAt.getTime()));
+      return rows.filter((r) => r.id !== this.replicaId && r.peerUrl !== '' && newest - r.heartbeatAt.getTime() < 2 * this.#o.ttlMs).length;
+    } catch {
+      return this.#cache.replicasOtherThan(this.replicaId);
+    }
   }
 
   holds(clusterId: string): boolean {

@@ -66,8 +66,8 @@ export interface TunnelOwnership {
    */
   lastGone?(clusterId: string): number | undefined;
   /**
-   * How many other replicas have advertised a peer listener (a drain moves
+   * How many other replicas are alive with a peer listener (a drain moves
    * its agents only when there is somewhere to move to). Absent on one replica.
    */
-  otherReplicas?(): number;
+  otherReplicas?(): Promise<number>;
 }

@@ -175,8 +175,9 @@ export class TunnelRegistry implements TunnelHandler, TunnelDirectory {
   async closeAll(code: number, reason: string): Promise<number> {
     const connections = this.list();
     // Moving needs another replica to move to: a lone one (a single server on PostgreSQL) says GOAWAY at once.
-    const others = this.#opts.ownership?.otherReplicas?.() ?? 1;
-    this.#moveWindowMs = others > 0 ? (this.#opts.moveWindowMs ?? 0) : 0;
+    const window = this.#opts.moveWindowMs ?? 0;
+    const others = window > 0 ? ((await this.#opts.ownership?.otherReplicas?.()) ?? 1) : 0;
+    this.#moveWindowMs = others > 0 ? window : 0;
     this.#moveSpreadMs = Math.min(Math.floor(this.#moveWindowMs * 0.8), connections.length * MOVE_SPREAD_PER_TUNNEL_MS);
     await Promise.all(connections.map((c) => c.close(code, reason)));
     return connections.length;
