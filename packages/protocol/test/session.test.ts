@@ -400,6 +400,12 @@ describe('drain', () => {
     expect(heard).toBe(false);
   });
 
+  it('fails a server that gets a MOVE (only a server asks), with a protocol error, even from a client that announced move', async () => {
+    pair = await readyPair({ capabilities: [MOVE_CAPABILITY] }, { capabilities: [MOVE_CAPABILITY] });
+    pair.clientTransport.send(encodeFrame({ type: FrameType.MOVE, streamId: 0, retryAfterMs: 0, message: 'x' }), () => undefined);
+    expect(await pair.server.closed).toMatchObject({ code: HtnErrorCode.PROTOCOL });
+  });
+
   it('fails a client that gets a MOVE it never announced, with a protocol error', async () => {
     pair = await readyPair();
     pair.serverTransport.send(encodeFrame({ type: FrameType.MOVE, streamId: 0, retryAfterMs: undefined, message: 'x' }), () => undefined);
